@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/bridge/gateway.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+
+#include "z2z/bridge/record.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/mdns/dns_wire.hpp"
+#include "z2z/mdns/link.hpp"
+
+namespace z2z::bridge {
+namespace {
+
+constexpr std::string_view kTag = "bridge";
+constexpr std::string_view kImportMarker = "-z2z-";
+constexpr std::chrono::milliseconds kPutRetry{2000};
+constexpr int kWithdrawAttempts = 5;
+
+using Clock = std::chrono::steady_clock;
+
+std::string hex64(std::uint64_t v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = kDigits[v & 15];
+  return out;
+}
+
+std::string serviceId(const mdns::ServiceKey& key) { return key.type + "/" + key.name; }
+
+}  // namespace
+
+dht::Key keyFor(std::string_view keyName) {
+  return dht::Key::hash("z2z:v1:key:" + std::string(keyName));
+}
+
+std::string importHostName(std::string_view originalHost, std::string_view origin) {
+  std::string label;
+  auto labels = mdns::wire::splitEscaped(originalHost);
+  if (labels && !labels->empty()) {
+    for (unsigned char c : labels->front()) {
+      if (std::isalnum(c)) {
+        label.push_back(static_cast<char>(std::tolower(c)));
+      } else if (!label.empty() && label.back() != '-') {
+        label.push_back('-');
+      }
+    }
+  }
+  while (!label.empty() && label.back() == '-') label.pop_back();
+  if (label.size() > 40) label.resize(40);
+  if (label.empty()) label = "host";
+  return label + std::string(kImportMarker) + std::string(origin.substr(0, 8)) + ".local";
+}
+
+bool isImportHost(std::string_view host) {
+  auto labels = mdns::wire::splitEscaped(host);
+  if (!labels || labels->empty()) return false;
+  std::string_view first = labels->front();
+  // Avahi may append "-2" style suffixes on a host name conflict.
+  auto marker = first.rfind(kImportMarker);
+  if (marker == std::string_view::npos) return false;
+  std::string_view id = first.substr(marker + kImportMarker.size(), 8);
+  return id.size() == 8 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+struct Gateway::Impl {
+  struct Export {
+    Record record;
+    std::uint64_t valueId = 0;
+  };
+  struct Candidate {
+    std::uint64_t seq = 0;
+    mdns::Service service;
+  };
+  struct Import {
+    std::map<std::string, Candidate> candidates;  // by origin
+    std::string publishedOrigin;
+    mdns::Service published;
+  };
+  struct Origin {
+    Clock::time_point lastSeen;
+    std::chrono::seconds lease{};
+    std::uint64_t maxSeq = 0;
+  };
+
+  mdns::EventLoop& loop;
+  dht::Overlay& overlay;
+  config::GatewayOptions options;
+  dht::Key key;
+  std::string origin;
+  std::mt19937_64 random;
+  std::uint64_t lastSeq = 0;
+  GatewayCounters counters;
+  bool stopping = false;
+
+  std::unique_ptr<mdns::Link> link;
+  std::set<std::string> exportTypes;
+  std::map<mdns::ServiceKey, Export> exports;
+  std::map<mdns::ServiceKey, Import> imports;
+  std::map<std::pair<std::string, mdns::ServiceKey>, std::uint64_t> lastSeqSeen;
+  std::map<std::string, Origin> origins;
+  std::unique_ptr<mdns::EventLoop::Timer> heartbeat;
+  std::unique_ptr<mdns::EventLoop::Timer> originSweep;
+  std::map<std::uint64_t, std::unique_ptr<mdns::EventLoop::Timer>> retries;
+  std::unique_ptr<mdns::EventLoop::Timer> shutdownDeadline;
+  std::function<void()> shutdownDone;
+  std::size_t shutdownPending = 0;
+  dht::Overlay::ListenToken listenToken = 0;
+  // Shared with DHT callbacks, which may outlive this object by a little.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  Impl(mdns::EventLoop& l, dht::Overlay& o, const config::GatewayOptions& opts)
+      : loop(l), overlay(o), options(opts), key(keyFor(opts.key)), random(std::random_device{}()) {
+    origin = hex64(random());
+    exportTypes.insert(options.exportTypes.begin(), options.exportTypes.end());
+    log::notice(kTag, "gateway ", origin, ": key '", options.key, "' (DHT key ", key.hex(), ")",
+                exportTypes.empty() ? "" : ", exporting", options.import ? ", importing" : "");
+    link = std::make_unique<mdns::Link>(
+        loop, mdns::LinkOptions{options.interfaces},
+        mdns::LinkEvents{[this](const mdns::Service& s) { onFound(s); },
+                         [this](const mdns::ServiceKey& k) { onRemoved(k); },
+                         [this](bool up) { onDaemon(up); }});
+    for (const std::string& type : exportTypes) link->browse(type);
+    originSweep = loop.timer([this] { sweepOrigins(); });
+    // Every gateway listens: importers to import, exporters to know which origins exist.
+    listenToken = overlay.listen(key, [this, alive = std::weak_ptr<bool>(alive)](
+                                          std::vector<dht::Value> values, bool expired) {
+      loop.post([this, alive, values = std::move(values), expired]() mutable {
+        if (alive.lock()) onValues(std::move(values), expired);
+      });
+    });
+    if (!exportTypes.empty()) {
+      heartbeat = loop.timer([this] { beat(); });
+      beat();
+    }
+  }
+
+  ~Impl() {
+    *alive = false;
+    overlay.cancelListen(listenToken);
+  }
+
+  std::uint64_t nextSeq() {
+    // Microseconds since the epoch: newer than anything an earlier run of this gateway wrote.
+    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    lastSeq = std::max(lastSeq + 1, static_cast<std::uint64_t>(now));
+    return lastSeq;
+  }
+
+  // ---- export --------------------------------------------------------------------------------
+
+  void put(const Record& record, std::uint64_t valueId, bool permanent, int attemptsLeft = 1) {
+    std::string text = encodeRecord(record);
+    overlay.put(key, dht::Value{valueId, dht::Bytes(text.begin(), text.end())}, permanent,
+                [this, alive = std::weak_ptr<bool>(alive), record, valueId, permanent,
+                 attemptsLeft](bool ok) {
+                  loop.post([=, this] {
+                    if (alive.lock()) putDone(ok, record, valueId, permanent, attemptsLeft);
+                  });
+                });
+  }
+
+  void putDone(bool ok, const Record& record, std::uint64_t valueId, bool permanent,
+               int attemptsLeft) {
+    if (ok) return;
+    ++counters.putsFailed;
+    if (record.kind == RecordKind::Heartbeat) {
+      log::info(kTag, "heartbeat not stored (no DHT peers yet?)");
+      return;
+    }
+    const char* what = record.kind == RecordKind::Service ? "export" : "withdrawal";
+    if (permanent) {
+      // opendht keeps announcing a permanent value as nodes appear; just say so.
+      log::info(kTag, what, " of ", mdns::describe(record.service.key),
+                " not stored yet; the DHT node keeps announcing it");
+      return;
+    }
+    if (attemptsLeft <= 1) {
+      log::warning(kTag, what, " of ", mdns::describe(record.service.key), " failed; giving up");
+      return;
+    }
+    log::info(kTag, what, " of ", mdns::describe(record.service.key), " failed; retrying");
+    auto& timer = retries[valueId];
+    timer = loop.timer([this, record, valueId, attemptsLeft] {
+      put(record, valueId, false, attemptsLeft - 1);
+      loop.post([this, valueId] { retries.erase(valueId); });  // not from inside the timer
+    });
+    timer->arm(kPutRetry);
+  }
+
+  void beat() {
+    Record r;
+    r.kind = RecordKind::Heartbeat;
+    r.origin = origin;
+    r.seq = nextSeq();
+    r.lease = options.ttl;
+    put(r, random(), false);
+    heartbeat->arm(std::max<std::chrono::milliseconds>(std::chrono::seconds(1), options.ttl / 3));
+  }
+
+  // Which of the service's addresses other sites can use; says why the others are left out.
+  mdns::Service reachable(const mdns::Service& s) {
+    mdns::Service out = s;
+    out.addresses.clear();
+    for (const mdns::Address& a : s.addresses) {
+      if (a.isLinkLocal() || a.isLoopback()) {
+        log::info(kTag, "not exporting address ", a.toString(), " of ", mdns::describe(s.key), ": ",
+                  a.isLinkLocal() ? "link-local addresses cannot be reached from another site"
+                                  : "loopback");
+        continue;
+      }
+      out.addresses.push_back(a);
+    }
+    return out;
+  }
+
+  void onFound(const mdns::Service& found) {
+    if (stopping || !exportTypes.count(found.key.type)) return;
+    if (link->publishes(found.key) || isImportHost(found.host)) {
+      log::debug(kTag, "not exporting ", mdns::describe(found.key), ": imported by a gateway");
+      return;
+    }
+    mdns::Service s = reachable(found);
+    auto it = exports.find(s.key);
+    if (s.addresses.empty()) {
+      log::warning(kTag, "not exporting ", mdns::describe(s.key),
+                   ": its host has no address other sites can reach");
+      if (it != exports.end()) withdrawExport(it);
+      return;
+    }
+    if (it != exports.end() && it->second.record.service == s) return;
+    Record r;
+    r.kind = RecordKind::Service;
+    r.origin = origin;
+    r.seq = nextSeq();
+    r.lease = options.ttl;
+    r.service = s;
+    std::uint64_t valueId = random();
+    if (it != exports.end()) overlay.cancelPut(key, it->second.valueId);
+    put(r, valueId, true);
+    exports[s.key] = Export{r, valueId};
+    ++counters.exported;
+    log::info(kTag, "exported ", mdns::describe(s.key), " port ", s.port, " (", s.addresses.size(),
+              " addresses, ", s.txt.size(), " TXT strings)");
+  }
+
+  void withdrawExport(std::map<mdns::ServiceKey, Export>::iterator it) {
+    overlay.cancelPut(key, it->second.valueId);
+    Record r;
+    r.kind = RecordKind::Withdrawn;
+    r.origin = origin;
+    r.seq = nextSeq();
+    r.lease = options.ttl;
+    r.service.key = it->first;
+    put(r, random(), false, kWithdrawAttempts);
+    ++counters.withdrawn;
+    log::info(kTag, "withdrew ", mdns::describe(it->first));
+    exports.erase(it);
+  }
+
+  void onRemoved(const mdns::ServiceKey& k) {
+    if (stopping) return;
+    auto it = exports.find(k);
+    if (it != exports.end()) withdrawExport(it);
+  }
+
+  void onDaemon(bool up) {
+    if (up) {
+      log::notice(kTag, "avahi-daemon is up: browsing ", exportTypes.size(), " types, ",
+                  imports.size(), " imports to publish");
+    } else {
+      log::warning(kTag, "avahi-daemon went away; exports stay in the DHT until it returns");
+    }
+  }
+
+  // ---- import --------------------------------------------------------------------------------
+
+  void onValues(std::vector<dht::Value> values, bool expired) {
+    for (dht::Value& v : values) {
+      ++counters.recordsReceived;
+      auto r = decodeRecord(std::string_view(reinterpret_cast<const char*>(v.data.data()), v.data.size()));
+      if (!r) {
+        ++counters.recordsRejected;
+        log::warning(kTag, "rejected DHT value ", hex64(v.id), " under key '", options.key,
+                     "': ", r.error());
+        continue;
+      }
+      if (r->origin == origin) continue;
+      if (expired) {
+        onExpired(*r);
+        continue;
+      }
+      touchOrigin(*r);
+      switch (r->kind) {
+        case RecordKind::Heartbeat: break;
+        case RecordKind::Service: onServiceRecord(*r); break;
+        case RecordKind::Withdrawn: onWithdrawnRecord(*r); break;
+      }
+    }
+  }
+
+  void touchOrigin(const Record& r) {
+    Origin& o = origins[r.origin];
+    // Old values arrive again when a listen starts: only newer ones prove the origin alive.
+    if (r.seq <= o.maxSeq) return;
+    o.maxSeq = r.seq;
+    o.lastSeen = Clock::now();
+    o.lease = r.lease;
+    armSweep();
+  }
+
+  bool newer(const Record& r) {
+    std::uint64_t& last = lastSeqSeen[{r.origin, r.service.key}];
+    if (r.seq <= last) return false;
+    last = r.seq;
+    return true;
+  }
+
+  void onServiceRecord(const Record& r) {
+    if (!newer(r)) return;
+    if (isImportHost(r.service.host)) {
+      ++counters.recordsRejected;
+      log::warning(kTag, "ignoring ", mdns::describe(r.service.key), " from gateway ", r.origin,
+                   ": it re-exports an import (host ", r.service.host, ")");
+      return;
+    }
+    imports[r.service.key].candidates[r.origin] = Candidate{r.seq, r.service};
+    refreshImport(r.service.key);
+  }
+
+  void onWithdrawnRecord(const Record& r) {
+    if (!newer(r)) return;
+    dropCandidate(r.service.key, r.origin);
+  }
+
+  void onExpired(const Record& r) {
+    if (r.kind != RecordKind::Service) return;
+    auto it = imports.find(r.service.key);
+    if (it == imports.end()) return;
+    auto c = it->second.candidates.find(r.origin);
+    if (c != it->second.candidates.end() && c->second.seq == r.seq) {
+      dropCandidate(r.service.key, r.origin);
+    }
+  }
+
+  void dropCandidate(const mdns::ServiceKey& k, const std::string& from) {
+    auto it = imports.find(k);
+    if (it == imports.end() || it->second.candidates.erase(from) == 0) return;
+    refreshImport(k);
+  }
+
+  // Publishes the newest candidate of a service, or withdraws it when none is left.
+  void refreshImport(const mdns::ServiceKey& k) {
+    auto it = imports.find(k);
+    if (it == imports.end()) return;
+    Import& imp = it->second;
+    if (imp.candidates.empty()) {
+      if (!imp.publishedOrigin.empty()) {
+        link->unpublish(serviceId(k));
+        ++counters.importsWithdrawn;
+        log::info(kTag, "import of ", mdns::describe(k), " withdrawn");
+      }
+      imports.erase(it);
+      return;
+    }
+    if (!options.import || stopping) return;
+    auto best = std::max_element(imp.candidates.begin(), imp.candidates.end(),
+                                 [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
+    mdns::Service s = best->second.service;
+    s.key.domain = "local";
+    s.host = importHostName(best->second.service.host, best->first);
+    s.addresses.clear();
+    for (const mdns::Address& a : best->second.service.addresses) {
+      if (!a.isLinkLocal() && !a.isLoopback()) s.addresses.push_back(a);
+    }
+    if (s.addresses.empty()) {
+      log::warning(kTag, "not importing ", mdns::describe(k), ": no usable address");
+      return;
+    }
+    if (imp.publishedOrigin == best->first && imp.published == s) return;
+    if (imp.publishedOrigin.empty()) ++counters.imported;
+    imp.publishedOrigin = best->first;
+    imp.published = s;
+    log::info(kTag, "importing ", mdns::describe(k), " from gateway ", best->first, " port ",
+              s.port, " host ", s.host);
+    link->publish(serviceId(k), s);
+  }
+
+  void armSweep() {
+    if (origins.empty()) {
+      originSweep->disarm();
+      return;
+    }
+    auto next = Clock::time_point::max();
+    for (const auto& [id, o] : origins) next = std::min(next, o.lastSeen + o.lease);
+    auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+    originSweep->arm(std::max(delay, std::chrono::milliseconds(0)) + std::chrono::milliseconds(10));
+  }
+
+  // Withdraws the services of gateways that have been silent for longer than their lease.
+  void sweepOrigins() {
+    auto now = Clock::now();
+    for (auto it = origins.begin(); it != origins.end();) {
+      if (it->second.lastSeen + it->second.lease > now) {
+        ++it;
+        continue;
+      }
+      std::string gone = it->first;
+      it = origins.erase(it);
+      ++counters.originsExpired;
+      std::vector<mdns::ServiceKey> affected;
+      for (const auto& [k, imp] : imports) {
+        if (imp.candidates.count(gone)) affected.push_back(k);
+      }
+      log::notice(kTag, "gateway ", gone, " silent past its lease: dropping its ", affected.size(),
+                  " services");
+      for (const mdns::ServiceKey& k : affected) dropCandidate(k, gone);
+      std::erase_if(lastSeqSeen, [&](const auto& e) { return e.first.first == gone; });
+    }
+    armSweep();
+  }
+
+  // ---- shutdown ------------------------------------------------------------------------------
+
+  void shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
+    stopping = true;
+    if (heartbeat) heartbeat->disarm();
+    retries.clear();
+    shutdownDone = std::move(done);
+    shutdownPending = exports.size();
+    log::notice(kTag, "withdrawing ", exports.size(), " exports and ", imports.size(), " imports");
+    for (auto& [k, e] : exports) {
+      overlay.cancelPut(key, e.valueId);
+      Record r;
+      r.kind = RecordKind::Withdrawn;
+      r.origin = origin;
+      r.seq = nextSeq();
+      r.lease = options.ttl;
+      r.service.key = k;
+      std::string text = encodeRecord(r);
+      overlay.put(key, dht::Value{random(), dht::Bytes(text.begin(), text.end())}, false,
+                  [this, alive = std::weak_ptr<bool>(alive)](bool) {
+                    loop.post([this, alive] {
+                      if (alive.lock() && shutdownPending > 0 && --shutdownPending == 0) {
+                        finishShutdown();
+                      }
+                    });
+                  });
+    }
+    exports.clear();
+    for (auto& [k, imp] : imports) {
+      if (!imp.publishedOrigin.empty()) link->unpublish(serviceId(k));
+    }
+    imports.clear();
+    shutdownDeadline = loop.timer([this] { loop.post([this] { finishShutdown(); }); });
+    shutdownDeadline->arm(shutdownPending == 0 ? std::chrono::milliseconds(0) : wait);
+  }
+
+  void finishShutdown() {
+    if (shutdownDone) std::exchange(shutdownDone, nullptr)();
+  }
+};
+
+Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options)
+    : impl_(std::make_unique<Impl>(loop, overlay, options)) {}
+
+Gateway::~Gateway() = default;
+
+void Gateway::shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
+  impl_->shutdown(wait, std::move(done));
+}
+
+const std::string& Gateway::originId() const { return impl_->origin; }
+const GatewayCounters& Gateway::counters() const { return impl_->counters; }
+
+}  // namespace z2z::bridge

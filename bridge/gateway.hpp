@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "z2z/config/options.hpp"
+#include "z2z/dht/overlay.hpp"
+#include "z2z/mdns/event_loop.hpp"
+
+namespace z2z::bridge {
+
+/// The DHT key of a key name: SHA-1 of "z2z:v1:key:" followed by the name.
+dht::Key keyFor(std::string_view keyName);
+
+/// The host name an import is published under on the importing link: the original host's first
+/// label, cleaned to letters, digits and hyphens, then "-z2z-" and the first 8 hex digits of the
+/// origin gateway ("hosta-z2z-0123abcd.local"). It cannot clash with the link's own hosts, and
+/// marks the service as imported so that no gateway exports it again.
+std::string importHostName(std::string_view originalHost, std::string_view origin);
+bool isImportHost(std::string_view host);
+
+/// Counters for logs and status.
+struct GatewayCounters {
+  std::uint64_t exported = 0, withdrawn = 0, putsFailed = 0;
+  std::uint64_t recordsReceived = 0, recordsRejected = 0, imported = 0, importsWithdrawn = 0;
+  std::uint64_t originsExpired = 0;
+};
+
+/// One gateway: exports services of the link to a DHT key and imports the key's services onto
+/// the link. Owns its mdns::Link. Loop thread only.
+class Gateway {
+ public:
+  /// Throws z2z::Error if the link cannot be set up (unknown interface, say).
+  Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  /// Withdraws every export from the DHT (waiting up to `wait` for the puts) and every import
+  /// from the link, then calls `done`.
+  void shutdown(std::chrono::milliseconds wait, std::function<void()> done);
+
+  const std::string& originId() const;
+  const GatewayCounters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace z2z::bridge

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/config/log.hpp"
+
+#include <syslog.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+
+namespace z2z::log {
+namespace {
+
+// The logger is process-wide by nature (stderr and syslog are): one instance, reached only here.
+struct Sink {
+  std::atomic<int> level{static_cast<int>(Level::Notice)};
+  std::atomic<bool> syslog{false};
+  std::mutex mutex;
+};
+
+Sink& sink() {
+  static Sink s;
+  return s;
+}
+
+const char* levelName(Level level) {
+  switch (level) {
+    case Level::Error: return "error";
+    case Level::Warning: return "warning";
+    case Level::Notice: return "notice";
+    case Level::Info: return "info";
+    case Level::Debug: return "debug";
+  }
+  return "?";
+}
+
+}  // namespace
+
+bool parseLevel(std::string_view text, Level& out) {
+  for (Level l : {Level::Error, Level::Warning, Level::Notice, Level::Info, Level::Debug}) {
+    if (text == levelName(l)) {
+      out = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+void setLevel(Level level) { sink().level = static_cast<int>(level); }
+
+bool enabled(Level level) { return static_cast<int>(level) <= sink().level.load(); }
+
+void useSyslog(bool on) {
+  if (on) openlog("z2z", LOG_PID, LOG_DAEMON);
+  sink().syslog = on;
+}
+
+void write(Level level, std::string_view tag, std::string_view message) {
+  if (!enabled(level)) return;
+  Sink& s = sink();
+  if (s.syslog) {
+    syslog(static_cast<int>(level), "[%.*s] %.*s", static_cast<int>(tag.size()), tag.data(),
+           static_cast<int>(message.size()), message.data());
+    return;
+  }
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm local{};
+  localtime_r(&ts.tv_sec, &local);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
+  std::lock_guard lock(s.mutex);
+  std::fprintf(stderr, "%s.%03ld %s [%.*s] %.*s\n", stamp, ts.tv_nsec / 1000000, levelName(level),
+               static_cast<int>(tag.size()), tag.data(), static_cast<int>(message.size()),
+               message.data());
+}
+
+}  // namespace z2z::log

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/config/options.hpp"
+
+#include <charconv>
+#include <functional>
+#include <optional>
+
+namespace z2z::config {
+namespace {
+
+template <typename Int>
+std::optional<Int> parseInt(std::string_view text, Int min, Int max) {
+  long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return std::nullopt;
+  }
+  return static_cast<Int>(value);
+}
+
+std::vector<std::string_view> splitList(std::string_view text) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    auto comma = text.find(',');
+    parts.push_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return parts;
+}
+
+struct Flag {
+  std::string_view name;     // long name without dashes
+  std::string_view alias;    // another accepted long name, or empty
+  char shortName;            // 0 if none
+  bool takesValue;
+  std::string_view argName;  // for --help
+  std::string_view help;
+  std::function<Status(std::string_view, CommandLine&)> apply;
+};
+
+Status addExports(std::string_view value, CommandLine& cl) {
+  for (auto type : splitList(value)) {
+    if (!isServiceType(type)) {
+      return fail("--export: '" + std::string(type) +
+                  "' is not a DNS-SD service type such as _daap._tcp");
+    }
+    cl.options.exportTypes.emplace_back(type);
+  }
+  return {};
+}
+
+const std::vector<Flag>& flags() {
+  static const std::vector<Flag> table = {
+      {"export", "exportopendht", 'e', true, "TYPE[,TYPE...]",
+       "browse services of TYPE on the link and store them under --key (repeatable)", addExports},
+      {"import", "importopendht", 'i', false, "",
+       "publish on the link every service stored under --key",
+       [](std::string_view, CommandLine& cl) -> Status {
+         cl.options.import = true;
+         return {};
+       }},
+      {"key", "", 'k', true, "NAME", "the DHT key name shared by exporters and importers",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (v.empty() || v.size() > kMaxKeyLength) {
+           return fail("--key: the key name must have 1 to 255 bytes");
+         }
+         cl.options.key = v;
+         return {};
+       }},
+      {"bootstrap", "", 'b', true, "HOST[:PORT]",
+       "DHT node to join (repeatable); without one the gateway starts a new overlay",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto ep = parseEndpoint(v);
+         if (!ep) return fail("--bootstrap: " + ep.error());
+         cl.options.bootstrap.push_back(*ep);
+         return {};
+       }},
+      {"dht-port", "", 'p', true, "PORT", "UDP port of the embedded DHT node (default 4222; 0: any)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto port = parseInt<std::uint16_t>(v, 0, 65535);
+         if (!port) return fail("--dht-port: '" + std::string(v) + "' is not a port number");
+         cl.options.dhtPort = *port;
+         return {};
+       }},
+      {"dht-bind", "", 0, true, "ADDRESS",
+       "IPv4 or IPv6 address the DHT node binds to (default: all addresses, both families)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         cl.options.dhtBind = v;
+         return {};
+       }},
+      {"ttl", "", 't', true, "SECONDS",
+       "lease of exported records: importers withdraw a silent gateway's services after it "
+       "(default 120, 5 to 86400)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto s = parseInt<long long>(v, kMinTtl.count(), kMaxTtl.count());
+         if (!s) return fail("--ttl: '" + std::string(v) + "' is not a number from 5 to 86400");
+         cl.options.ttl = std::chrono::seconds(*s);
+         return {};
+       }},
+      {"interface", "", 'I', true, "IF",
+       "browse and publish only on this link interface (repeatable; default: every interface "
+       "avahi-daemon uses)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (v.empty() || v.size() > 15) {
+           return fail("--interface: '" + std::string(v) + "' is not an interface name");
+         }
+         cl.options.interfaces.emplace_back(v);
+         return {};
+       }},
+      {"log-level", "", 'l', true, "LEVEL",
+       "error, warning, notice (default), info or debug",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (!log::parseLevel(v, cl.options.logLevel)) {
+           return fail("--log-level: '" + std::string(v) +
+                       "' is not one of error, warning, notice, info, debug");
+         }
+         return {};
+       }},
+      {"syslog", "", 's', false, "", "log to syslog instead of standard error",
+       [](std::string_view, CommandLine& cl) -> Status {
+         cl.options.syslog = true;
+         return {};
+       }},
+      {"help", "", 'h', false, "", "print this help and exit",
+       [](std::string_view, CommandLine& cl) -> Status {
+         cl.action = Action::Help;
+         return {};
+       }},
+      {"version", "", 'V', false, "", "print the version and exit",
+       [](std::string_view, CommandLine& cl) -> Status {
+         cl.action = Action::Version;
+         return {};
+       }},
+  };
+  return table;
+}
+
+const Flag* findLong(std::string_view name) {
+  for (const Flag& f : flags()) {
+    if (name == f.name || (!f.alias.empty() && name == f.alias)) return &f;
+  }
+  return nullptr;
+}
+
+const Flag* findShort(char c) {
+  for (const Flag& f : flags()) {
+    if (f.shortName == c) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool isServiceType(std::string_view type) {
+  // _<1..15 letters, digits, hyphens>._tcp or ._udp
+  auto dot = type.find('.');
+  if (dot == std::string_view::npos || dot < 2 || dot > 16 || type[0] != '_') return false;
+  std::string_view proto = type.substr(dot + 1);
+  if (proto != "_tcp" && proto != "_udp") return false;
+  std::string_view name = type.substr(1, dot - 1);
+  bool letter = false;
+  for (char c : name) {
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alpha && !(c >= '0' && c <= '9') && c != '-') return false;
+    letter |= alpha;
+  }
+  return letter && name.front() != '-' && name.back() != '-';
+}
+
+Result<Endpoint> parseEndpoint(std::string_view text, std::uint16_t defaultPort) {
+  Endpoint ep;
+  ep.port = defaultPort;
+  std::string_view host = text;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return fail("'" + std::string(text) + "' lacks a ']'");
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return fail("'" + std::string(text) + "': junk after ']'");
+      port = rest.substr(1);
+    }
+  } else if (text.find(':') != text.rfind(':')) {
+    host = text;  // a bare IPv6 address
+  } else if (auto colon = text.find(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || host.size() > 253) return fail("'" + std::string(text) + "' has no host");
+  if (!port.empty() || text.ends_with(":")) {
+    auto p = parseInt<std::uint16_t>(port, 1, 65535);
+    if (!p) return fail("'" + std::string(text) + "' has a bad port");
+    ep.port = *p;
+  }
+  ep.host = host;
+  return ep;
+}
+
+Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
+  CommandLine cl;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    const Flag* flag = nullptr;
+    std::optional<std::string_view> inlineValue;
+    if (arg.starts_with("--")) {
+      std::string_view name = arg.substr(2);
+      if (auto eq = name.find('='); eq != std::string_view::npos) {
+        inlineValue = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      }
+      flag = findLong(name);
+    } else if (arg.size() == 2 && arg[0] == '-') {
+      flag = findShort(arg[1]);
+    } else {
+      return fail("unexpected argument '" + std::string(arg) + "'");
+    }
+    if (flag == nullptr) return fail("unknown option '" + std::string(arg) + "'");
+    std::string_view value;
+    if (flag->takesValue) {
+      if (inlineValue) {
+        value = *inlineValue;
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return fail("option '" + std::string(arg) + "' needs a value (" +
+                    std::string(flag->argName) + ")");
+      }
+    } else if (inlineValue) {
+      return fail("option '--" + std::string(flag->name) + "' takes no value");
+    }
+    if (Status s = flag->apply(value, cl); !s) return fail(s.error());
+  }
+  if (cl.action != Action::Run) return cl;
+  const GatewayOptions& o = cl.options;
+  if (o.exportTypes.empty() && !o.import) {
+    return fail("nothing to do: give --export TYPE and/or --import");
+  }
+  if (o.key.empty()) return fail("--export and --import need --key NAME");
+  return cl;
+}
+
+std::string usage() {
+  std::string text =
+      "Usage: z2z [--export TYPE[,TYPE...]]... [--import] --key NAME [OPTION]...\n"
+      "Carries DNS-SD services between LAN islands through a DHT.\n\n";
+  for (const Flag& f : flags()) {
+    std::string left = "  ";
+    left += f.shortName ? std::string{'-', f.shortName} + ", " : std::string("    ");
+    left += "--" + std::string(f.name);
+    if (f.takesValue) left += " " + std::string(f.argName);
+    if (left.size() < 30) left.resize(30, ' ');
+    else left += "\n" + std::string(30, ' ');
+    text += left + std::string(f.help) + "\n";
+    if (!f.alias.empty()) text += std::string(30, ' ') + "(also --" + std::string(f.alias) + ")\n";
+  }
+  text +=
+      "\nExamples:\n"
+      "  z2z --export _daap._tcp --key columbia\n"
+      "  z2z --import --key columbia --bootstrap 198.19.0.1\n"
+      "\nExit status: 0 on a clean stop, 1 on a failed start, 2 on bad arguments.\n";
+  return text;
+}
+
+}  // namespace z2z::config

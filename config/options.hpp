@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "z2z/config/error.hpp"
+#include "z2z/config/log.hpp"
+
+namespace z2z::config {
+
+inline constexpr std::uint16_t kDefaultDhtPort = 4222;
+inline constexpr std::chrono::seconds kDefaultTtl{120};
+inline constexpr std::chrono::seconds kMinTtl{5};
+inline constexpr std::chrono::seconds kMaxTtl{86400};
+inline constexpr std::size_t kMaxKeyLength = 255;
+
+/// A host name or address literal with a UDP port: a DHT node to bootstrap from.
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = kDefaultDhtPort;
+  bool operator==(const Endpoint&) const = default;
+};
+
+/// Parses HOST, HOST:PORT, IPV6, [IPV6] or [IPV6]:PORT.
+Result<Endpoint> parseEndpoint(std::string_view text, std::uint16_t defaultPort = kDefaultDhtPort);
+
+/// True for a DNS-SD service type of the form _name._tcp or _name._udp (RFC 6763 section 7).
+bool isServiceType(std::string_view type);
+
+/// Everything one gateway process does, from the command line (and, later, the config file).
+struct GatewayOptions {
+  std::vector<std::string> exportTypes;  ///< service types browsed and stored under `key`
+  bool import = false;                   ///< publish what is stored under `key` on the link
+  std::string key;                       ///< the DHT key name shared by exporters and importers
+  std::vector<Endpoint> bootstrap;       ///< DHT nodes to join; none: start a new overlay
+  std::uint16_t dhtPort = kDefaultDhtPort;
+  std::string dhtBind;                   ///< address to bind the DHT node to; empty: all
+  std::chrono::seconds ttl = kDefaultTtl;  ///< lease of exported records
+  std::vector<std::string> interfaces;   ///< link interfaces to browse and publish on; empty: all
+  log::Level logLevel = log::Level::Notice;
+  bool syslog = false;
+};
+
+enum class Action { Run, Help, Version };
+
+struct CommandLine {
+  Action action = Action::Run;
+  GatewayOptions options;
+};
+
+/// Parses the arguments of `z2z` (without the program name). A failure names the offending
+/// argument; the caller prints it with a hint to --help and exits with status 2.
+Result<CommandLine> parseCommandLine(std::span<const std::string_view> args);
+
+/// The text `z2z --help` prints.
+std::string usage();
+
+}  // namespace z2z::config

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include <arpa/inet.h>
+#include <opendht.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "z2z/config/error.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/dht/overlay.hpp"
+
+namespace z2z::dht {
+namespace {
+
+constexpr std::string_view kTag = "dht";
+
+std::string format(char const* fmt, va_list args) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  return buf;
+}
+
+// opendht reports routine events ("sending refresh") at warning level: only its errors reach
+// our warning level, everything else is debug.
+std::shared_ptr<::dht::Logger> makeLogger() {
+  auto err = [](char const* fmt, va_list args) { log::warning(kTag, format(fmt, args)); };
+  auto dbg = [](char const* fmt, va_list args) {
+    if (log::enabled(log::Level::Debug)) log::debug(kTag, format(fmt, args));
+  };
+  return std::make_shared<::dht::Logger>(::dht::LogMethod(err), ::dht::LogMethod(dbg),
+                                          ::dht::LogMethod(dbg));
+}
+
+::dht::InfoHash toInfoHash(const Key& key) {
+  return ::dht::InfoHash(key.bytes.data(), key.bytes.size());
+}
+
+template <typename F>
+auto guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    log::error(kTag, what, ": ", e.what());
+  } catch (...) {
+    log::error(kTag, what, ": unknown exception");
+  }
+  return decltype(f())();
+}
+
+class OpendhtOverlay final : public Overlay {
+ public:
+  explicit OpendhtOverlay(const NodeOptions& options) {
+    ::dht::DhtRunner::Config cfg;
+    cfg.dht_config.node_config.network = options.network;
+    cfg.threaded = true;
+    ::dht::DhtRunner::Context ctx;
+    ctx.logger = makeLogger();
+    std::string port = std::to_string(options.port);
+    try {
+      if (options.bind.empty()) {
+        runner_.run(options.port, cfg, std::move(ctx));
+      } else {
+        in6_addr probe{};
+        bool v6 = inet_pton(AF_INET6, options.bind.c_str(), &probe) == 1;
+        runner_.run(v6 ? "" : options.bind.c_str(), v6 ? options.bind.c_str() : "",
+                    port.c_str(), cfg, std::move(ctx));
+      }
+    } catch (const std::exception& e) {
+      throw Error("cannot start the DHT node on port " + port + ": " + e.what());
+    }
+    runner_.registerType(::dht::ValueType(kValueType, "z2z", kValueLifetime));
+    log::notice(kTag, "DHT node ", runner_.getNodeId().toString(), " on UDP port ", this->port(),
+                ", network ", options.network);
+    bootstrap(options.bootstrap);
+  }
+
+  ~OpendhtOverlay() override {
+    runner_.shutdown({}, true);
+    runner_.join();
+  }
+
+  void put(const Key& key, Value value, bool permanent, DoneCallback done) override {
+    auto v = std::make_shared<::dht::Value>(kValueType, std::move(value.data), value.id);
+    if (permanent) {
+      std::lock_guard lock(mutex_);
+      permanent_.insert({{key, value.id}, true});
+    }
+    runner_.put(
+        toInfoHash(key), v,
+        [done = std::move(done)](bool ok) {
+          guarded("put callback", [&] {
+            if (done) done(ok);
+          });
+        },
+        ::dht::time_point::max(), permanent);
+  }
+
+  void cancelPut(const Key& key, std::uint64_t id) override {
+    {
+      std::lock_guard lock(mutex_);
+      permanent_.erase({key, id});
+    }
+    runner_.cancelPut(toInfoHash(key), id);
+  }
+
+  ListenToken listen(const Key& key, ListenCallback callback) override {
+    auto future = runner_.listen(
+        toInfoHash(key),
+        [callback = std::move(callback)](const std::vector<std::shared_ptr<::dht::Value>>& values,
+                                         bool expired) {
+          return guarded("listen callback", [&] {
+            std::vector<Value> copy;
+            copy.reserve(values.size());
+            for (const auto& v : values) copy.push_back(Value{v->id, v->data});
+            callback(std::move(copy), expired);
+            return true;
+          });
+        },
+        ::dht::Value::TypeFilter(kValueType));
+    std::lock_guard lock(mutex_);
+    ListenToken token = ++lastToken_;
+    listens_.emplace(token, std::make_pair(key, future.share()));
+    return token;
+  }
+
+  void cancelListen(ListenToken token) override {
+    std::lock_guard lock(mutex_);
+    auto it = listens_.find(token);
+    if (it == listens_.end()) return;
+    runner_.cancelListen(toInfoHash(it->second.first), it->second.second);
+    listens_.erase(it);
+  }
+
+  void bootstrap(const std::vector<config::Endpoint>& nodes) override {
+    for (const config::Endpoint& ep : nodes) {
+      log::info(kTag, "bootstrapping from ", ep.host, " port ", ep.port);
+      runner_.bootstrap(ep.host, std::to_string(ep.port));
+    }
+  }
+
+  OverlayStats stats() const override {
+    OverlayStats s;
+    for (sa_family_t af : {sa_family_t{AF_INET}, sa_family_t{AF_INET6}}) {
+      auto n = runner_.getNodesStats(af);
+      s.goodNodes += n.good_nodes;
+      s.dubiousNodes += n.dubious_nodes;
+    }
+    return s;
+  }
+
+  std::uint16_t port() const override {
+    auto p = runner_.getBoundPort(AF_INET);
+    return p != 0 ? p : runner_.getBoundPort(AF_INET6);
+  }
+
+  std::size_t permanentPuts() const override {
+    std::lock_guard lock(mutex_);
+    return permanent_.size();
+  }
+
+ private:
+  mutable ::dht::DhtRunner runner_;
+  mutable std::mutex mutex_;
+  ListenToken lastToken_ = 0;
+  std::map<ListenToken, std::pair<Key, std::shared_future<std::size_t>>> listens_;
+  std::map<std::pair<Key, std::uint64_t>, bool> permanent_;
+};
+
+}  // namespace
+
+Key Key::hash(std::string_view text) {
+  auto h = ::dht::InfoHash::get(text);
+  Key k;
+  std::copy(h.begin(), h.end(), k.bytes.begin());
+  return k;
+}
+
+std::string Key::hex() const {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+std::unique_ptr<Overlay> startOpendht(const NodeOptions& options) {
+  return std::make_unique<OpendhtOverlay>(options);
+}
+
+}  // namespace z2z::dht

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "z2z/config/options.hpp"
+
+namespace z2z::dht {
+
+using Bytes = std::vector<std::uint8_t>;
+
+/// A 160-bit DHT key.
+struct Key {
+  std::array<std::uint8_t, 20> bytes{};
+  /// SHA-1 of `text`.
+  static Key hash(std::string_view text);
+  std::string hex() const;
+  auto operator<=>(const Key&) const = default;
+};
+
+/// One value stored under a key. The id tells values apart; the data is opaque here.
+struct Value {
+  std::uint64_t id = 0;
+  Bytes data;
+};
+
+/// Counts of routing-table entries, for status and logs.
+struct OverlayStats {
+  unsigned goodNodes = 0;
+  unsigned dubiousNodes = 0;
+};
+
+/// What the bridge needs of a DHT. Callbacks passed in run on a DHT thread, under its lock:
+/// they must copy what they need, hand it to the loop thread and return, never call back into
+/// the Overlay synchronously.
+class Overlay {
+ public:
+  using ListenCallback = std::function<void(std::vector<Value> values, bool expired)>;
+  using DoneCallback = std::function<void(bool ok)>;
+  using ListenToken = std::uint64_t;
+
+  virtual ~Overlay() = default;
+
+  /// Stores `value` under `key`. `permanent`: keep it alive (re-announce) until cancelPut.
+  /// Otherwise it lives for the value type's lifetime. Any thread.
+  virtual void put(const Key& key, Value value, bool permanent, DoneCallback done) = 0;
+  /// Stops keeping a permanent value alive; it expires on the storing nodes later (there is no
+  /// remote delete). Any thread.
+  virtual void cancelPut(const Key& key, std::uint64_t id) = 0;
+  /// Reports every value stored under `key` now and later; `expired` for values that expired.
+  virtual ListenToken listen(const Key& key, ListenCallback callback) = 0;
+  virtual void cancelListen(ListenToken token) = 0;
+  /// Adds nodes to learn the overlay from. Names are resolved in the background.
+  virtual void bootstrap(const std::vector<config::Endpoint>& nodes) = 0;
+  virtual OverlayStats stats() const = 0;
+  /// The UDP port the node is bound to (IPv4, else IPv6).
+  virtual std::uint16_t port() const = 0;
+  /// The values this process would still keep alive (for status).
+  virtual std::size_t permanentPuts() const = 0;
+};
+
+struct NodeOptions {
+  std::uint16_t port = config::kDefaultDhtPort;
+  std::string bind;  ///< one address to bind; empty: all IPv4 and IPv6 addresses
+  std::uint32_t network = 0;
+  std::vector<config::Endpoint> bootstrap;
+};
+
+/// The value type every z2z node registers: values of other types are ignored, and nodes that
+/// store ours keep them this long unless they are kept alive.
+inline constexpr std::uint16_t kValueType = 0x7a32;
+inline constexpr std::chrono::minutes kValueLifetime{10};
+
+/// Starts an embedded libopendht node. Throws z2z::Error if it cannot bind.
+std::unique_ptr<Overlay> startOpendht(const NodeOptions& options);
+
+}  // namespace z2z::dht

@@ -1,0 +1,816 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/mdns/link.hpp"
+
+#include <avahi-client/client.h>
+#include <avahi-client/lookup.h>
+#include <avahi-client/publish.h>
+#include <avahi-common/alternative.h>
+#include <avahi-common/error.h>
+#include <avahi-common/malloc.h>
+#include <net/if.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "z2z/config/error.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/mdns/dns_wire.hpp"
+
+namespace z2z::mdns {
+namespace {
+
+constexpr std::string_view kTag = "mdns";
+
+// avahi-daemon refuses more than objects-per-client-max (default 1024) browsers, resolvers and
+// entry groups on one client; past this many the Link opens another client connection.
+constexpr int kObjectsPerClient = 900;
+// How long publishing waits for a new type's browser to list the names already on the link.
+constexpr std::chrono::milliseconds kTypeReadyTimeout{1500};
+constexpr std::chrono::milliseconds kResolveRetry{5000};
+constexpr std::chrono::milliseconds kReconnectDelay{1000};
+constexpr std::uint32_t kTtlHost = 120;     // Avahi's AVAHI_DEFAULT_TTL_HOST_NAME
+constexpr std::uint32_t kTtlService = 4500;  // Avahi's AVAHI_DEFAULT_TTL
+constexpr int kMaxRenames = 32;
+
+constexpr std::uint16_t kClassIn = 1;
+constexpr std::uint16_t kTypeA = 1;
+constexpr std::uint16_t kTypePtr = 12;
+constexpr std::uint16_t kTypeTxt = 16;
+constexpr std::uint16_t kTypeAaaa = 28;
+constexpr std::uint16_t kTypeSrv = 33;
+
+template <typename F>
+void guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    log::error(kTag, what, ": ", e.what());
+  } catch (...) {
+    log::error(kTag, what, ": unknown exception");
+  }
+}
+
+std::string avahiError(AvahiClient* client) {
+  return client ? avahi_strerror(avahi_client_errno(client)) : "no client";
+}
+
+// TXT data in wire order, whatever order the string list keeps internally.
+std::vector<std::string> txtStrings(AvahiStringList* list) {
+  std::size_t size = avahi_string_list_serialize(list, nullptr, 0);
+  wire::Bytes buf(size);
+  avahi_string_list_serialize(list, buf.data(), buf.size());
+  auto strings = wire::parseTxtRdata(buf);
+  return strings ? *strings : std::vector<std::string>{};
+}
+
+}  // namespace
+
+struct Link::Impl {
+  struct Slot {
+    AvahiClient* client = nullptr;
+    int objects = 0;
+    bool running = false;
+  };
+
+  struct TypeBrowse {
+    std::string type;
+    std::vector<std::pair<AvahiServiceBrowser*, int>> browsers;  // with their slot
+    int waitingAllForNow = 0;
+    bool ready = false;
+    std::unique_ptr<EventLoop::Timer> readyTimer;
+  };
+
+  struct Sighting {
+    AvahiIfIndex iface;
+    AvahiProtocol proto;
+    auto operator<=>(const Sighting&) const = default;
+  };
+
+  struct HostWatch {
+    AvahiIfIndex iface = AVAHI_IF_UNSPEC;
+    std::string host;
+    std::vector<std::pair<AvahiRecordBrowser*, int>> browsers;
+    std::set<Address> addresses;
+    int refs = 0;
+  };
+
+  struct Browsed {
+    ServiceKey key;
+    std::set<Sighting> sightings;
+    AvahiServiceResolver* resolver = nullptr;
+    int resolverSlot = -1;
+    bool resolved = false;
+    Service service;         // as resolved, addresses from the host watch
+    std::string hostKey;     // into hosts
+    bool reported = false;
+    Service lastReported;
+    std::unique_ptr<EventLoop::Timer> retry;
+  };
+
+  struct Published {
+    std::string id;
+    Service service;        // as asked
+    std::string name;       // as on the link now
+    AvahiEntryGroup* group = nullptr;
+    int groupSlot = -1;
+    int renames = 0;
+    bool waiting = false;   // for its type's browser to be ready
+  };
+
+  struct HostGroup {
+    AvahiEntryGroup* group = nullptr;
+    int slot = -1;
+    std::vector<Address> addresses;
+    std::set<std::string> users;
+  };
+
+  EventLoop& loop;
+  LinkEvents events;
+  std::vector<AvahiIfIndex> ifaces;
+  std::vector<Slot> slots;
+  bool running = false;
+  bool reconnectPending = false;
+  std::unique_ptr<EventLoop::Timer> reconnect;
+  std::map<std::string, TypeBrowse> types;
+  std::map<ServiceKey, Browsed> browsed;
+  std::map<std::string, HostWatch> hosts;
+  std::map<std::string, Published> published;
+  std::map<std::string, HostGroup> hostGroups;
+
+  Impl(EventLoop& l, LinkOptions options, LinkEvents e) : loop(l), events(std::move(e)) {
+    for (const std::string& name : options.interfaces) {
+      unsigned index = if_nametoindex(name.c_str());
+      if (index == 0) throw Error("interface '" + name + "' does not exist");
+      ifaces.push_back(static_cast<AvahiIfIndex>(index));
+    }
+    if (ifaces.empty()) ifaces.push_back(AVAHI_IF_UNSPEC);
+    reconnect = loop.timer([this] { connect(); });
+    connect();
+  }
+
+  ~Impl() { teardown(); }
+
+  // ---- clients -------------------------------------------------------------------------------
+
+  void connect() {
+    teardown();
+    int error = 0;
+    AvahiClient* c = avahi_client_new(loop.avahiPoll(), AVAHI_CLIENT_NO_FAIL, &Impl::clientCb,
+                                      this, &error);
+    if (c == nullptr) {
+      log::error(kTag, "cannot create an Avahi client: ", avahi_strerror(error), "; retrying");
+      reconnect->arm(kReconnectDelay);
+      return;
+    }
+    slots.push_back(Slot{c, 0, avahi_client_get_state(c) == AVAHI_CLIENT_S_RUNNING});
+    if (slots.front().running && !running) becomeRunning();
+  }
+
+  static void clientCb(AvahiClient* c, AvahiClientState state, void* self) {
+    guarded("client state", [&] { static_cast<Impl*>(self)->onClientState(c, state); });
+  }
+
+  void onClientState(AvahiClient* c, AvahiClientState state) {
+    auto slot = std::find_if(slots.begin(), slots.end(), [c](const Slot& s) { return s.client == c; });
+    switch (state) {
+      case AVAHI_CLIENT_S_RUNNING:
+        if (slot != slots.end()) slot->running = true;
+        // The first client is the one that tells: extra clients follow it.
+        if (!running && (slot == slots.begin() || slot == slots.end())) {
+          // becomeRunning() needs the slot recorded; connect() calls it when we are inside
+          // avahi_client_new and the slot does not exist yet.
+          if (slot != slots.end()) becomeRunning();
+        }
+        break;
+      case AVAHI_CLIENT_FAILURE:
+        log::warning(kTag, "avahi-daemon connection lost: ", avahi_strerror(avahi_client_errno(c)),
+                     "; waiting for it to return");
+        // Freeing a client inside its own callback is allowed, but the other objects' callbacks
+        // may still be on the stack: leave it to the loop.
+        if (reconnectPending) break;
+        reconnectPending = true;
+        loop.post([this] {
+          reconnectPending = false;
+          if (running) {
+            running = false;
+            if (events.daemon) events.daemon(false);
+          }
+          connect();
+        });
+        break;
+      case AVAHI_CLIENT_CONNECTING:
+        log::notice(kTag, "waiting for avahi-daemon");
+        break;
+      case AVAHI_CLIENT_S_REGISTERING:
+      case AVAHI_CLIENT_S_COLLISION:
+        // The daemon is renaming its own host; our objects stay valid.
+        break;
+    }
+  }
+
+  // Frees every Avahi object, keeping what we want to browse and publish for the rebuild.
+  void teardown() {
+    for (auto& [_, t] : types) {
+      for (auto& [b, slot] : t.browsers) avahi_service_browser_free(b);
+      t.browsers.clear();
+      t.ready = false;
+      t.waitingAllForNow = 0;
+      t.readyTimer.reset();
+    }
+    for (auto& [_, b] : browsed) {
+      if (b.resolver) avahi_service_resolver_free(b.resolver);
+      b.resolver = nullptr;
+      b.resolverSlot = -1;
+      b.sightings.clear();
+      b.retry.reset();
+      b.hostKey.clear();
+    }
+    for (auto& [_, h] : hosts) {
+      for (auto& [rb, slot] : h.browsers) avahi_record_browser_free(rb);
+    }
+    hosts.clear();
+    for (auto& [_, p] : published) {
+      if (p.group) avahi_entry_group_free(p.group);
+      p.group = nullptr;
+      p.groupSlot = -1;
+    }
+    for (auto& [_, g] : hostGroups) {
+      if (g.group) avahi_entry_group_free(g.group);
+      g.group = nullptr;
+      g.slot = -1;
+    }
+    for (Slot& s : slots) avahi_client_free(s.client);
+    slots.clear();
+  }
+
+  void becomeRunning() {
+    running = true;
+    log::notice(kTag, "connected to avahi-daemon ", avahi_client_get_version_string(slots[0].client));
+    for (auto& [type, t] : types) startBrowsing(t);
+    for (auto& [id, p] : published) schedulePublish(p);
+    if (events.daemon) events.daemon(true);
+  }
+
+  // A client with room for one more object, opening another connection when all are full.
+  int acquireSlot() {
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].running && slots[i].objects < kObjectsPerClient) return static_cast<int>(i);
+    }
+    int error = 0;
+    AvahiClient* c = avahi_client_new(loop.avahiPoll(), AVAHI_CLIENT_NO_FAIL, &Impl::clientCb,
+                                      this, &error);
+    if (c != nullptr && avahi_client_get_state(c) == AVAHI_CLIENT_S_RUNNING) {
+      slots.push_back(Slot{c, 0, true});
+      log::info(kTag, "opened Avahi client connection #", slots.size());
+      return static_cast<int>(slots.size() - 1);
+    }
+    if (c != nullptr) avahi_client_free(c);
+    return 0;  // over the limit on the first client: the daemon may refuse, and we log that
+  }
+
+  AvahiClient* client(int slot) { return slots[static_cast<std::size_t>(slot)].client; }
+  void retain(int slot) { ++slots[static_cast<std::size_t>(slot)].objects; }
+  void release(int slot) {
+    if (slot >= 0 && static_cast<std::size_t>(slot) < slots.size()) {
+      --slots[static_cast<std::size_t>(slot)].objects;
+    }
+  }
+
+  // ---- browsing ------------------------------------------------------------------------------
+
+  void startBrowsing(TypeBrowse& t) {
+    t.ready = false;
+    t.waitingAllForNow = 0;
+    for (AvahiIfIndex iface : ifaces) {
+      int slot = acquireSlot();
+      AvahiServiceBrowser* b =
+          avahi_service_browser_new(client(slot), iface, AVAHI_PROTO_UNSPEC, t.type.c_str(),
+                                    nullptr, static_cast<AvahiLookupFlags>(0), &Impl::browseCb, this);
+      if (b == nullptr) {
+        log::error(kTag, "cannot browse ", t.type, ": ", avahiError(client(slot)));
+        continue;
+      }
+      retain(slot);
+      t.browsers.emplace_back(b, slot);
+      ++t.waitingAllForNow;
+    }
+    t.readyTimer = loop.timer([this, type = t.type] { typeReady(type); });
+    t.readyTimer->arm(kTypeReadyTimeout);
+  }
+
+  static void browseCb(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
+                       AvahiBrowserEvent event, const char* name, const char* type,
+                       const char* domain, AvahiLookupResultFlags flags, void* self) {
+    guarded("service browser", [&] {
+      static_cast<Impl*>(self)->onBrowse(sb, iface, proto, event, name, type, domain, flags);
+    });
+  }
+
+  void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto, AvahiBrowserEvent event,
+                const char* name, const char* type, const char* domain,
+                AvahiLookupResultFlags flags) {
+    switch (event) {
+      case AVAHI_BROWSER_NEW: {
+        ServiceKey key{name, type, domain};
+        Browsed& b = browsed[key];
+        b.key = key;
+        b.sightings.insert({iface, proto});
+        log::debug(kTag, "browse: new ", describe(key), " on interface ", iface);
+        if (!(flags & AVAHI_LOOKUP_RESULT_LOCAL)) claimCheck(key);
+        if (b.resolver == nullptr && !(b.retry && b.retry->armed())) startResolver(b);
+        break;
+      }
+      case AVAHI_BROWSER_REMOVE: {
+        auto it = browsed.find(ServiceKey{name, type, domain});
+        if (it == browsed.end()) break;
+        it->second.sightings.erase({iface, proto});
+        if (it->second.sightings.empty()) forget(it);
+        break;
+      }
+      case AVAHI_BROWSER_ALL_FOR_NOW: {
+        for (auto& [typeName, t] : types) {
+          bool mine = std::any_of(t.browsers.begin(), t.browsers.end(),
+                                  [sb](const auto& b) { return b.first == sb; });
+          if (mine && --t.waitingAllForNow <= 0) {
+            typeReady(typeName);
+            break;
+          }
+        }
+        break;
+      }
+      case AVAHI_BROWSER_CACHE_EXHAUSTED:
+        break;
+      case AVAHI_BROWSER_FAILURE:
+        log::error(kTag, "browsing failed: ", avahiError(slots.empty() ? nullptr : slots[0].client));
+        break;
+    }
+  }
+
+  void typeReady(const std::string& type) {
+    auto it = types.find(type);
+    if (it == types.end() || it->second.ready) return;
+    it->second.ready = true;
+    it->second.readyTimer.reset();
+    // After a reconnect, services we knew and did not see again are gone.
+    for (auto b = browsed.begin(); b != browsed.end();) {
+      auto next = std::next(b);
+      if (b->first.type == type && b->second.sightings.empty()) forget(b);
+      b = next;
+    }
+    for (auto& [id, p] : published) {
+      if (p.waiting && p.service.key.type == type) {
+        p.waiting = false;
+        commitPublished(p);
+      }
+    }
+  }
+
+  void startResolver(Browsed& b) {
+    const Sighting& s = *b.sightings.begin();
+    int slot = acquireSlot();
+    b.resolver = avahi_service_resolver_new(
+        client(slot), s.iface, s.proto, b.key.name.c_str(), b.key.type.c_str(),
+        b.key.domain.c_str(), AVAHI_PROTO_UNSPEC, static_cast<AvahiLookupFlags>(0),
+        &Impl::resolveCb, this);
+    if (b.resolver == nullptr) {
+      log::error(kTag, "cannot resolve ", describe(b.key), ": ", avahiError(client(slot)));
+      scheduleResolveRetry(b);
+      return;
+    }
+    b.resolverSlot = slot;
+    retain(slot);
+  }
+
+  void scheduleResolveRetry(Browsed& b) {
+    if (!b.retry) {
+      b.retry = loop.timer([this, key = b.key] {
+        auto it = browsed.find(key);
+        if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver) {
+          startResolver(it->second);
+        }
+      });
+    }
+    b.retry->arm(kResolveRetry);
+  }
+
+  static void resolveCb(AvahiServiceResolver* r, AvahiIfIndex iface, AvahiProtocol,
+                        AvahiResolverEvent event, const char* name, const char* type,
+                        const char* domain, const char* host, const AvahiAddress* address,
+                        uint16_t port, AvahiStringList* txt, AvahiLookupResultFlags, void* self) {
+    guarded("service resolver", [&] {
+      static_cast<Impl*>(self)->onResolve(r, iface, event, name, type, domain, host, address,
+                                          port, txt);
+    });
+  }
+
+  void onResolve(AvahiServiceResolver* r, AvahiIfIndex iface, AvahiResolverEvent event,
+                 const char* name, const char* type, const char* domain, const char* host,
+                 const AvahiAddress* address, std::uint16_t port, AvahiStringList* txt) {
+    auto it = browsed.find(ServiceKey{name, type, domain});
+    if (it == browsed.end() || it->second.resolver != r) return;
+    Browsed& b = it->second;
+    if (event == AVAHI_RESOLVER_FAILURE) {
+      log::warning(kTag, "cannot resolve ", describe(b.key), ": ",
+                   avahiError(client(b.resolverSlot)), "; retrying");
+      avahi_service_resolver_free(r);
+      release(b.resolverSlot);
+      b.resolver = nullptr;
+      scheduleResolveRetry(b);
+      return;
+    }
+    b.resolved = true;
+    b.service.key = b.key;
+    b.service.port = port;
+    b.service.txt = txtStrings(txt);
+    std::string hostKey = std::to_string(iface) + "/" + host;
+    if (b.hostKey != hostKey) {
+      if (!b.hostKey.empty()) unwatchHost(b.hostKey);
+      b.hostKey = hostKey;
+      b.service.host = host;
+      watchHost(hostKey, iface, host);
+    }
+    if (address != nullptr) hosts[hostKey].addresses.insert(fromAvahi(*address));
+    report(b);
+  }
+
+  static Address fromAvahi(const AvahiAddress& a) {
+    Address out;
+    if (a.proto == AVAHI_PROTO_INET) {
+      out.family = Address::Family::V4;
+      std::memcpy(out.bytes.data(), &a.data.ipv4.address, 4);
+    } else {
+      out.family = Address::Family::V6;
+      std::memcpy(out.bytes.data(), a.data.ipv6.address, 16);
+    }
+    return out;
+  }
+
+  // Address records of a host, watched so that every address (not just the one the resolver
+  // picked) is exported and changes are followed.
+  void watchHost(const std::string& hostKey, AvahiIfIndex iface, const std::string& host) {
+    HostWatch& h = hosts[hostKey];
+    if (h.refs++ > 0) return;
+    h.iface = iface;
+    h.host = host;
+    for (std::uint16_t rrtype : {kTypeA, kTypeAaaa}) {
+      int slot = acquireSlot();
+      AvahiRecordBrowser* rb = avahi_record_browser_new(
+          client(slot), iface, AVAHI_PROTO_UNSPEC, host.c_str(), kClassIn, rrtype,
+          static_cast<AvahiLookupFlags>(0), &Impl::recordCb, this);
+      if (rb == nullptr) {
+        log::warning(kTag, "cannot watch addresses of ", host, ": ", avahiError(client(slot)));
+        continue;
+      }
+      retain(slot);
+      h.browsers.emplace_back(rb, slot);
+    }
+  }
+
+  void unwatchHost(const std::string& hostKey) {
+    auto it = hosts.find(hostKey);
+    if (it == hosts.end() || --it->second.refs > 0) return;
+    for (auto& [rb, slot] : it->second.browsers) {
+      avahi_record_browser_free(rb);
+      release(slot);
+    }
+    hosts.erase(it);
+  }
+
+  static void recordCb(AvahiRecordBrowser* rb, AvahiIfIndex, AvahiProtocol,
+                       AvahiBrowserEvent event, const char*, uint16_t, uint16_t type,
+                       const void* rdata, size_t size, AvahiLookupResultFlags, void* self) {
+    guarded("record browser", [&] {
+      static_cast<Impl*>(self)->onRecord(rb, event, type, rdata, size);
+    });
+  }
+
+  void onRecord(AvahiRecordBrowser* rb, AvahiBrowserEvent event, std::uint16_t type,
+                const void* rdata, std::size_t size) {
+    if (event != AVAHI_BROWSER_NEW && event != AVAHI_BROWSER_REMOVE) return;
+    for (auto& [key, h] : hosts) {
+      bool mine = std::any_of(h.browsers.begin(), h.browsers.end(),
+                              [rb](const auto& p) { return p.first == rb; });
+      if (!mine) continue;
+      Address a;
+      if (type == kTypeA && size == 4) {
+        a.family = Address::Family::V4;
+      } else if (type == kTypeAaaa && size == 16) {
+        a.family = Address::Family::V6;
+      } else {
+        return;
+      }
+      std::memcpy(a.bytes.data(), rdata, size);
+      bool changed = event == AVAHI_BROWSER_NEW ? h.addresses.insert(a).second
+                                                : h.addresses.erase(a) > 0;
+      if (!changed) return;
+      std::string hostKey = key;  // report() may not invalidate it, but be plain about it
+      for (auto& [_, b] : browsed) {
+        if (b.hostKey == hostKey) report(b);
+      }
+      return;
+    }
+  }
+
+  void report(Browsed& b) {
+    if (!b.resolved) return;
+    auto h = hosts.find(b.hostKey);
+    b.service.addresses.clear();
+    if (h != hosts.end()) b.service.addresses.assign(h->second.addresses.begin(), h->second.addresses.end());
+    if (b.service.addresses.empty()) return;  // not reachable yet: wait for an address record
+    if (b.reported && b.lastReported == b.service) return;
+    b.reported = true;
+    b.lastReported = b.service;
+    if (events.found) events.found(b.service);
+  }
+
+  void forget(std::map<ServiceKey, Browsed>::iterator it) {
+    Browsed& b = it->second;
+    if (b.resolver) {
+      avahi_service_resolver_free(b.resolver);
+      release(b.resolverSlot);
+    }
+    if (!b.hostKey.empty()) unwatchHost(b.hostKey);
+    bool reported = b.reported;
+    ServiceKey key = b.key;
+    browsed.erase(it);
+    log::debug(kTag, "browse: gone ", describe(key));
+    if (reported && events.removed) events.removed(key);
+  }
+
+  // A host elsewhere on the link announced a name we publish: it is theirs, ours moves.
+  void claimCheck(const ServiceKey& key) {
+    for (auto& [id, p] : published) {
+      if (p.group && p.name == key.name && p.service.key.type == key.type) {
+        log::notice(kTag, "the link has another ", describe(key), "; renaming the import");
+        rename(p);
+        return;
+      }
+    }
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------
+
+  void ensureType(const std::string& type) {
+    auto [it, added] = types.try_emplace(type);
+    if (!added) return;
+    it->second.type = type;
+    if (running) startBrowsing(it->second);
+  }
+
+  bool nameTaken(const std::string& name, const Published& self) const {
+    ServiceKey key{name, self.service.key.type, self.service.key.domain};
+    auto b = browsed.find(key);
+    if (b == browsed.end() || b->second.sightings.empty()) {
+      // Not on the link, or only a stale memory of it; our own other imports count too.
+      for (const auto& [id, p] : published) {
+        if (&p != &self && p.name == name && p.service.key.type == key.type) return true;
+      }
+      return false;
+    }
+    for (const auto& [id, p] : published) {
+      if (p.name == name && p.service.key.type == key.type) return &p != &self;
+    }
+    return true;  // someone else's service
+  }
+
+  void schedulePublish(Published& p) {
+    ensureType(p.service.key.type);
+    if (!running) return;
+    if (!types[p.service.key.type].ready) {
+      p.waiting = true;
+      return;
+    }
+    commitPublished(p);
+  }
+
+  void commitPublished(Published& p) {
+    if (!running) return;
+    if (p.name.empty() || nameTaken(p.name, p)) {
+      std::string name = p.service.key.name;
+      for (int i = 0; i < kMaxRenames && nameTaken(name, p); ++i) name = alternative(name);
+      if (name != p.service.key.name) {
+        log::notice(kTag, describe(p.service.key), " is taken on this link; publishing as '",
+                    name, "'");
+      }
+      p.name = name;
+    }
+    if (p.group == nullptr) {
+      p.groupSlot = acquireSlot();
+      p.group = avahi_entry_group_new(client(p.groupSlot), &Impl::groupCb, this);
+      if (p.group == nullptr) {
+        log::error(kTag, "cannot publish ", describe(p.service.key), ": ",
+                   avahiError(client(p.groupSlot)));
+        return;
+      }
+      retain(p.groupSlot);
+    } else {
+      avahi_entry_group_reset(p.group);
+    }
+    ensureHostGroup(p);
+    if (Status s = addServiceRecords(p); !s) {
+      log::error(kTag, "cannot publish ", describe(p.service.key), ": ", s.error());
+      avahi_entry_group_reset(p.group);
+      return;
+    }
+    if (avahi_entry_group_commit(p.group) < 0) {
+      log::error(kTag, "cannot commit ", describe(p.service.key), ": ",
+                 avahiError(client(p.groupSlot)));
+      return;
+    }
+    log::info(kTag, "published ", describe(p.service.key), " as '", p.name, "' port ",
+              p.service.port, " host ", p.service.host);
+  }
+
+  static std::string alternative(const std::string& name) {
+    char* alt = avahi_alternative_service_name(name.c_str());
+    std::string out = alt ? alt : name + " #2";
+    avahi_free(alt);
+    return out;
+  }
+
+  Status addRecord(AvahiEntryGroup* g, AvahiPublishFlags flags, const std::string& name,
+                   std::uint16_t type, std::uint32_t ttl, const wire::Bytes& rdata) {
+    for (AvahiIfIndex iface : ifaces) {
+      int r = avahi_entry_group_add_record(g, iface, AVAHI_PROTO_UNSPEC, flags, name.c_str(),
+                                           kClassIn, type, ttl, rdata.data(), rdata.size());
+      if (r < 0) return fail("record " + name + ": " + avahi_strerror(r));
+    }
+    return {};
+  }
+
+  Status addServiceRecords(Published& p) {
+    const ServiceKey& key = p.service.key;
+    auto typeLabels = wire::splitPlain(key.type);
+    auto domainLabels = wire::splitPlain(key.domain);
+    auto hostLabels = wire::splitEscaped(p.service.host);
+    if (!typeLabels || !domainLabels || !hostLabels) return fail("malformed type, domain or host");
+    wire::Labels typeName = *typeLabels;
+    typeName.insert(typeName.end(), domainLabels->begin(), domainLabels->end());
+    wire::Labels instance = {p.name};
+    instance.insert(instance.end(), typeName.begin(), typeName.end());
+    wire::Labels servicesName = {"_services", "_dns-sd", "_udp"};
+    servicesName.insert(servicesName.end(), domainLabels->begin(), domainLabels->end());
+
+    auto instanceWire = wire::encodeName(instance);
+    auto typeWire = wire::encodeName(typeName);
+    auto srv = wire::srvRdata(p.service.port, *hostLabels);
+    auto txt = wire::txtRdata(p.service.txt);
+    if (!instanceWire) return fail(instanceWire.error());
+    if (!typeWire) return fail(typeWire.error());
+    if (!srv) return fail(srv.error());
+    if (!txt) return fail(txt.error());
+
+    const auto unique = static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
+    const auto shared = static_cast<AvahiPublishFlags>(0);
+    std::string instanceName = wire::escapedName(instance);
+    if (Status s = addRecord(p.group, unique, instanceName, kTypeSrv, kTtlHost, *srv); !s) return s;
+    if (Status s = addRecord(p.group, unique, instanceName, kTypeTxt, kTtlService, *txt); !s) return s;
+    if (Status s = addRecord(p.group, shared, wire::escapedName(typeName), kTypePtr, kTtlService,
+                             *instanceWire); !s) {
+      return s;
+    }
+    return addRecord(p.group, shared, wire::escapedName(servicesName), kTypePtr, kTtlService,
+                     *typeWire);
+  }
+
+  // Address records live in one entry group per host name, shared by that host's services:
+  // Avahi refuses the same unique record twice.
+  void ensureHostGroup(Published& p) {
+    HostGroup& g = hostGroups[p.service.host];
+    g.users.insert(p.id);
+    std::vector<Address> wanted = p.service.addresses;
+    if (g.group != nullptr && g.addresses == wanted) return;
+    if (g.group == nullptr) {
+      g.slot = acquireSlot();
+      g.group = avahi_entry_group_new(client(g.slot), &Impl::groupCb, this);
+      if (g.group == nullptr) {
+        log::error(kTag, "cannot publish host ", p.service.host, ": ", avahiError(client(g.slot)));
+        return;
+      }
+      retain(g.slot);
+    } else {
+      avahi_entry_group_reset(g.group);
+    }
+    g.addresses = wanted;
+    const auto unique = static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
+    for (const Address& a : wanted) {
+      wire::Bytes rdata(a.bytes.begin(), a.bytes.begin() + (a.family == Address::Family::V4 ? 4 : 16));
+      Status s = addRecord(g.group, unique, p.service.host,
+                           a.family == Address::Family::V4 ? kTypeA : kTypeAaaa, kTtlHost, rdata);
+      if (!s) log::error(kTag, "cannot publish host ", p.service.host, ": ", s.error());
+    }
+    if (avahi_entry_group_commit(g.group) < 0) {
+      log::error(kTag, "cannot commit host ", p.service.host, ": ", avahiError(client(g.slot)));
+    }
+  }
+
+  void releaseHostGroup(const std::string& host, const std::string& id) {
+    auto it = hostGroups.find(host);
+    if (it == hostGroups.end()) return;
+    it->second.users.erase(id);
+    if (!it->second.users.empty()) return;
+    if (it->second.group) {
+      avahi_entry_group_free(it->second.group);
+      release(it->second.slot);
+    }
+    hostGroups.erase(it);
+  }
+
+  static void groupCb(AvahiEntryGroup* g, AvahiEntryGroupState state, void* self) {
+    guarded("entry group", [&] { static_cast<Impl*>(self)->onGroup(g, state); });
+  }
+
+  void onGroup(AvahiEntryGroup* g, AvahiEntryGroupState state) {
+    if (state != AVAHI_ENTRY_GROUP_COLLISION && state != AVAHI_ENTRY_GROUP_FAILURE) return;
+    for (auto& [id, p] : published) {
+      if (p.group != g) continue;
+      if (state == AVAHI_ENTRY_GROUP_COLLISION) {
+        log::notice(kTag, "name conflict for '", p.name, "'; renaming the import");
+        // Not from inside the callback: rename() resets this very group.
+        loop.post([this, id = id] {
+          auto it = published.find(id);
+          if (it != published.end()) rename(it->second);
+        });
+      } else {
+        log::error(kTag, "publishing '", p.name, "' failed: ", avahiError(client(p.groupSlot)));
+      }
+      return;
+    }
+    for (auto& [host, hg] : hostGroups) {
+      if (hg.group == g) {
+        log::error(kTag, "address records of ", host, ": ",
+                   state == AVAHI_ENTRY_GROUP_COLLISION ? "another host holds this name"
+                                                        : avahiError(client(hg.slot)));
+        return;
+      }
+    }
+  }
+
+  void rename(Published& p) {
+    if (++p.renames > kMaxRenames) {
+      log::error(kTag, "giving up on ", describe(p.service.key), " after ", kMaxRenames,
+                 " renames");
+      return;
+    }
+    p.name = alternative(p.name);
+    commitPublished(p);
+  }
+};
+
+Link::Link(EventLoop& loop, LinkOptions options, LinkEvents events)
+    : impl_(std::make_unique<Impl>(loop, std::move(options), std::move(events))) {}
+
+Link::~Link() = default;
+
+void Link::browse(const std::string& type) { impl_->ensureType(type); }
+
+void Link::publish(const std::string& id, const Service& service) {
+  auto [it, added] = impl_->published.try_emplace(id);
+  Impl::Published& p = it->second;
+  if (!added && p.service == service) return;
+  if (!added && p.service.host != service.host) impl_->releaseHostGroup(p.service.host, id);
+  bool renamed = !added && p.service.key != service.key;
+  p.id = id;
+  p.service = service;
+  if (added || renamed) {
+    p.name.clear();
+    p.renames = 0;
+  }
+  impl_->schedulePublish(p);
+}
+
+void Link::unpublish(const std::string& id) {
+  auto it = impl_->published.find(id);
+  if (it == impl_->published.end()) return;
+  Impl::Published& p = it->second;
+  if (p.group) {
+    avahi_entry_group_free(p.group);  // withdraws with goodbye packets
+    impl_->release(p.groupSlot);
+  }
+  log::info(kTag, "withdrew '", p.name, "'.", p.service.key.type);
+  std::string host = p.service.host;
+  impl_->published.erase(it);
+  impl_->releaseHostGroup(host, id);
+}
+
+bool Link::publishes(const ServiceKey& key) const {
+  for (const auto& [id, p] : impl_->published) {
+    if (p.name == key.name && p.service.key.type == key.type && p.service.key.domain == key.domain) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Link::publishedName(const std::string& id) const {
+  auto it = impl_->published.find(id);
+  return it == impl_->published.end() || it->second.group == nullptr ? "" : it->second.name;
+}
+
+bool Link::daemonRunning() const { return impl_->running; }
+std::size_t Link::browsedCount() const { return impl_->browsed.size(); }
+std::size_t Link::publishedCount() const { return impl_->published.size(); }
+
+}  // namespace z2z::mdns

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/config/options.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string_view>
+#include <vector>
+
+using namespace z2z::config;
+
+namespace {
+z2z::Result<CommandLine> parse(std::vector<std::string_view> args) { return parseCommandLine(args); }
+}  // namespace
+
+TEST_CASE("export and import flags with their original z2z spellings") {
+  auto cl = parse({"--exportopendht", "_daap._tcp", "--key", "columbia"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.exportTypes == std::vector<std::string>{"_daap._tcp"});
+  CHECK(cl->options.key == "columbia");
+  CHECK_FALSE(cl->options.import);
+
+  cl = parse({"--importopendht", "--key=columbia", "--bootstrap", "198.19.0.1"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.import);
+  REQUIRE(cl->options.bootstrap.size() == 1);
+  CHECK(cl->options.bootstrap[0] == Endpoint{"198.19.0.1", 4222});
+}
+
+TEST_CASE("several export types, comma lists and repeats") {
+  auto cl = parse({"-e", "_daap._tcp,_ipp._tcp", "--export", "_ssh._tcp", "-k", "k", "-i"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.exportTypes == std::vector<std::string>{"_daap._tcp", "_ipp._tcp", "_ssh._tcp"});
+  CHECK(cl->options.import);
+}
+
+TEST_CASE("defaults") {
+  auto cl = parse({"--import", "--key", "k"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.dhtPort == 4222);
+  CHECK(cl->options.ttl == std::chrono::seconds(120));
+  CHECK(cl->options.interfaces.empty());
+  CHECK(cl->options.bootstrap.empty());
+}
+
+TEST_CASE("every value flag") {
+  auto cl = parse({"--import", "--key", "k", "--dht-port", "5000", "--ttl", "30", "--interface",
+                   "br-lan", "-I", "wlan0", "--log-level", "debug", "--syslog", "--dht-bind",
+                   "198.19.0.1", "--bootstrap", "[fd00::1]:4333", "-b", "gw.example:4444"});
+  REQUIRE(cl.ok());
+  const GatewayOptions& o = cl->options;
+  CHECK(o.dhtPort == 5000);
+  CHECK(o.ttl == std::chrono::seconds(30));
+  CHECK(o.interfaces == std::vector<std::string>{"br-lan", "wlan0"});
+  CHECK(o.logLevel == z2z::log::Level::Debug);
+  CHECK(o.syslog);
+  CHECK(o.dhtBind == "198.19.0.1");
+  REQUIRE(o.bootstrap.size() == 2);
+  CHECK(o.bootstrap[0] == Endpoint{"fd00::1", 4333});
+  CHECK(o.bootstrap[1] == Endpoint{"gw.example", 4444});
+}
+
+TEST_CASE("help and version need nothing else") {
+  CHECK(parse({"--help"})->action == Action::Help);
+  CHECK(parse({"-V"})->action == Action::Version);
+  CHECK(usage().find("--exportopendht") != std::string::npos);
+}
+
+TEST_CASE("bad arguments are named in the message") {
+  struct Case {
+    std::vector<std::string_view> args;
+    std::string_view mentions;
+  };
+  std::vector<Case> cases = {
+      {{"--frobnicate"}, "--frobnicate"},
+      {{"--export", "daap", "--key", "k"}, "daap"},
+      {{"--export", "_daap._sctp", "--key", "k"}, "_daap._sctp"},
+      {{"--import"}, "--key"},
+      {{"--key", "k"}, "nothing to do"},
+      {{"--import", "--key"}, "needs a value"},
+      {{"--import", "--key", "k", "--ttl", "1"}, "--ttl"},
+      {{"--import", "--key", "k", "--ttl", "12x"}, "12x"},
+      {{"--import", "--key", "k", "--dht-port", "70000"}, "70000"},
+      {{"--import", "--key", "k", "--bootstrap", "host:0"}, "bad port"},
+      {{"--import", "--key", "k", "--bootstrap", "[fd00::1"}, "]"},
+      {{"--import", "--key", "k", "--log-level", "loud"}, "loud"},
+      {{"--import=yes", "--key", "k"}, "takes no value"},
+      {{"--import", "--key", "k", "stray"}, "stray"},
+      {{"--import", "--key", ""}, "--key"},
+  };
+  for (const Case& c : cases) {
+    auto cl = parseCommandLine(c.args);
+    CAPTURE(c.mentions);
+    REQUIRE_FALSE(cl.ok());
+    CHECK(cl.error().find(c.mentions) != std::string::npos);
+  }
+}
+
+TEST_CASE("service types") {
+  CHECK(isServiceType("_daap._tcp"));
+  CHECK(isServiceType("_ipp._tcp"));
+  CHECK(isServiceType("_z2z._udp"));
+  CHECK(isServiceType("_x-y1._tcp"));
+  CHECK_FALSE(isServiceType("daap._tcp"));
+  CHECK_FALSE(isServiceType("_daap"));
+  CHECK_FALSE(isServiceType("_._tcp"));
+  CHECK_FALSE(isServiceType("_123._tcp"));
+  CHECK_FALSE(isServiceType("_-a._tcp"));
+  CHECK_FALSE(isServiceType("_abcdefghijklmnop._tcp"));
+  CHECK_FALSE(isServiceType("_daap._tcp.local"));
+}

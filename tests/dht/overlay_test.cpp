@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Two real opendht nodes on loopback: a put on one reaches a listen on the other.
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "z2z/dht/overlay.hpp"
+
+using namespace z2z::dht;
+using namespace std::chrono_literals;
+
+TEST_CASE("values cross between two embedded nodes and cancelled puts are not refreshed") {
+  auto a = startOpendht(NodeOptions{0, "127.0.0.1", 0x5a5a, {}});
+  auto b = startOpendht(NodeOptions{0, "127.0.0.1", 0x5a5a, {{"127.0.0.1", a->port()}}});
+  Key key = Key::hash("z2z unit test");
+
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<Value> seen;
+  b->listen(key, [&](std::vector<Value> values, bool expired) {
+    if (expired) return;
+    std::lock_guard lock(m);
+    for (auto& v : values) seen.push_back(v);
+    cv.notify_all();
+  });
+  a->put(key, Value{42, {'h', 'i'}}, true, {});
+  std::unique_lock lock(m);
+  REQUIRE(cv.wait_for(lock, 15s, [&] { return !seen.empty(); }));
+  CHECK(seen.front().id == 42);
+  CHECK(seen.front().data == Bytes{'h', 'i'});
+  CHECK(a->permanentPuts() == 1);
+  a->cancelPut(key, 42);
+  CHECK(a->permanentPuts() == 0);
+}
