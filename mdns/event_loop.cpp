@@ -56,7 +56,9 @@ class AvahiTimer final : public EventLoop::Timer {
     auto* timer = static_cast<AvahiTimer*>(self);
     timer->poll_->timeout_update(t, nullptr);
     timer->armed_ = false;
-    guarded("timer", timer->cb_);  // may destroy the timer: touch nothing after
+    // A copy, so that the callback may destroy its own timer.
+    std::function<void()> cb = timer->cb_;
+    guarded("timer", cb);
   }
 
   const AvahiPoll* poll_;

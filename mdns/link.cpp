@@ -27,7 +27,13 @@ constexpr std::string_view kTag = "mdns";
 // entry groups on one client; past this many the Link opens another client connection.
 constexpr int kObjectsPerClient = 900;
 // How long publishing waits for a new type's browser to list the names already on the link.
-constexpr std::chrono::milliseconds kTypeReadyTimeout{1500};
+// Avahi says ALL_FOR_NOW after about a second; responders answer a PTR query within 20-120 ms
+// (RFC 6762 section 6), so half a second hears every ordinary link without making the first
+// import of a type wait the full second.
+constexpr std::chrono::milliseconds kTypeReadyTimeout{500};
+// How long a newly resolved service waits for its host's address records from the daemon's
+// cache before it is reported with the address the resolver picked alone.
+constexpr std::chrono::milliseconds kAddressWait{100};
 constexpr std::chrono::milliseconds kResolveRetry{5000};
 constexpr std::chrono::milliseconds kReconnectDelay{1000};
 constexpr std::uint32_t kTtlHost = 120;     // Avahi's AVAHI_DEFAULT_TTL_HOST_NAME
@@ -94,6 +100,8 @@ struct Link::Impl {
     std::vector<std::pair<AvahiRecordBrowser*, int>> browsers;
     std::set<Address> addresses;
     int refs = 0;
+    int exhausted = 0;  // browsers that have delivered the daemon's cache
+    bool complete() const { return exhausted >= static_cast<int>(browsers.size()); }
   };
 
   struct Browsed {
@@ -107,6 +115,7 @@ struct Link::Impl {
     bool reported = false;
     Service lastReported;
     std::unique_ptr<EventLoop::Timer> retry;
+    std::unique_ptr<EventLoop::Timer> addressWait;
   };
 
   struct Published {
@@ -309,8 +318,7 @@ struct Link::Impl {
   }
 
   void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto, AvahiBrowserEvent event,
-                const char* name, const char* type, const char* domain,
-                AvahiLookupResultFlags flags) {
+                const char* name, const char* type, const char* domain, AvahiLookupResultFlags) {
     switch (event) {
       case AVAHI_BROWSER_NEW: {
         ServiceKey key{name, type, domain};
@@ -318,7 +326,6 @@ struct Link::Impl {
         b.key = key;
         b.sightings.insert({iface, proto});
         log::debug(kTag, "browse: new ", describe(key), " on interface ", iface);
-        if (!(flags & AVAHI_LOOKUP_RESULT_LOCAL)) claimCheck(key);
         if (b.resolver == nullptr && !(b.retry && b.retry->armed())) startResolver(b);
         break;
       }
@@ -488,11 +495,19 @@ struct Link::Impl {
 
   void onRecord(AvahiRecordBrowser* rb, AvahiBrowserEvent event, std::uint16_t type,
                 const void* rdata, std::size_t size) {
-    if (event != AVAHI_BROWSER_NEW && event != AVAHI_BROWSER_REMOVE) return;
     for (auto& [key, h] : hosts) {
       bool mine = std::any_of(h.browsers.begin(), h.browsers.end(),
                               [rb](const auto& p) { return p.first == rb; });
       if (!mine) continue;
+      if (event == AVAHI_BROWSER_CACHE_EXHAUSTED || event == AVAHI_BROWSER_ALL_FOR_NOW) {
+        if (event == AVAHI_BROWSER_CACHE_EXHAUSTED) ++h.exhausted;
+        std::string hostKey = key;
+        for (auto& [_, b] : browsed) {
+          if (b.hostKey == hostKey) report(b);
+        }
+        return;
+      }
+      if (event != AVAHI_BROWSER_NEW && event != AVAHI_BROWSER_REMOVE) return;
       Address a;
       if (type == kTypeA && size == 4) {
         a.family = Address::Family::V4;
@@ -516,6 +531,22 @@ struct Link::Impl {
   void report(Browsed& b) {
     if (!b.resolved) return;
     auto h = hosts.find(b.hostKey);
+    if (!b.reported && h != hosts.end() && !h->second.complete()) {
+      // First report: give the address browsers a moment to list every address.
+      if (!b.addressWait) {
+        b.addressWait = loop.timer([this, key = b.key] {
+          auto it = browsed.find(key);
+          if (it != browsed.end()) {
+            it->second.addressWait.reset();
+            auto host = hosts.find(it->second.hostKey);
+            if (host != hosts.end()) host->second.exhausted = static_cast<int>(host->second.browsers.size());
+            report(it->second);
+          }
+        });
+        b.addressWait->arm(kAddressWait);
+      }
+      return;
+    }
     b.service.addresses.clear();
     if (h != hosts.end()) b.service.addresses.assign(h->second.addresses.begin(), h->second.addresses.end());
     if (b.service.addresses.empty()) return;  // not reachable yet: wait for an address record
@@ -537,17 +568,6 @@ struct Link::Impl {
     browsed.erase(it);
     log::debug(kTag, "browse: gone ", describe(key));
     if (reported && events.removed) events.removed(key);
-  }
-
-  // A host elsewhere on the link announced a name we publish: it is theirs, ours moves.
-  void claimCheck(const ServiceKey& key) {
-    for (auto& [id, p] : published) {
-      if (p.group && p.name == key.name && p.service.key.type == key.type) {
-        log::notice(kTag, "the link has another ", describe(key), "; renaming the import");
-        rename(p);
-        return;
-      }
-    }
   }
 
   // ---- publishing ----------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 # testbed.sh -- two real Zeroconf islands joined by two routers, in network
 # namespaces, with one dbus-daemon and one avahi-daemon per host.
 #
-# Source this file from bash (>= 5, root); it defines functions only and
-# changes no shell option.
+# Source this file from bash (>= 5, root). It defines functions and a few
+# variables and changes no shell option; tb_up replaces the EXIT, INT, TERM
+# and HUP traps (unless TB_NO_TRAP=1: then call tb_down yourself).
 #
 #   LAN A 198.18.1.0/24 fd00:1::/64        WAN 198.19.0.0/24 fd00:ff::/64
 #   LAN B 198.18.2.0/24 fd00:2::/64
@@ -84,6 +85,14 @@
 #   tb_reflector_start / tb_reflector_stop
 #                         Start / stop the reflector's avahi (not started by
 #                         tb_up, so that gateway tests run without reflector).
+#                         Stopping the reflector sends no goodbyes for what it
+#                         reflected: the other LAN keeps those records cached
+#                         (service TTL 4500 s) even after their publisher
+#                         exits. Withdraw services while the reflector still
+#                         runs, or call tb_flush, before measuring anything else
+#                         on the same testbed.
+#   tb_flush [HOST...]    Restart the avahi of HOST (default: ha ga gb hb) in
+#                         parallel to empty their caches; waits until RUNNING.
 #   tb_publish HOST NAME TYPE PORT [TXT...]
 #                         avahi-publish -s in the background (tb_spawn), wait
 #                         up to TB_PUBLISH_TIMEOUT (5) s for "Established under
@@ -324,11 +333,14 @@ exec "$@"
 
 # _tb_argv HOST MODE: set _TB_ARGV to the command prefix that runs a command
 # in HOST's namespace and mount namespace with HOST's bus (everything execs,
-# so the PID of the prefix is the PID of the command).
+# so the PID of the prefix is the PID of the command). "env --default-signal"
+# undoes bash's SIG_IGN of INT and QUIT for background commands, so that
+# "tb_kill PID INT" works.
 _tb_argv() {
     local host=$1 mode=$2 ns
     ns=$(tb_ns "$host") || return 1
-    _TB_ARGV=(env "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TB_DIR/$host/dbus/system_bus_socket"
+    _TB_ARGV=(env --default-signal
+        "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TB_DIR/$host/dbus/system_bus_socket"
         ip netns exec "$ns" unshare -m --propagation private
         sh -c "$_TB_INNER" tb-inner "$TB_DIR/$host" "$mode")
 }
@@ -379,7 +391,6 @@ _tb_net_up() {
     local p=$_TB_PREFIX h ns fwd dev
     for h in $TB_HOSTS; do
         ip netns add "$p$h" || { _tb_log "ip netns add $p$h failed"; return 1; }
-        _tb_ns_created+=("$p$h")
     done
     # Sysctls first, so interfaces created afterwards inherit "default".
     # IPv4 settings of a new namespace are copied from the initial one, so
@@ -573,18 +584,14 @@ allow-interfaces=$(tb_if "$h")
 enable-dbus=yes
 ratelimit-interval-usec=1000000
 ratelimit-burst=1000
-
 [wide-area]
 enable-wide-area=no
-
 [publish]
 publish-hinfo=no
 publish-workstation=no
-
 [reflector]
 enable-reflector=$refl
 reflect-ipv=no
-
 [rlimits]
 EOF
     var=TB_AVAHI_CONF_$h
@@ -688,6 +695,25 @@ tb_avahi_restart() {
 tb_reflector_start() { tb_avahi_start rf; }
 tb_reflector_stop() { tb_avahi_stop rf; }
 
+tb_flush() {
+    _tb_need_up || return 1
+    local h deadline rc=0
+    local hosts=("$@")
+    # shellcheck disable=SC2206  # fixed word list
+    ((${#hosts[@]})) || hosts=($TB_AVAHI_HOSTS)
+    for h in "${hosts[@]}"; do
+        _tb_check_host "$h" && tb_avahi_stop "$h" || return 1
+    done
+    for h in "${hosts[@]}"; do
+        _tb_avahi_spawn "$h" || return 1
+    done
+    deadline=$(($(_tb_now_ms) + 10000))
+    for h in "${hosts[@]}"; do
+        _tb_avahi_wait "$h" "$deadline" || rc=1
+    done
+    return "$rc"
+}
+
 # ---------------------------------------------------------------------------
 # Setup and teardown
 # ---------------------------------------------------------------------------
@@ -741,7 +767,6 @@ tb_up() {
     export TB_DIR=$tmp TB_PREFIX=$p
     _TB_PREFIX=$p
     _TB_OWNER=${BASHPID:-$$}
-    _tb_ns_created=()
     if ! mkdir -p "$TB_DIR/log" || ! : >"$TB_DIR/pids"; then tb_down; return 1; fi
     if [[ ${TB_NO_TRAP:-0} != 1 ]]; then
         trap _tb_on_exit EXIT
@@ -830,7 +855,6 @@ tb_down() {
     # shellcheck disable=SC2034
     TB_LAST_PREFIX=$p
     _TB_PREFIX=""
-    _tb_ns_created=()
     unset TB_PREFIX
     return 0
 }

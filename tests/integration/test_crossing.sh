@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# A service published on island A resolves on island B with its port, TXT and A's addresses,
+# the address is reachable from B, and the service is gone on B within 3 s of leaving A.
+set -u
+source "$(dirname "$0")/lib.sh"
+z2z_init "$1"
+
+z2z_start ga gwa.log --export _daap._tcp --key columbia --interface lan0 >/dev/null
+z2z_start gb gwb.log --import --key columbia --interface lan0 --bootstrap "$(tb_addr ga wan)" >/dev/null
+# An IPv4 link-local address on host A too: avahi announces it, z2z must not carry it.
+tb_exec ha ip addr add 169.254.7.7/16 dev br0
+sleep 1
+
+pub=$(tb_publish ha "Toms Music" _daap._tcp 3689 Version=196613 "Machine Name=Tom's" "path=/a=b c")
+line=$(tb_wait_service hb _daap._tcp "Toms Music" 10)
+check "service appears on B" test -n "$line"
+
+v4=$(tb_resolve hb _daap._tcp "Toms Music" 4)
+check "port 3689 on B" test "$(field 9 "$v4")" = 3689
+check "TXT with spaces and '=' intact on B" \
+  test "$(field 10 "$v4")" = '"Version=196613" "Machine Name=Tom'"'"'s" "path=/a=b c"'
+check "IPv4 address of host A" test "$(field 8 "$v4")" = "$(tb_addr ha lan 4)"
+v6=$(tb_resolve hb _daap._tcp "Toms Music" 6)
+check "IPv6 (unique-local) address of host A" test "$(field 8 "$v6")" = "$(tb_addr ha lan 6)"
+check "host name marks the import" bash -c "[[ '$(field 7 "$v4")' == hosta-z2z-*.local ]]"
+check "the address is reachable from B" tb_exec hb ping -c 1 -W 2 "$(field 8 "$v4")"
+check_not "link-local addresses are not exported" grep -qE "fe80|169\.254" <(tb_browse hb _daap._tcp)
+check "the log says why a link-local address was left out" \
+  grep -q "link-local addresses cannot be reached" "$TB_DIR/log/gwa.log"
+
+tb_kill "$pub" >/dev/null
+check "withdrawn on B within 3 s" tb_wait_gone hb _daap._tcp "Toms Music" 3
+
+z2z_finish
