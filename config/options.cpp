@@ -152,6 +152,15 @@ const Flag* findShort(char c) {
 
 }  // namespace
 
+std::vector<std::string> flagNames() {
+  std::vector<std::string> names;
+  for (const Flag& f : flags()) {
+    names.emplace_back(f.name);
+    if (!f.alias.empty()) names.emplace_back(f.alias);
+  }
+  return names;
+}
+
 bool isServiceType(std::string_view type) {
   // _<1..15 letters, digits, hyphens>._tcp or ._udp
   auto dot = type.find('.');
@@ -250,9 +259,26 @@ std::string usage() {
     left += f.shortName ? std::string{'-', f.shortName} + ", " : std::string("    ");
     left += "--" + std::string(f.name);
     if (f.takesValue) left += " " + std::string(f.argName);
-    if (left.size() < 30) left.resize(30, ' ');
-    else left += "\n" + std::string(30, ' ');
-    text += left + std::string(f.help) + "\n";
+    if (left.size() < 30) {
+      left.resize(30, ' ');
+    } else {
+      left += "\n" + std::string(30, ' ');
+    }
+    // Wrap the description at 79 columns, indented under itself.
+    std::string line;
+    std::string_view help = f.help;
+    while (!help.empty()) {
+      auto space = help.find(' ');
+      std::string_view word = help.substr(0, space);
+      if (!line.empty() && 30 + line.size() + 1 + word.size() > 79) {
+        left += line + "\n" + std::string(30, ' ');
+        line.clear();
+      }
+      if (!line.empty()) line += ' ';
+      line += word;
+      help = space == std::string_view::npos ? std::string_view() : help.substr(space + 1);
+    }
+    text += left + line + "\n";
     if (!f.alias.empty()) text += std::string(30, ' ') + "(also --" + std::string(f.alias) + ")\n";
   }
   text +=

@@ -60,4 +60,7 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args);
 /// The text `z2z --help` prints.
 std::string usage();
 
+/// Every long option name, aliases included (for the test that the man page documents them).
+std::vector<std::string> flagNames();
+
 }  // namespace z2z::config

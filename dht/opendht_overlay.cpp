@@ -22,10 +22,13 @@ std::string format(char const* fmt, va_list args) {
   return buf;
 }
 
-// opendht reports routine events ("sending refresh") at warning level: only its errors reach
-// our warning level, everything else is debug.
+// opendht reports routine events ("sending refresh", "no nodes from cache" on a first node) at
+// warning and even error level: its errors become our info, everything else debug. Failures that
+// matter to a user (a put that did not store) are reported by the bridge itself.
 std::shared_ptr<::dht::Logger> makeLogger() {
-  auto err = [](char const* fmt, va_list args) { log::warning(kTag, format(fmt, args)); };
+  auto err = [](char const* fmt, va_list args) {
+    if (log::enabled(log::Level::Info)) log::info(kTag, format(fmt, args));
+  };
   auto dbg = [](char const* fmt, va_list args) {
     if (log::enabled(log::Level::Debug)) log::debug(kTag, format(fmt, args));
   };

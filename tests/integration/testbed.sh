@@ -42,7 +42,8 @@
 #                         in TB_LAST_PREFIX so a caller can verify the cleanup.
 #   tb_purge PREFIX       Remove the leftovers of a testbed whose shell died
 #                         without cleanup (SIGKILL): kills processes inside the
-#                         namespaces PREFIX{ha,ga,gb,hb,rf} and deletes them.
+#                         namespaces PREFIX{ha,ga,gb,hb,rf}, deletes them and
+#                         the work dirs $TMPDIR/tb-PREFIX.XXXXXX.
 #   tb_ns HOST            Print the namespace name of HOST.
 #   tb_bus HOST           Print the D-Bus address of HOST's system bus
 #                         (unix:path=$TB_DIR/HOST/dbus/system_bus_socket).
@@ -131,6 +132,18 @@
 #   =;IFACE;PROTO;NAME;TYPE;DOMAIN;HOST;ADDRESS;PORT;"TXT1" "TXT2"...
 # and avahi-browse writes it in two parts, so a reader of a growing file may
 # see the first six fields alone: only lines with >= 10 fields count.
+#
+# Pitfalls met while writing this:
+# - avahi-browse -r resolves with address family "any": the IPv4 "=" line may
+#   carry an IPv6 address (use tb_resolve HOST TYPE NAME 4 to check addresses).
+# - avahi-browse -t needs about 1 s ("all for now"); -c answers from the cache
+#   at once. The D-Bus policy lets root own org.freedesktop.Avahi, so no user
+#   switch is needed; dbus-daemon logs a harmless "Failed to set fd limit".
+# - Restarting an avahi-daemon ends its clients: avahi-publish exits.
+# - Commands put in the background by a non-interactive bash ignore SIGINT and
+#   SIGQUIT; spawned commands get default signal handling back.
+# - Orphans may stay zombies if PID 1 does not reap (some containers/VMs):
+#   zombies count as dead here.
 #
 # Every wait is bounded in time and in iterations. All processes started here
 # run in their own process group and are stopped by PID; nothing is sent to
@@ -625,13 +638,13 @@ _tb_dbus_wait() {
 
 # Print the avahi server state of HOST (2 = AVAHI_SERVER_RUNNING).
 _tb_avahi_state() {
-    local out
+    local out word
     out=$(DBUS_SYSTEM_BUS_ADDRESS="unix:path=$TB_DIR/$1/dbus/system_bus_socket" \
         timeout 2 dbus-send --system --print-reply=literal --reply-timeout=1000 \
         --dest=org.freedesktop.Avahi / org.freedesktop.Avahi.Server.GetState \
         2>/dev/null) || return 1
     # "   int32 2" -> "2"
-    read -r _ out <<<"$out"
+    read -r word out <<<"$out"
     printf '%s\n' "$out"
 }
 
@@ -698,17 +711,17 @@ tb_reflector_stop() { tb_avahi_stop rf; }
 tb_flush() {
     _tb_need_up || return 1
     local h deadline rc=0
-    local hosts=("$@")
+    local hl=("$@")
     # shellcheck disable=SC2206  # fixed word list
-    ((${#hosts[@]})) || hosts=($TB_AVAHI_HOSTS)
-    for h in "${hosts[@]}"; do
+    ((${#hl[@]})) || hl=($TB_AVAHI_HOSTS)
+    for h in "${hl[@]}"; do
         _tb_check_host "$h" && tb_avahi_stop "$h" || return 1
     done
-    for h in "${hosts[@]}"; do
+    for h in "${hl[@]}"; do
         _tb_avahi_spawn "$h" || return 1
     done
     deadline=$(($(_tb_now_ms) + 10000))
-    for h in "${hosts[@]}"; do
+    for h in "${hl[@]}"; do
         _tb_avahi_wait "$h" "$deadline" || rc=1
     done
     return "$rc"
@@ -867,6 +880,8 @@ tb_purge() {
         _tb_kill_ns_pids "$p$h"
         ip netns del "$p$h" 2>/dev/null || _tb_log "could not delete netns $p$h"
     done
+    # Work dirs made by tb_up with this prefix.
+    rm -rf -- "${TMPDIR:-/tmp}/tb-$p".??????
 }
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,162 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# bench_lib.sh -- what the z2z benchmarks (latency.sh, scale.sh) share on top of
+# tests/integration/testbed.sh. Benchmarks print figures; they are not pass/fail tests.
+#
+#   bench_init SCRIPT Z2Z_BINARY ARGS...
+#                           check root and the binary, print the header (date, command line,
+#                           commit, versions)
+#   bench_now               current wall-clock time in seconds with microseconds ("%.6f")
+#   bench_browser_start HOST TYPE FILE
+#                           one long-lived "avahi-browse -prk TYPE" on HOST, every output line
+#                           (stdout and stderr) prefixed with its arrival time ("EPOCH.USEC ");
+#                           prints the PID (stop it with tb_kill)
+#   bench_gateways_start    start z2z on ga (--export) and gb (--import), set GWA_PID and GWB_PID
+#   bench_appear_ts FILE NAME
+#                           print the time of the first resolved "=" line of NAME in FILE
+#   bench_gone_ts FILE NAME SINCE
+#                           print the time of the first "-" line of NAME at or after SINCE after
+#                           which no (interface, protocol) of NAME is present any more
+#   bench_stats             read values (one per line) from stdin, print "N MIN P50 P90 MAX"
+#                           (nearest-rank percentiles, values rounded to integers) or "0 - - - -"
+#   bench_cpu_ticks PID     utime+stime of PID in clock ticks
+#   bench_status_kb PID KEY value of KEY (VmHWM, VmRSS) in /proc/PID/status, in kB
+#
+# Names used by the benchmarks are plain (letters, digits, '-'), so the escaped name field of
+# "avahi-browse -p" equals the name.
+
+# shellcheck source=tests/integration/testbed.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/testbed.sh"
+
+BENCH_TYPE=${BENCH_TYPE:-_bench._tcp}
+BENCH_KEY=${BENCH_KEY:-bench}
+BENCH_Z2Z_LOG_LEVEL=${BENCH_Z2Z_LOG_LEVEL:-info}
+# The browser is bounded too: it never outlives this many seconds.
+BENCH_BROWSE_MAX_S=${BENCH_BROWSE_MAX_S:-900}
+BENCH_PYTHON=${BENCH_PYTHON:-/usr/bin/python3}
+
+bench_now() {
+    local t=${EPOCHREALTIME/,/.}
+    printf '%s\n' "$t"
+}
+
+bench_init() {
+    local script=$1 bin=${2:-}
+    shift 2
+    if ((EUID != 0)); then
+        echo "$script: must run as root (network namespaces)" >&2
+        exit 2
+    fi
+    Z2Z_BIN=$(readlink -f "$bin" 2>/dev/null)
+    if [[ -z $bin || ! -x $Z2Z_BIN ]]; then
+        echo "usage: $script PATH-TO-z2z [SIZE]" >&2
+        exit 2
+    fi
+    local repo commit
+    repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    git -C "$repo" diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
+    echo "# z2z benchmark: $script"
+    echo "# date:      $(date -u '+%Y-%m-%dT%H:%M:%SZ') ($(date '+%Y-%m-%d %H:%M:%S %Z'))"
+    echo "# command:   $script $bin $*"
+    echo "# binary:    $Z2Z_BIN ($("$Z2Z_BIN" --version 2>/dev/null | head -n 1))"
+    echo "# source:    $repo at $commit"
+    echo "# host:      $(uname -srm), $(nproc) CPUs, $(avahi-daemon --version 2>/dev/null | head -n 1)"
+    if [[ -n ${TB_AVAHI_CONF:-} ]]; then
+        echo "# avahi:     TB_AVAHI_CONF=\"$TB_AVAHI_CONF\" (all hosts, both phases)"
+    else
+        echo "# avahi:     testbed defaults (no TB_AVAHI_CONF overrides)"
+    fi
+}
+
+bench_browser_start() {
+    local host=$1 type=$2 file=$3
+    : >"$file" || return 1
+    # stdbuf: avahi-browse writes through stdio; perl stamps each line when it arrives.
+    # shellcheck disable=SC2016  # expanded by the inner shell
+    tb_spawn "$host" "$file" sh -c '
+        timeout "$1" stdbuf -oL -eL avahi-browse -prk "$2" 2>&1 |
+            perl -MTime::HiRes=time -ne '\''BEGIN { $| = 1 } printf "%.6f %s", time, $_'\''
+    ' bench-browse "$BENCH_BROWSE_MAX_S" "$type"
+}
+
+# A resolved line: "TS =;IFACE;PROTO;NAME;TYPE;DOMAIN;HOST;ADDR;PORT;TXT" (>= 10 fields).
+bench_appear_ts() {
+    LC_ALL=C awk -v name="$2" '
+        { ts = $1; rest = substr($0, length($1) + 2); n = split(rest, f, ";") }
+        f[1] == "=" && n >= 10 && f[4] == name { print ts; found = 1; exit }
+        END { exit !found }' "$1"
+}
+
+bench_gone_ts() {
+    LC_ALL=C awk -v name="$2" -v since="$3" '
+        { ts = $1; rest = substr($0, length($1) + 2); n = split(rest, f, ";") }
+        n < 6 || f[4] != name { next }
+        { key = f[2] ";" f[3] }
+        f[1] == "+" || f[1] == "=" { if (!(key in present)) { present[key] = 1; np++ } }
+        f[1] == "-" {
+            if (key in present) { delete present[key]; np-- }
+            if (np == 0 && ts + 0 >= since + 0) { print ts; found = 1; exit }
+        }
+        END { exit !found }' "$1"
+}
+
+bench_stats() {
+    sort -g | awk '
+        { v[++n] = $1 }
+        function rank(q,   r) { r = int(q * n); if (r < q * n) r++; if (r < 1) r = 1; return v[r] }
+        END {
+            if (n == 0) { print "0 - - - -"; exit }
+            printf "%d %.0f %.0f %.0f %.0f\n", n, v[1], rank(0.5), rank(0.9), v[n]
+        }'
+}
+
+bench_cpu_ticks() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    # shellcheck disable=SC2086  # word splitting wanted
+    set -- $st
+    # after "PID (comm) ": field 3 of stat is $1, so utime (14) is $12, stime (15) is $13
+    printf '%s\n' "$((${12} + ${13}))"
+}
+
+bench_status_kb() {
+    awk -v k="$2:" '$1 == k { print $2; found = 1 } END { exit !found }' "/proc/$1/status" 2>/dev/null
+}
+
+# Start one z2z; wait (bounded, 10 s) until it is connected to its avahi-daemon.
+_bench_z2z_start() {
+    local host=$1 log=$2 pid i
+    shift 2
+    pid=$(tb_spawn "$host" "$log" "$Z2Z_BIN" --log-level "$BENCH_Z2Z_LOG_LEVEL" "$@") || return 1
+    for ((i = 0; i < 100; i++)); do
+        grep -q "connected to avahi-daemon" "$TB_DIR/log/$log" 2>/dev/null && break
+        tb_alive "$pid" || { echo "z2z on $host exited at start:" >&2; tail -n 20 "$TB_DIR/log/$log" >&2; return 1; }
+        sleep 0.1
+    done
+    printf '%s\n' "$pid"
+}
+
+bench_gateways_start() {
+    GWA_PID=$(_bench_z2z_start ga gwa.log --export "$BENCH_TYPE" --key "$BENCH_KEY" \
+        --interface lan0) || return 1
+    GWB_PID=$(_bench_z2z_start gb gwb.log --import --key "$BENCH_KEY" --interface lan0 \
+        --bootstrap "$(tb_addr ga wan)") || return 1
+    local comm
+    for pid in "$GWA_PID" "$GWB_PID"; do
+        comm=$(cat "/proc/$pid/comm" 2>/dev/null)
+        [[ $comm == z2z ]] || echo "# warning: PID $pid is '$comm', not z2z: RSS/CPU figures would be wrong" >&2
+    done
+}
+
+# Print the last lines of the gateways' logs (for a failed or suspicious z2z phase).
+bench_gateway_logs() {
+    local f
+    for f in "$TB_DIR"/log/gw*.log; do
+        [[ -f $f ]] || continue
+        echo "---- $(basename "$f") (last ${1:-30} lines)"
+        tail -n "${1:-30}" "$f"
+    done
+}

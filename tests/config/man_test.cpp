@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "z2z/config/options.hpp"
+
+namespace {
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// "dht-port" as man(7) source spells it: "\-\-dht\-port".
+std::string manSpelling(const std::string& flag) {
+  std::string out = "\\-\\-";
+  for (char c : flag) {
+    if (c == '-') out += "\\-";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("z2z.1 documents every flag") {
+  std::string page = readFile(std::string(Z2Z_SOURCE_DIR) + "/man/z2z.1");
+  REQUIRE_FALSE(page.empty());
+  for (const std::string& flag : z2z::config::flagNames()) {
+    CAPTURE(flag);
+    CHECK(page.find(manSpelling(flag)) != std::string::npos);
+  }
+}
