@@ -644,7 +644,7 @@ _tb_avahi_state() {
         --dest=org.freedesktop.Avahi / org.freedesktop.Avahi.Server.GetState \
         2>/dev/null) || return 1
     # "   int32 2" -> "2"
-    read -r word out <<<"$out"
+    read -r word out <<<"$out" && [[ $word == int32 ]] || return 1
     printf '%s\n' "$out"
 }
 
