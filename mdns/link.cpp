@@ -592,6 +592,9 @@ struct Link::Impl {
     for (const auto& [id, p] : published) {
       if (p.name == name && p.service.key.type == key.type) return &p != &self;
     }
+    // The same name on the same host is the same service, published by another gateway of this
+    // link that imports it too: identical records are no conflict in mDNS (RFC 6762 section 9).
+    if (b->second.resolved && b->second.service.host == self.service.host) return false;
     return true;  // someone else's service
   }
 

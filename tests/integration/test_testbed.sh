@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-# testbed_smoke.sh -- proves that testbed.sh builds two separate Zeroconf
+# test_testbed.sh -- proves that testbed.sh builds two separate Zeroconf
 # islands, that a reflector joins them, and that everything is cleaned up.
 # Needs root, avahi-daemon, avahi-utils, dbus, iproute2, iputils-ping.
 #
-# Usage: testbed_smoke.sh            (prefix "z2z<PID>", or $TB_PREFIX)
+# Usage: test_testbed.sh            (prefix "z2z<PID>", or $TB_PREFIX)
 # The last line of output is "N passed, N failed"; exit status 1 on failure.
 
 set -u -o pipefail

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Publish many DNS-SD services from ONE Avahi client (D-Bus), for tests/bench/scale.sh.
+
+Needs python3-dbus (Debian package "python3-dbus"; run with /usr/bin/python3). Talks to the
+avahi-daemon on the system bus given by DBUS_SYSTEM_BUS_ADDRESS. Services are named
+PREFIX-00001 ... and added PER_GROUP to an entry group (Server.EntryGroupNew,
+EntryGroup.AddService, EntryGroup.Commit): avahi allows 32 entries per group and 1024 objects
+per client by default, and one service costs about 4 entries.
+
+Prints (time stamps are time.time(), the clock of bash's EPOCHREALTIME):
+  start TS                   just before the first D-Bus call that publishes
+  committed TS N GROUPS      every group committed
+  established TS             every group reached ESTABLISHED (probing done), or
+  not-established TS STATES  when --wait-established ran out (counts per state)
+then keeps the services (and the client connection) until SIGTERM/SIGINT or --hold seconds,
+and exits; avahi withdraws (goodbye packets) everything of a client that disconnects.
+"""
+import argparse
+import collections
+import signal
+import sys
+import time
+
+import dbus
+
+AVAHI = "org.freedesktop.Avahi"
+STATES = {0: "uncommitted", 1: "registering", 2: "established", 3: "collision", 4: "failure"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--prefix", default="bench")
+    ap.add_argument("--type", default="_bench._tcp")
+    ap.add_argument("--port", type=int, default=30000, help="first port; service i uses PORT+i")
+    ap.add_argument("--per-group", type=int, default=8)
+    ap.add_argument("--wait-established", type=float, default=60.0)
+    ap.add_argument("--hold", type=float, default=600.0, help="exit after this many seconds")
+    a = ap.parse_args()
+    if not (1 <= a.count <= 100000 and 1 <= a.per_group <= 32):
+        ap.error("bad --count or --per-group")
+
+    stop = []
+
+    def on_signal(signum, _frame):
+        stop.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    bus = dbus.SystemBus()
+    server = dbus.Interface(bus.get_object(AVAHI, "/", introspect=False), AVAHI + ".Server")
+    print(f"start {time.time():.6f}", flush=True)
+    groups = []
+    for first in range(0, a.count, a.per_group):
+        path = server.EntryGroupNew()
+        group = dbus.Interface(bus.get_object(AVAHI, path, introspect=False), AVAHI + ".EntryGroup")
+        for i in range(first, min(first + a.per_group, a.count)):
+            txt = dbus.Array([dbus.ByteArray(f"i={i + 1}".encode())], signature="ay")
+            group.AddService(dbus.Int32(-1), dbus.Int32(-1), dbus.UInt32(0),
+                             f"{a.prefix}-{i + 1:05d}", a.type, "", "",
+                             dbus.UInt16(a.port + i + 1), txt)
+        group.Commit()
+        groups.append(group)
+    print(f"committed {time.time():.6f} {a.count} {len(groups)}", flush=True)
+
+    deadline = time.time() + a.wait_established
+    while not stop:
+        states = collections.Counter(int(g.GetState()) for g in groups)
+        if states.get(2, 0) == len(groups):
+            print(f"established {time.time():.6f}", flush=True)
+            break
+        if time.time() >= deadline or states.get(3) or states.get(4):
+            desc = ",".join(f"{STATES.get(s, s)}={n}" for s, n in sorted(states.items()))
+            print(f"not-established {time.time():.6f} {desc}", flush=True)
+            break
+        time.sleep(0.05)
+
+    end = time.time() + a.hold
+    while not stop and time.time() < end:
+        time.sleep(0.2)
+    print(f"exit {time.time():.6f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

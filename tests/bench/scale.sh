@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# scale.sh Z2Z_BINARY [COUNT=1000] -- how long COUNT services published at once on LAN A take
+# until all of them are resolved on LAN B, through an avahi reflector and through a z2z gateway
+# pair (same testbed, same run), and what the gateways cost in memory and idle CPU.
+#
+# ha publishes COUNT services (_bench._tcp, bench-00001...) from ONE Avahi client
+# (avahi_bulk_publish.py, python3-dbus, 8 services per entry group). A long-lived
+# "avahi-browse -prk" on hb, lines time-stamped on arrival, counts distinct names with a
+# resolved "=" line. Time = from the publisher's first D-Bus call to the line that completes
+# the count. Phase 1: reflector, no gateways. Phase 2: services withdrawn (while the reflector
+# still ran), reflector stopped, every avahi restarted (empty caches), z2z on ga (--export) and
+# gb (--import), the same services published again. One warm-up service per phase (not
+# counted) makes sure the path works first, so the z2z figures exclude DHT bootstrap. Then, with
+# everything across: the gateways' peak RSS (VmHWM), their CPU over BENCH_IDLE_S (10) s of idle,
+# and the CPU they used while carrying the services; finally the time until B has withdrawn all.
+#
+# Environment: BENCH_PHASE_TIMEOUT_S (120), BENCH_IDLE_S (10), BENCH_WITHDRAW_TIMEOUT_S (30),
+# TB_AVAHI_CONF (testbed: avahi-daemon.conf overrides for every host, so for both phases),
+# TB_KEEP=1 keeps $TB_DIR with all logs and browser files.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/bench/bench_lib.sh
+source "$here/bench_lib.sh"
+
+COUNT=${2:-1000}
+if [[ ! $COUNT =~ ^[0-9]+$ ]] || ((COUNT < 1 || COUNT > 5000)); then
+    echo "usage: $0 PATH-TO-z2z [COUNT (1-5000, default 1000)]" >&2
+    exit 2
+fi
+PHASE_TIMEOUT_S=${BENCH_PHASE_TIMEOUT_S:-120}
+IDLE_S=${BENCH_IDLE_S:-10}
+WITHDRAW_TIMEOUT_S=${BENCH_WITHDRAW_TIMEOUT_S:-30}
+PER_GROUP=8
+PUBLISHER=$here/avahi_bulk_publish.py
+
+if ! "$BENCH_PYTHON" -c 'import dbus' 2>/dev/null; then
+    echo "$0: $BENCH_PYTHON cannot import dbus: install the Debian package python3-dbus" >&2
+    exit 2
+fi
+bench_init "$0" "${1:-}" "${@:2}"
+echo "# COUNT=$COUNT services ($BENCH_TYPE) from one client, $PER_GROUP per entry group;" \
+    "phase timeout ${PHASE_TIMEOUT_S}s, idle window ${IDLE_S}s"
+HZ=$(getconf CLK_TCK)
+
+tb_up "bs$$" || { echo "testbed did not come up" >&2; exit 1; }
+
+# progress FILE COUNT: "RESOLVED PRESENT T50 T90 T100 FAILS TZERO" from a browser file:
+# distinct names (prefix bench-) with a resolved line, names present now, the time stamps at
+# which the resolved count reached 50 %, 90 % and 100 % of COUNT ("-" if not), and the number of
+# "Failed" lines (resolver errors) in it, and when the number of names present last fell to 0.
+progress() {
+    LC_ALL=C awk -v count="$2" '
+        BEGIN { t50 = t90 = t100 = "-"; h = int((count + 1) / 2); n90 = int(count * 0.9); if (n90 < 1) n90 = 1 }
+        / Failed/ { fails++ }
+        { ts = $1; rest = substr($0, length($1) + 2); n = split(rest, f, ";") }
+        n < 6 || f[4] !~ /^bench-[0-9]+$/ { next }
+        f[1] == "=" && n >= 10 && !(f[4] in res) {
+            res[f[4]] = 1; nres++
+            if (nres == h) t50 = ts; if (nres == n90) t90 = ts; if (nres == count) t100 = ts
+        }
+        { key = f[4] ";" f[2] ";" f[3] }
+        f[1] == "+" || f[1] == "=" {
+            if (!(key in pk)) { pk[key] = 1; if (pn[f[4]]++ == 0) np++ }
+        }
+        f[1] == "-" && (key in pk) {
+            delete pk[key]
+            if (--pn[f[4]] == 0) { delete pn[f[4]]; if (--np == 0) tzero = ts }
+        }
+        END { printf "%d %d %s %s %s %d %s\n", nres, np, t50, t90, t100, fails, (tzero == "" ? "-" : tzero) }' "$1"
+}
+
+since() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "-") print "-"; else printf "%.2f\n", b - a }'; }
+elapsed_ge() { awk -v a="$1" -v n="$(bench_now)" -v m="$2" 'BEGIN { exit !(n - a >= m) }'; }
+
+# warm_up PHASE FILE: one avahi-publish service must cross (30 s bound) and go away again.
+warm_up() {
+    local phase=$1 file=$2 name="warm-$1" pid t0 i ok=""
+    t0=$(bench_now)
+    pid=$(tb_spawn ha "pub-$name.log" avahi-publish -s "$name" "$BENCH_TYPE" 9) || return 1
+    for ((i = 0; i < 300; i++)); do
+        bench_appear_ts "$file" "$name" >/dev/null && { ok=1; break; }
+        elapsed_ge "$t0" 30 && break
+        sleep 0.1
+    done
+    tb_kill "$pid" >/dev/null
+    if [[ -n $ok ]]; then
+        echo "# $phase: warm-up service crossed after $(since "$t0" "$(bench_appear_ts "$file" "$name")") s"
+    else
+        echo "# $phase: WARM-UP SERVICE DID NOT CROSS WITHIN 30 s; measuring anyway"
+    fi
+    # Let its withdrawal pass before the measurement (bounded).
+    t0=$(bench_now)
+    for ((i = 0; i < 100; i++)); do
+        bench_gone_ts "$file" "$name" 0 >/dev/null && break
+        elapsed_ge "$t0" 5 && break
+        sleep 0.1
+    done
+}
+
+# run_phase PHASE: browser on hb, warm-up, bulk publish, wait for all; sets R_* variables.
+# Leaves the publisher running (PUB_PID) and the browser (BROWSE_PID, BROWSE_FILE).
+run_phase() {
+    local phase=$1 file="$TB_DIR/browse-$1.txt" log="$TB_DIR/log/bulk-$1.log" t0="" i p
+    local last_report=0 now_s
+    BROWSE_FILE=$file
+    BROWSE_PID=$(bench_browser_start hb "$BENCH_TYPE" "$file") || return 1
+    sleep 1
+    warm_up "$phase" "$file"
+    CPU0_A="" CPU0_B=""
+    if [[ $phase == z2z ]]; then
+        CPU0_A=$(bench_cpu_ticks "$GWA_PID") CPU0_B=$(bench_cpu_ticks "$GWB_PID")
+    fi
+    PUB_PID=$(tb_spawn ha "$log" "$BENCH_PYTHON" -u "$PUBLISHER" --count "$COUNT" \
+        --type "$BENCH_TYPE" --per-group "$PER_GROUP" --hold 600) || return 1
+    for ((i = 0; i < 200; i++)); do
+        t0=$(awk '$1 == "start" { print $2; exit }' "$log")
+        [[ -n $t0 ]] && break
+        tb_alive "$PUB_PID" || break
+        sleep 0.05
+    done
+    if [[ -z $t0 ]]; then
+        echo "# $phase: the publisher did not start:"; sed 's/^/#   /' "$log" | tail -n 20
+        return 1
+    fi
+    R_DONE=0
+    for ((i = 0; i < PHASE_TIMEOUT_S * 5 + 50; i++)); do
+        read -r p _ <<<"$(progress "$file" "$COUNT")"
+        ((p >= COUNT)) && { R_DONE=1; break; }
+        elapsed_ge "$t0" "$PHASE_TIMEOUT_S" && break
+        now_s=$(since "$t0" "$(bench_now)"); now_s=${now_s%.*}
+        if ((now_s >= last_report + 10)); then
+            last_report=$now_s
+            echo "#   $phase: t=${now_s}s resolved on hb: $p/$COUNT"
+        fi
+        sleep 0.2
+    done
+    read -r R_RES _ R_T50 R_T90 R_T100 R_FAILS _ <<<"$(progress "$file" "$COUNT")"
+    R_T50=$(since "$t0" "$R_T50") R_T90=$(since "$t0" "$R_T90") R_T100=$(since "$t0" "$R_T100")
+    R_T0=$t0
+    local c e
+    c=$(awk '$1 == "committed" { print $2; exit }' "$log")
+    e=$(awk '$1 == "established" { print $2; exit }' "$log")
+    R_COMMIT=$(since "$t0" "${c:--}") R_ESTAB=$(since "$t0" "${e:--}")
+    grep -q '^not-established' "$log" && echo "# $phase: publisher: $(grep '^not-established' "$log")"
+    echo "# $phase: resolved on hb: $R_RES/$COUNT (50% after ${R_T50}s, 90% after ${R_T90}s," \
+        "all after ${R_T100}s); on ha all committed after ${R_COMMIT}s, established after ${R_ESTAB}s"
+    ((R_FAILS)) && echo "# $phase: avahi-browse on hb reported $R_FAILS failures, e.g.: $(grep -m1 ' Failed' "$file")"
+    ((R_DONE)) || echo "# $phase: INCOMPLETE after ${PHASE_TIMEOUT_S}s: $R_RES of $COUNT resolved on hb"
+    return 0
+}
+
+# withdraw_all PHASE: kill the publisher, wait (bounded) until hb knows none of the names.
+withdraw_all() {
+    local phase=$1 t1 i present=-1 tzero
+    t1=$(bench_now)
+    tb_kill "$PUB_PID" >/dev/null
+    W_TIME="-"
+    for ((i = 0; i < WITHDRAW_TIMEOUT_S * 5 + 50; i++)); do
+        read -r _ present _ _ _ _ tzero <<<"$(progress "$BROWSE_FILE" "$COUNT")"
+        if ((present == 0)); then
+            W_TIME=$(since "$t1" "$tzero")
+            break
+        fi
+        elapsed_ge "$t1" "$WITHDRAW_TIMEOUT_S" && break
+        sleep 0.2
+    done
+    if [[ $W_TIME == - ]]; then
+        echo "# $phase: after ${WITHDRAW_TIMEOUT_S}s hb still knows $present of the names"
+    else
+        echo "# $phase: all withdrawn on hb ${W_TIME}s after the publisher exited"
+    fi
+    tb_kill "$BROWSE_PID" >/dev/null
+}
+
+mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f\n", k / 1024 }'; }
+pct() { awk -v d="$1" -v hz="$HZ" -v s="$2" 'BEGIN { if (d == "" || s <= 0) print "-"; else printf "%.2f\n", 100 * d / hz / s }'; }
+
+# ---- Phase 1: reflector ----------------------------------------------------------------
+echo "# phase 1: reflector (rf) between LAN A and LAN B, no gateways"
+tb_reflector_start || { echo "reflector did not start" >&2; exit 1; }
+run_phase refl || exit 1
+REFL=("$R_RES" "$R_T50" "$R_T90" "$R_T100" "$R_COMMIT" "$R_ESTAB" "$R_DONE")
+withdraw_all refl
+REFL_W=$W_TIME
+tb_reflector_stop
+tb_flush || { echo "avahi restart (tb_flush) failed" >&2; exit 1; }
+
+# ---- Phase 2: z2z ------------------------------------------------------------------------
+echo "# phase 2: z2z gateways (ga --export $BENCH_TYPE, gb --import), reflector stopped"
+if ! bench_gateways_start; then
+    echo "# z2z gateways did not start"
+    bench_gateway_logs 30
+    exit 1
+fi
+run_phase z2z || { bench_gateway_logs 30; exit 1; }
+Z=("$R_RES" "$R_T50" "$R_T90" "$R_T100" "$R_COMMIT" "$R_ESTAB" "$R_DONE")
+# CPU used while carrying: from the start of publishing to the last resolved line (or now).
+t_end=$(bench_now)
+CPU1_A=$(bench_cpu_ticks "$GWA_PID") CPU1_B=$(bench_cpu_ticks "$GWB_PID")
+carry_s=$(awk -v a="$R_T0" -v b="$t_end" 'BEGIN { printf "%.2f\n", b - a }')
+# Idle window.
+I0_A=$(bench_cpu_ticks "$GWA_PID") I0_B=$(bench_cpu_ticks "$GWB_PID")
+i0=$(bench_now)
+sleep "$IDLE_S"
+I1_A=$(bench_cpu_ticks "$GWA_PID") I1_B=$(bench_cpu_ticks "$GWB_PID")
+i1=$(bench_now)
+idle_s=$(awk -v a="$i0" -v b="$i1" 'BEGIN { printf "%.3f\n", b - a }')
+HWM_A=$(bench_status_kb "$GWA_PID" VmHWM) HWM_B=$(bench_status_kb "$GWB_PID" VmHWM)
+RSS_A=$(bench_status_kb "$GWA_PID" VmRSS) RSS_B=$(bench_status_kb "$GWB_PID" VmRSS)
+idle_a=$(pct "$((I1_A - I0_A))" "$idle_s") idle_b=$(pct "$((I1_B - I0_B))" "$idle_s")
+carry_a=$(awk -v d="$((CPU1_A - CPU0_A))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
+carry_b=$(awk -v d="$((CPU1_B - CPU0_B))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
+# Late arrivals during the idle window still count for the resolved total.
+read -r late _ <<<"$(progress "$BROWSE_FILE" "$COUNT")"
+((late > Z[0])) && echo "# z2z: $late/$COUNT resolved on hb by the end of the idle window"
+withdraw_all z2z
+Z2Z_W=$W_TIME
+alive=1
+for pid in "$GWA_PID" "$GWB_PID"; do
+    tb_alive "$pid" || { echo "# WARNING: gateway PID $pid is no longer running"; alive=0; }
+done
+for f in gwa gwb; do
+    echo "# $f.log: $(grep -c ' warning ' "$TB_DIR/log/$f.log") warnings," \
+        "$(grep -c ' error ' "$TB_DIR/log/$f.log") errors"
+done
+for h in ha ga gb hb; do
+    n=$(grep -ciE 'too many|limit|exceed|full' "$TB_DIR/log/$h.avahi.log")
+    ((n)) && echo "# $h avahi-daemon log: $n lines about limits, e.g.: $(grep -m1 -iE 'too many|limit|exceed|full' "$TB_DIR/log/$h.avahi.log")"
+done
+((Z[6] && alive)) || bench_gateway_logs 30
+# Stop the gateways first (clean withdrawal), then the testbed.
+tb_kill "$GWB_PID" >/dev/null
+tb_kill "$GWA_PID" >/dev/null
+
+# ---- Results -----------------------------------------------------------------------------
+echo
+printf '%-10s %9s %8s %8s %9s %14s %12s\n' path resolved t50_s t90_s t_all_s ha_established withdraw_s
+printf '%-10s %9s %8s %8s %9s %14s %12s\n' reflector "${REFL[0]}/$COUNT" "${REFL[1]}" "${REFL[2]}" \
+    "${REFL[3]}" "${REFL[5]}" "$REFL_W"
+printf '%-10s %9s %8s %8s %9s %14s %12s\n' z2z "${Z[0]}/$COUNT" "${Z[1]}" "${Z[2]}" "${Z[3]}" \
+    "${Z[5]}" "$Z2Z_W"
+echo "(times in s from the publisher's first D-Bus call; withdraw_s: from killing the publisher"
+echo " until hb knows none of the names; t_all_s '-' = incomplete within ${PHASE_TIMEOUT_S}s)"
+echo
+printf '%-12s %12s %12s %14s %16s\n' gateway peak_rss_mib rss_mib idle_cpu_pct carry_cpu_s
+printf '%-12s %12s %12s %14s %16s\n' "ga (export)" "$(mib "$HWM_A")" "$(mib "$RSS_A")" "$idle_a" "$carry_a"
+printf '%-12s %12s %12s %14s %16s\n' "gb (import)" "$(mib "$HWM_B")" "$(mib "$RSS_B")" "$idle_b" "$carry_b"
+echo "(peak_rss = VmHWM, rss = VmRSS after the idle window; idle_cpu_pct = utime+stime over"
+echo " ${idle_s}s of idle in % of one core; carry_cpu_s = CPU seconds from the start of publishing"
+echo " to ${carry_s}s later, when the count was complete or timed out)"
+echo
+delta_t=$(awk -v a="${REFL[3]}" -v b="${Z[3]}" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.2f\n", b - a }')
+echo "scale_count=$COUNT"
+echo "scale_resolved_reflector=${REFL[0]}"
+echo "scale_resolved_z2z=${Z[0]}"
+echo "scale_t50_reflector_s=${REFL[1]}"
+echo "scale_t90_reflector_s=${REFL[2]}"
+echo "scale_all_reflector_s=${REFL[3]}"
+echo "scale_t50_z2z_s=${Z[1]}"
+echo "scale_t90_z2z_s=${Z[2]}"
+echo "scale_all_z2z_s=${Z[3]}"
+echo "scale_all_delta_s=$delta_t"
+echo "scale_ha_established_reflector_s=${REFL[5]}"
+echo "scale_ha_established_z2z_s=${Z[5]}"
+echo "scale_withdraw_all_reflector_s=$REFL_W"
+echo "scale_withdraw_all_z2z_s=$Z2Z_W"
+echo "gwa_peak_rss_mib=$(mib "$HWM_A")"
+echo "gwb_peak_rss_mib=$(mib "$HWM_B")"
+echo "gwa_idle_cpu_pct=$idle_a"
+echo "gwb_idle_cpu_pct=$idle_b"
+echo "gwa_carry_cpu_s=$carry_a"
+echo "gwb_carry_cpu_s=$carry_b"
+tb_down

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# The z2z command line as a user meets it.
+set -u
+z2z=$1
+passed=0
+failed=0
+check() {
+  local name=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); echo "PASS $name"; else failed=$((failed + 1)); echo "FAIL $name"; fi
+}
+
+out=$("$z2z" --help); rc=$?
+check "--help exits 0" test "$rc" -eq 0
+for flag in --export --exportopendht --import --importopendht --key --bootstrap --dht-port \
+            --dht-bind --ttl --interface --log-level --syslog --help --version; do
+  check "--help lists $flag" grep -q -- "$flag" <<<"$out"
+done
+check "--help says what --interface defaults to" grep -q "default: every interface" <<<"$out"
+
+out=$("$z2z" --version); rc=$?
+check "--version prints the version" test "$rc" -eq 0 -a -n "$(grep -E '^z2z [0-9]+\.[0-9]+\.[0-9]+$' <<<"$out")"
+
+err=$("$z2z" --frobnicate 2>&1); rc=$?
+check "an unknown flag exits 2" test "$rc" -eq 2
+check "and names the flag" grep -q -- "--frobnicate" <<<"$err"
+check "and points to --help" grep -q -- "--help" <<<"$err"
+
+err=$("$z2z" --export daap --key k 2>&1); rc=$?
+check "a bad service type exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep daap <<<"$err")"
+err=$("$z2z" --import 2>&1); rc=$?
+check "a missing --key exits 2" test "$rc" -eq 2
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# On island B: an import whose name a local service already has takes an alternative name and
+# the local service keeps its own; malformed and oversized DHT values are rejected with a message
+# and the gateway keeps importing. Gateway B joins the overlay over IPv6.
+set -u
+source "$(dirname "$0")/lib.sh"
+z2z_init "$1"
+
+z2z_start ga gwa.log --export _daap._tcp --key columbia --interface lan0 >/dev/null
+z2z_start gb gwb.log --import --key columbia --interface lan0 \
+  --bootstrap "[$(tb_addr ga wan 6)]:4222" >/dev/null
+sleep 1
+
+tb_publish hb "Clash" _daap._tcp 5000 where=b >/dev/null
+tb_publish ha "Clash" _daap._tcp 6000 where=a >/dev/null
+check "the import appears on B under an alternative name" \
+  tb_wait_service hb _daap._tcp "Clash #2" 10
+local_line=$(tb_resolve hb _daap._tcp "Clash" 4)
+import_line=$(tb_resolve hb _daap._tcp "Clash #2" 4)
+check "the local service keeps its name, port and host" \
+  test "$(field 9 "$local_line");$(field 7 "$local_line")" = "5000;hostb.local"
+check "the renamed import carries A's port and TXT" \
+  test "$(field 9 "$import_line");$(field 10 "$import_line")" = '6000;"where=a"'
+check "the overlay works over IPv6 (B bootstrapped from A's IPv6 address)" \
+  grep -q "bootstrapping from fd00:ff::1" "$TB_DIR/log/gwb.log"
+
+# Garbage under the key, written by an outsider node on island B's side.
+tool=${Z2Z_DHT_TOOL:-$(dirname "$Z2Z_BIN")/../tests/dht_tool}
+printf '<z2z version="9" kind="service"/>' > "$TB_DIR/bad.xml"
+head -c 20000 /dev/zero | tr '\0' 'x' > "$TB_DIR/big.xml"
+check "an outsider can write a malformed value" \
+  tb_exec hb "$tool" put columbia "$TB_DIR/bad.xml" --bootstrap "$(tb_addr ga wan)"
+check "and an oversized one" \
+  tb_exec hb "$tool" put columbia "$TB_DIR/big.xml" --bootstrap "$(tb_addr ga wan)"
+sleep 1
+check "gateway B rejects the malformed value, naming the problem" \
+  grep -q "rejected DHT value .* unsupported record version '9'" "$TB_DIR/log/gwb.log"
+check "and the oversized one" grep -q "rejected DHT value .* exceeds the limit" "$TB_DIR/log/gwb.log"
+tb_publish ha "After Garbage" _daap._tcp 7000 >/dev/null
+check "gateway B keeps importing" tb_wait_service hb _daap._tcp "After Garbage" 10
+check "gateway B is still running" pgrep -f "z2z --log-level info --import" >/dev/null
+
+z2z_finish
