@@ -390,7 +390,7 @@ struct Gateway::Impl {
     imp.published = s;
     log::info(kTag, "importing ", mdns::describe(k), " from gateway ", best->first, " port ",
               s.port, " host ", s.host);
-    link->publish(serviceId(k), s);
+    link->publish(serviceId(k), s, best->second.service.host);
   }
 
   void armSweep() {

@@ -122,6 +122,8 @@ struct Link::Impl {
     std::string id;
     Service service;        // as asked
     std::string name;       // as on the link now
+    std::string homeHost;   // the host the service came from
+    bool atHome = false;    // the service is on this link from its own host: not published
     AvahiEntryGroup* group = nullptr;
     int groupSlot = -1;
     int renames = 0;
@@ -440,6 +442,10 @@ struct Link::Impl {
     }
     if (address != nullptr) hosts[hostKey].addresses.insert(fromAvahi(*address));
     report(b);
+    // Now that its host is known, an import of this very service may turn out to be at home.
+    for (auto& [id, p] : published) {
+      if (!p.atHome && p.service.key == b.key && isAtHome(p)) commitPublished(p);
+    }
   }
 
   static Address fromAvahi(const AvahiAddress& a) {
@@ -568,6 +574,10 @@ struct Link::Impl {
     browsed.erase(it);
     log::debug(kTag, "browse: gone ", describe(key));
     if (reported && events.removed) events.removed(key);
+    // An import held back because its original was here is due now.
+    for (auto& [id, p] : published) {
+      if (p.atHome && p.service.key == key) commitPublished(p);
+    }
   }
 
   // ---- publishing ----------------------------------------------------------------------------
@@ -608,8 +618,30 @@ struct Link::Impl {
     commitPublished(p);
   }
 
+  // The link has this very service, from the host it came from.
+  bool isAtHome(const Published& p) const {
+    if (p.homeHost.empty()) return false;
+    auto b = browsed.find(p.service.key);
+    return b != browsed.end() && !b->second.sightings.empty() && b->second.resolved &&
+           b->second.service.host == p.homeHost;
+  }
+
   void commitPublished(Published& p) {
     if (!running) return;
+    if (isAtHome(p)) {
+      if (!p.atHome) {
+        log::info(kTag, describe(p.service.key), " is on this link already, from ", p.homeHost,
+                  "; not publishing a copy");
+      }
+      p.atHome = true;
+      if (p.group) {
+        avahi_entry_group_free(p.group);
+        release(p.groupSlot);
+        p.group = nullptr;
+      }
+      return;
+    }
+    p.atHome = false;
     if (p.name.empty() || nameTaken(p.name, p)) {
       std::string name = p.service.key.name;
       for (int i = 0; i < kMaxRenames && nameTaken(name, p); ++i) name = alternative(name);
@@ -789,10 +821,11 @@ Link::~Link() = default;
 
 void Link::browse(const std::string& type) { impl_->ensureType(type); }
 
-void Link::publish(const std::string& id, const Service& service) {
+void Link::publish(const std::string& id, const Service& service, const std::string& homeHost) {
   auto [it, added] = impl_->published.try_emplace(id);
   Impl::Published& p = it->second;
-  if (!added && p.service == service) return;
+  if (!added && p.service == service && p.homeHost == homeHost) return;
+  p.homeHost = homeHost;
   if (!added && p.service.host != service.host) impl_->releaseHostGroup(p.service.host, id);
   bool renamed = !added && p.service.key != service.key;
   p.id = id;

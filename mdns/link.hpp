@@ -45,7 +45,10 @@ class Link {
 
   /// Publishes `service` (or updates it, same `id`). Its host name gets address records for
   /// `service.addresses`. If the instance name is taken on the link, an alternative one is used.
-  void publish(const std::string& id, const Service& service);
+  /// If the link already has this very service from `homeHost` (the host it came from: it lives
+  /// on this link, and another gateway carried it out and back), nothing is published while it
+  /// stays.
+  void publish(const std::string& id, const Service& service, const std::string& homeHost = "");
   void unpublish(const std::string& id);
 
   /// True if `key` names a service this Link itself publishes (under its current name).

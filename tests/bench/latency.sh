@@ -15,8 +15,8 @@
 # caches) with z2z on ga (--export) and gb (--import). One warm-up service per phase (not
 # counted) makes sure the path works, so the z2z figures exclude DHT bootstrap.
 #
-# Environment: BENCH_TIMEOUT_S (10), BENCH_HOLD_S (0.3: pause between appear and withdraw),
-# BENCH_GAP_S (0.3: pause between services), BENCH_PHASE_MAX_S (75: a phase stops measuring
+# Environment: BENCH_TIMEOUT_S (10), BENCH_HOLD_S (0.2: pause between appear and withdraw),
+# BENCH_GAP_S (0.2: pause between services), BENCH_PHASE_MAX_S (85: a phase stops measuring
 # after this), TB_KEEP=1 keeps $TB_DIR with all logs and browser files, TB_AVAHI_CONF (testbed).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,9 +29,9 @@ if [[ ! $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 200)); then
     exit 2
 fi
 TIMEOUT_S=${BENCH_TIMEOUT_S:-10}
-HOLD_S=${BENCH_HOLD_S:-0.3}
-GAP_S=${BENCH_GAP_S:-0.3}
-PHASE_MAX_S=${BENCH_PHASE_MAX_S:-75}
+HOLD_S=${BENCH_HOLD_S:-0.2}
+GAP_S=${BENCH_GAP_S:-0.2}
+PHASE_MAX_S=${BENCH_PHASE_MAX_S:-85}
 
 bench_init "$0" "${1:-}" "${@:2}"
 echo "# N=$N services per phase, type $BENCH_TYPE, timeout ${TIMEOUT_S}s per wait," \

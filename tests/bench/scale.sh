@@ -112,6 +112,8 @@ run_phase() {
     if [[ $phase == z2z ]]; then
         CPU0_A=$(bench_cpu_ticks "$GWA_PID") CPU0_B=$(bench_cpu_ticks "$GWB_PID")
     fi
+    local snap0
+    snap0=$(snapshot)
     PUB_PID=$(tb_spawn ha "$log" "$BENCH_PYTHON" -u "$PUBLISHER" --count "$COUNT" \
         --type "$BENCH_TYPE" --per-group "$PER_GROUP" --hold 600) || return 1
     for ((i = 0; i < 200; i++)); do
@@ -136,6 +138,7 @@ run_phase() {
         fi
         sleep 0.2
     done
+    echo "# $phase: while carrying: $(snapshot_delta "$snap0" "$(snapshot)")"
     read -r R_RES _ R_T50 R_T90 R_T100 R_FAILS _ <<<"$(progress "$file" "$COUNT")"
     R_T50=$(since "$t0" "$R_T50") R_T90=$(since "$t0" "$R_T90") R_T100=$(since "$t0" "$R_T100")
     R_T0=$t0
@@ -172,6 +175,38 @@ withdraw_all() {
         echo "# $phase: all withdrawn on hb ${W_TIME}s after the publisher exited"
     fi
     tb_kill "$BROWSE_PID" >/dev/null
+}
+
+# snapshot: "HOST=TICKS" of every running avahi-daemon, then "laneA=PKTS laneB=PKTS" (packets
+# received + sent by ha's and hb's br0, i.e. the mDNS traffic on each LAN).
+snapshot() {
+    local h pid t ns rx tx
+    for h in ha ga gb hb rf; do
+        pid=$(tb_avahi_pid "$h" 2>/dev/null) || continue
+        t=$(bench_cpu_ticks "$pid") && printf '%s=%s ' "$h" "$t"
+    done
+    for h in ha hb; do
+        ns=$(tb_ns "$h")
+        read -r rx tx < <(ip netns exec "$ns" cat /sys/class/net/br0/statistics/rx_packets \
+            /sys/class/net/br0/statistics/tx_packets 2>/dev/null | tr '\n' ' ')
+        printf 'lan%s=%s ' "${h#h}" "$((${rx:-0} + ${tx:-0}))"
+    done
+    echo
+}
+
+# snapshot_delta "BEFORE" "AFTER": avahi CPU seconds per host and packets per LAN in between.
+snapshot_delta() {
+    awk -v a="$1" -v b="$2" -v hz="$HZ" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); va[kv[1]] = kv[2] }
+        n = split(b, y, " ")
+        for (i = 1; i <= n; i++) {
+            split(y[i], kv, "=")
+            if (!(kv[1] in va)) continue
+            if (kv[1] ~ /^lan/) lan = lan sprintf(" LAN %s %d", toupper(substr(kv[1], 4)), kv[2] - va[kv[1]])
+            else cpu = cpu sprintf(" %s %.2f", kv[1], (kv[2] - va[kv[1]]) / hz)
+        }
+        printf "avahi-daemon CPU s:%s; packets (ha/hb br0 rx+tx):%s\n", cpu, lan
+    }'
 }
 
 mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f\n", k / 1024 }'; }
