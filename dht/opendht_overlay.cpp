@@ -108,6 +108,20 @@ class OpendhtOverlay final : public Overlay {
     runner_.cancelPut(toInfoHash(key), id);
   }
 
+  void get(const Key& key, std::function<void(std::vector<Value>)> done) override {
+    auto found = std::make_shared<std::vector<Value>>();
+    runner_.get(
+        toInfoHash(key),
+        [found](const std::vector<std::shared_ptr<::dht::Value>>& values) {
+          for (const auto& v : values) found->push_back(Value{v->id, v->data});
+          return true;
+        },
+        [found, done = std::move(done)](bool) {
+          guarded("get callback", [&] { done(std::move(*found)); });
+        },
+        ::dht::Value::TypeFilter(kValueType));
+  }
+
   ListenToken listen(const Key& key, ListenCallback callback) override {
     auto future = runner_.listen(
         toInfoHash(key),

@@ -54,6 +54,9 @@ class Overlay {
   /// Stops keeping a permanent value alive; it expires on the storing nodes later (there is no
   /// remote delete). Any thread.
   virtual void cancelPut(const Key& key, std::uint64_t id) = 0;
+  /// Reads what is stored under `key` now: `done` gets every value found (possibly none) once
+  /// the lookup ends. Any thread.
+  virtual void get(const Key& key, std::function<void(std::vector<Value> values)> done) = 0;
   /// Reports every value stored under `key` now and later; `expired` for values that expired.
   virtual ListenToken listen(const Key& key, ListenCallback callback) = 0;
   virtual void cancelListen(ListenToken token) = 0;

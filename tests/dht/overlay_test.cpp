@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 
 #include "z2z/dht/overlay.hpp"
@@ -25,11 +26,21 @@ TEST_CASE("values cross between two embedded nodes and cancelled puts are not re
     cv.notify_all();
   });
   a->put(key, Value{42, {'h', 'i'}}, true, {});
-  std::unique_lock lock(m);
-  REQUIRE(cv.wait_for(lock, 15s, [&] { return !seen.empty(); }));
-  CHECK(seen.front().id == 42);
-  CHECK(seen.front().data == Bytes{'h', 'i'});
+  {
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 15s, [&] { return !seen.empty(); }));
+    CHECK(seen.front().id == 42);
+    CHECK(seen.front().data == Bytes{'h', 'i'});
+  }
   CHECK(a->permanentPuts() == 1);
+
+  std::promise<std::vector<Value>> got;
+  b->get(key, [&](std::vector<Value> values) { got.set_value(std::move(values)); });
+  auto future = got.get_future();
+  REQUIRE(future.wait_for(15s) == std::future_status::ready);
+  auto values = future.get();
+  REQUIRE(values.size() == 1);
+  CHECK(values.front().data == Bytes{'h', 'i'});
   a->cancelPut(key, 42);
   CHECK(a->permanentPuts() == 0);
 }
