@@ -114,9 +114,10 @@ struct Gateway::Impl {
   // Shared with DHT callbacks, which may outlive this object by a little.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  Impl(mdns::EventLoop& l, dht::Overlay& o, const config::GatewayOptions& opts)
-      : loop(l), overlay(o), options(opts), key(keyFor(opts.key)), random(std::random_device{}()) {
-    origin = hex64(random());
+  Impl(mdns::EventLoop& l, dht::Overlay& o, const config::GatewayOptions& opts,
+       const std::string& originId)
+      : loop(l), overlay(o), options(opts), key(keyFor(opts.key)), origin(originId),
+        random(std::random_device{}()) {
     exportTypes.insert(options.exportTypes.begin(), options.exportTypes.end());
     log::notice(kTag, "gateway ", origin, ": key '", options.key, "' (DHT key ", key.hex(), ")",
                 exportTypes.empty() ? "" : ", exporting", options.import ? ", importing" : "");
@@ -468,8 +469,26 @@ struct Gateway::Impl {
   }
 };
 
-Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options)
-    : impl_(std::make_unique<Impl>(loop, overlay, options)) {}
+std::string newOriginId() {
+  std::random_device device;
+  return hex64(static_cast<std::uint64_t>(device()) << 32 | device());
+}
+
+Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options,
+                 const std::string& origin)
+    : impl_(std::make_unique<Impl>(loop, overlay, options, origin)) {}
+
+GatewayStatus Gateway::status() const {
+  GatewayStatus s;
+  for (const auto& [k, e] : impl_->exports) s.exported.push_back(k);
+  for (const auto& [k, imp] : impl_->imports) {
+    if (imp.publishedOrigin.empty()) continue;
+    s.imported.push_back({k, impl_->link->publishedName(serviceId(k)), imp.publishedOrigin});
+  }
+  s.liveGateways = impl_->origins.size();
+  s.counters = impl_->counters;
+  return s;
+}
 
 Gateway::~Gateway() = default;
 

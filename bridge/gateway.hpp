@@ -9,6 +9,7 @@
 #include "z2z/config/options.hpp"
 #include "z2z/dht/overlay.hpp"
 #include "z2z/mdns/event_loop.hpp"
+#include "z2z/mdns/service.hpp"
 
 namespace z2z::bridge {
 
@@ -29,12 +30,31 @@ struct GatewayCounters {
   std::uint64_t originsExpired = 0;
 };
 
+/// What a gateway does now, for `z2z --status`.
+struct GatewayStatus {
+  struct Imported {
+    mdns::ServiceKey key;
+    std::string publishedAs;  ///< the name on this link ("" while not published)
+    std::string origin;
+  };
+  std::vector<mdns::ServiceKey> exported;
+  std::vector<Imported> imported;
+  std::size_t liveGateways = 0;  ///< other gateways heard from within their lease
+  GatewayCounters counters;
+};
+
+/// A random gateway id: 16 lowercase hex digits.
+std::string newOriginId();
+
 /// One gateway: exports services of the link to a DHT key and imports the key's services onto
 /// the link. Owns its mdns::Link. Loop thread only.
 class Gateway {
  public:
-  /// Throws z2z::Error if the link cannot be set up (unknown interface, say).
-  Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options);
+  /// `origin` identifies this process's records; gateways of one process share it, so none
+  /// imports what another exported. Throws z2z::Error if the link cannot be set up (unknown
+  /// interface, say).
+  Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options,
+          const std::string& origin);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
@@ -45,6 +65,7 @@ class Gateway {
 
   const std::string& originId() const;
   const GatewayCounters& counters() const;
+  GatewayStatus status() const;
 
  private:
   struct Impl;

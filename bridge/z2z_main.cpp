@@ -1,49 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // z2z: the command-line gateway. Everything but argument handling lives in the libraries.
-#include <csignal>
 #include <cstdio>
 #include <string_view>
 #include <vector>
 
-#include "z2z/bridge/gateway.hpp"
-#include "z2z/bridge/signals.hpp"
-#include "z2z/config/error.hpp"
+#include "z2z/bridge/control.hpp"
+#include "z2z/bridge/run.hpp"
+#include "z2z/config/daemon_config.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/config/options.hpp"
-#include "z2z/dht/overlay.hpp"
-#include "z2z/mdns/event_loop.hpp"
-
-namespace {
-
-constexpr std::chrono::milliseconds kWithdrawWait{1500};
-
-int run(const z2z::config::GatewayOptions& options) {
-  z2z::bridge::blockSignals();
-  z2z::mdns::EventLoop loop;
-  // The DHT node first: its sockets must get low descriptor numbers (select() ceiling).
-  auto overlay = z2z::dht::startOpendht(z2z::dht::NodeOptions{
-      options.dhtPort, options.dhtBind, 0, options.bootstrap});
-  z2z::bridge::Gateway gateway(loop, *overlay, options);
-  bool stopping = false;
-  z2z::bridge::SignalWatch signals(loop, [&](int sig) {
-    if (sig == SIGHUP) {
-      z2z::log::notice("main", "SIGHUP: the command line has nothing to reload");
-      return;
-    }
-    if (stopping) {
-      z2z::log::warning("main", "second signal: stopping now");
-      loop.quit();
-      return;
-    }
-    stopping = true;
-    z2z::log::notice("main", "signal ", sig, ": withdrawing and stopping");
-    gateway.shutdown(kWithdrawWait, [&] { loop.quit(); });
-  });
-  loop.run();
-  return 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
@@ -59,13 +24,21 @@ int main(int argc, char** argv) {
     case z2z::config::Action::Version:
       std::printf("z2z %s\n", Z2Z_VERSION);
       return 0;
+    case z2z::config::Action::Status: {
+      auto reply = z2z::bridge::controlRequest(cl->options.controlSocket,
+                                               cl->options.json ? "status json" : "status");
+      if (!reply) {
+        std::fprintf(stderr, "z2z: %s\n", reply.error().c_str());
+        return 1;
+      }
+      std::fputs(reply->c_str(), stdout);
+      return 0;
+    }
     case z2z::config::Action::Run:
       break;
   }
-  z2z::log::setLevel(cl->options.logLevel);
-  z2z::log::useSyslog(cl->options.syslog);
   try {
-    return run(cl->options);
+    return z2z::bridge::runGateway(z2z::config::fromCommandLine(cl->options), {});
   } catch (const std::exception& e) {
     z2z::log::error("main", e.what());
     return 1;

@@ -1,33 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/config/options.hpp"
 
-#include <charconv>
+#include "z2z/config/values.hpp"
+
 #include <functional>
 #include <optional>
 
 namespace z2z::config {
 namespace {
-
-template <typename Int>
-std::optional<Int> parseInt(std::string_view text, Int min, Int max) {
-  long long value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    return std::nullopt;
-  }
-  return static_cast<Int>(value);
-}
-
-std::vector<std::string_view> splitList(std::string_view text) {
-  std::vector<std::string_view> parts;
-  while (true) {
-    auto comma = text.find(',');
-    parts.push_back(text.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return parts;
-}
 
 struct Flag {
   std::string_view name;     // long name without dashes
@@ -40,9 +20,9 @@ struct Flag {
 };
 
 Status addExports(std::string_view value, CommandLine& cl) {
-  for (auto type : splitList(value)) {
+  for (const std::string& type : splitList(value)) {
     if (!isServiceType(type)) {
-      return fail("--export: '" + std::string(type) +
+      return fail("--export: '" + type +
                   "' is not a DNS-SD service type such as _daap._tcp");
     }
     cl.options.exportTypes.emplace_back(type);
@@ -120,6 +100,27 @@ const std::vector<Flag>& flags() {
       {"syslog", "", 's', false, "", "log to syslog instead of standard error",
        [](std::string_view, CommandLine& cl) -> Status {
          cl.options.syslog = true;
+         return {};
+       }},
+      {"status", "", 0, false, "",
+       "print the state of a running gateway (exports, imports, overlay, counters) and exit",
+       [](std::string_view, CommandLine& cl) -> Status {
+         cl.action = Action::Status;
+         return {};
+       }},
+      {"json", "", 0, false, "", "with --status: print JSON",
+       [](std::string_view, CommandLine& cl) -> Status {
+         cl.options.json = true;
+         return {};
+       }},
+      {"control-socket", "", 0, true, "PATH",
+       "UNIX socket the gateway answers --status on (default: none for z2z; --status asks "
+       "/run/z2z/z2zd.sock, where z2zd answers)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (v.empty() || v.front() != '/' || v.size() > 100) {
+           return fail("--control-socket: '" + std::string(v) + "' is not an absolute path");
+         }
+         cl.options.controlSocket = v;
          return {};
        }},
       {"help", "", 'h', false, "", "print this help and exit",
@@ -241,6 +242,9 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
     }
     if (Status s = flag->apply(value, cl); !s) return fail(s.error());
   }
+  if (cl.action == Action::Status && cl.options.controlSocket.empty()) {
+    cl.options.controlSocket = kDefaultControlSocket;
+  }
   if (cl.action != Action::Run) return cl;
   const GatewayOptions& o = cl.options;
   if (o.exportTypes.empty() && !o.import) {
@@ -253,6 +257,7 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
 std::string usage() {
   std::string text =
       "Usage: z2z [--export TYPE[,TYPE...]]... [--import] --key NAME [OPTION]...\n"
+      "       z2z --status [--json] [--control-socket PATH]\n"
       "Carries DNS-SD services between LAN islands through a DHT.\n\n";
   for (const Flag& f : flags()) {
     std::string left = "  ";

@@ -44,9 +44,13 @@ struct GatewayOptions {
   std::vector<std::string> interfaces;   ///< link interfaces to browse and publish on; empty: all
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
+  std::string controlSocket;             ///< serve status here; --status: ask here
+  bool json = false;                     ///< --status prints JSON
 };
 
-enum class Action { Run, Help, Version };
+inline constexpr std::string_view kDefaultControlSocket = "/run/z2z/z2zd.sock";
+
+enum class Action { Run, Help, Version, Status };
 
 struct CommandLine {
   Action action = Action::Run;

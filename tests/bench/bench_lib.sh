@@ -22,6 +22,8 @@
 #                           (nearest-rank percentiles, values rounded to integers) or "0 - - - -"
 #   bench_cpu_ticks PID     utime+stime of PID in clock ticks
 #   bench_status_kb PID KEY value of KEY (VmHWM, VmRSS) in /proc/PID/status, in kB
+#   bench_log_times LOG REGEX T0
+#                           "NAME SECONDS-SINCE-T0" for the z2z log lines matching REGEX
 #
 # Names used by the benchmarks are plain (letters, digits, '-'), so the escaped name field of
 # "avahi-browse -p" equals the name.
@@ -62,7 +64,8 @@ bench_init() {
     echo "# command:   $script $bin $*"
     echo "# binary:    $Z2Z_BIN ($("$Z2Z_BIN" --version 2>/dev/null | head -n 1))"
     echo "# source:    $repo at $commit"
-    echo "# host:      $(uname -srm), $(nproc) CPUs, $(avahi-daemon --version 2>/dev/null | head -n 1)"
+    echo "# host:      $(uname -srm), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+        "$(avahi-daemon --version 2>/dev/null | head -n 1)"
     if [[ -n ${TB_AVAHI_CONF:-} ]]; then
         echo "# avahi:     TB_AVAHI_CONF=\"$TB_AVAHI_CONF\" (all hosts, both phases)"
     else
@@ -124,6 +127,23 @@ bench_cpu_ticks() {
 
 bench_status_kb() {
     awk -v k="$2:" '$1 == k { print $2; found = 1 } END { exit !found }' "/proc/$1/status" 2>/dev/null
+}
+
+# bench_log_times LOG REGEX T0: for every line of a z2z log ("HH:MM:SS.mmm LEVEL [tag] ...",
+# local time) matching REGEX, print "NAME SECONDS" where NAME is the first '...'-quoted word and
+# SECONDS the line's time minus T0 (epoch seconds). Prints nothing if the format differs.
+bench_log_times() {
+    local log=$1 re=$2 t0=$3 sod0
+    sod0=$(date -d "@${t0%.*}" '+%H %M %S' | awk -v f="0.${t0#*.}" '{ printf "%.6f\n", $1 * 3600 + $2 * 60 + $3 + f }')
+    LC_ALL=C BENCH_RE=$re awk -v sod0="$sod0" '
+        BEGIN { re = ENVIRON["BENCH_RE"] }
+        $0 !~ re || $1 !~ /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]+$/ { next }
+        {
+            split($1, t, ":"); sod = t[1] * 3600 + t[2] * 60 + t[3]
+            d = sod - sod0; if (d < -43200) d += 86400; if (d > 43200) d -= 86400
+            name = $0; if (!sub(/^[^\047]*\047/, "", name)) next; sub(/\047.*/, "", name)
+            printf "%s %.3f\n", name, d
+        }' "$log" 2>/dev/null
 }
 
 # Start one z2z; wait (bounded, 10 s) until it is connected to its avahi-daemon.

@@ -74,6 +74,7 @@ measure_one() {
         M_APPEAR_MISS=1
     fi
     t1=$(bench_now)
+    echo "$name $t0 $t1" >>"$TB_DIR/$phase.marks"
     tb_kill "$pid" >/dev/null
     ((M_APPEAR_MISS)) && return 0   # nothing to withdraw on B
     if tg=$(wait_ts gone "$file" "$name" "$t1" "$(plus_s "$t1" "$TIMEOUT_S")"); then
@@ -90,6 +91,7 @@ run_phase() {
     local miss_a=0 miss_w=0 consecutive=0 done_n=0
     : >"$TB_DIR/$phase.appear"
     : >"$TB_DIR/$phase.withdraw"
+    : >"$TB_DIR/$phase.marks"
     bpid=$(bench_browser_start hb "$BENCH_TYPE" "$file") || return 1
     sleep 1
     # Warm-up: generous timeouts (DHT bootstrap), not counted.
@@ -164,8 +166,31 @@ run_phase z2z
 for pid in "$GWA_PID" "$GWB_PID"; do
     tb_alive "$pid" || echo "# WARNING: gateway PID $pid is no longer running"
 done
-if ((MISS_A_z2z + MISS_W_z2z > 0)) || ! tb_alive "$GWA_PID" || ! tb_alive "$GWB_PID"; then
-    bench_gateway_logs 30
+gw_dead=0
+tb_alive "$GWA_PID" && tb_alive "$GWB_PID" || gw_dead=1
+((MISS_A_z2z + MISS_W_z2z + gw_dead > 0)) && bench_gateway_logs 30
+# Stop the gateways first (a clean withdrawal), the rest goes with the testbed.
+tb_kill "$GWB_PID" >/dev/null
+tb_kill "$GWA_PID" >/dev/null
+
+# stage_line T0-OR-T1 LOG REGEX: median and max in ms, over the measured services, of the time
+# from each service's publish (field 2 of z2z.marks) or kill (field 3) to its line in a z2z log.
+stage_line() {
+    local field=$1 log=$2 re=$3 ref
+    ref=$(awk 'NR == 1 { print $2 }' "$TB_DIR/z2z.marks")
+    bench_log_times "$TB_DIR/log/$log" "$re" "$ref" |
+        awk -v ref="$ref" -v f="$field" '
+            FILENAME == ARGV[1] { mark[$1] = $f; next }
+            ($1 in mark) && !($1 in seen) { seen[$1] = 1; print (ref + $2 - mark[$1]) * 1000 }' \
+            "$TB_DIR/z2z.marks" - | bench_stats | awk '{ printf "%s (n=%s, max %s)", $3, $1, $5 }'
+}
+
+if [[ -s $TB_DIR/z2z.marks ]]; then
+    echo "# z2z stages, median ms (from the gateways' info logs):"
+    echo "#   appear:   ga exported $(stage_line 2 gwa.log "\\[bridge\\] exported '")," \
+        "gb published $(stage_line 2 gwb.log "\\[mdns\\] published '") after avahi-publish started"
+    echo "#   withdraw: ga withdrew $(stage_line 3 gwa.log "\\[bridge\\] withdrew '")," \
+        "gb withdrew $(stage_line 3 gwb.log "\\[mdns\\] withdrew '") after avahi-publish was killed"
 fi
 
 # ---- Results -----------------------------------------------------------------------------

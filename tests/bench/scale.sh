@@ -158,6 +158,7 @@ run_phase() {
 withdraw_all() {
     local phase=$1 t1 i present=-1 tzero
     t1=$(bench_now)
+    W_T1=$t1
     tb_kill "$PUB_PID" >/dev/null
     W_TIME="-"
     for ((i = 0; i < WITHDRAW_TIMEOUT_S * 5 + 50; i++)); do
@@ -209,6 +210,26 @@ snapshot_delta() {
     }'
 }
 
+# stage_stats: "NAME SECONDS" lines (first per bench-N name counts) -> "N p50/p90/max" in s.
+stage_stats() {
+    awk '$1 ~ /^bench-[0-9]+$/ && !($1 in seen) { seen[$1] = 1; print $2 }' | sort -g |
+        awk '{ v[++n] = $1 }
+            function rank(q,   r) { r = int(q * n); if (r < q * n) r++; if (r < 1) r = 1; return v[r] }
+            END { if (n == 0) print "0 -"; else printf "%d %.2f/%.2f/%.2f\n", n, rank(0.5), rank(0.9), v[n] }'
+}
+
+# stages LABEL T0 FILE-OR-"" PATTERN... : one line "LABEL: where n p50/p90/max" per z2z log pattern
+# ("gwa.log:REGEX" or "gwb.log:REGEX"), then hb's browser file if given.
+stages() {
+    local label=$1 t0=$2 out="" spec n st
+    shift 2
+    for spec in "$@"; do
+        read -r n st <<<"$(bench_log_times "$TB_DIR/log/${spec%%:*}" "${spec#*:}" "$t0" | stage_stats)"
+        out+="  ${spec%%.log:*}:$(sed 's/\\//g; s/^.*\] //; s/ .*$//' <<<"${spec#*:}") n=$n $st;"
+    done
+    echo "# $label (s, p50/p90/max):$out"
+}
+
 mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f\n", k / 1024 }'; }
 pct() { awk -v d="$1" -v hz="$HZ" -v s="$2" 'BEGIN { if (d == "" || s <= 0) print "-"; else printf "%.2f\n", 100 * d / hz / s }'; }
 
@@ -231,6 +252,9 @@ if ! bench_gateways_start; then
 fi
 run_phase z2z || { bench_gateway_logs 30; exit 1; }
 Z=("$R_RES" "$R_T50" "$R_T90" "$R_T100" "$R_COMMIT" "$R_ESTAB" "$R_DONE")
+# Where the time goes (from the gateways' info logs; empty if their format changes).
+stages "z2z stages from publish start" "$R_T0" "gwa.log:\\[bridge\\] exported '" \
+    "gwb.log:\\[bridge\\] importing '" "gwb.log:\\[mdns\\] published '"
 # CPU used while carrying: from the start of publishing to the last resolved line (or now).
 t_end=$(bench_now)
 CPU1_A=$(bench_cpu_ticks "$GWA_PID") CPU1_B=$(bench_cpu_ticks "$GWB_PID")
@@ -252,6 +276,8 @@ read -r late _ <<<"$(progress "$BROWSE_FILE" "$COUNT")"
 ((late > Z[0])) && echo "# z2z: $late/$COUNT resolved on hb by the end of the idle window"
 withdraw_all z2z
 Z2Z_W=$W_TIME
+stages "z2z withdrawal stages from the publisher's exit" "$W_T1" "gwa.log:\\[bridge\\] withdrew '" \
+    "gwb.log:\\[mdns\\] withdrew '"
 alive=1
 for pid in "$GWA_PID" "$GWB_PID"; do
     tb_alive "$pid" || { echo "# WARNING: gateway PID $pid is no longer running"; alive=0; }

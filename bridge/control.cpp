@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/bridge/control.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "z2z/config/log.hpp"
+
+namespace z2z::bridge {
+namespace {
+
+constexpr std::string_view kTag = "control";
+constexpr std::size_t kMaxRequest = 256;
+constexpr std::size_t kMaxClients = 8;
+
+std::string errnoText() { return std::strerror(errno); }
+
+sockaddr_un socketAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw Error("control socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+void setTimeouts(int fd, int seconds) {
+  timeval tv{seconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+}  // namespace
+
+struct ControlServer::Impl {
+  struct Client {
+    int fd;
+    std::string request;
+    bool answered = false;
+    std::unique_ptr<mdns::EventLoop::Watch> watch;
+  };
+
+  mdns::EventLoop& loop;
+  std::string path;
+  Handler handler;
+  int listenFd = -1;
+  std::unique_ptr<mdns::EventLoop::Watch> watch;
+  std::map<int, Client> clients;
+
+  Impl(mdns::EventLoop& l, std::string p, Handler h) : loop(l), path(std::move(p)), handler(std::move(h)) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    sockaddr_un addr = socketAddress(path);
+    listenFd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listenFd < 0) throw Error("control socket: " + errnoText());
+    ::unlink(path.c_str());
+    if (::bind(listenFd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
+        ::chmod(path.c_str(), 0660) < 0 || ::listen(listenFd, 8) < 0) {
+      std::string why = errnoText();
+      ::close(listenFd);
+      throw Error("control socket " + path + ": " + why);
+    }
+    watch = loop.watchReadable(listenFd, [this] { accept(); });
+    log::info(kTag, "answering status requests on ", path);
+  }
+
+  ~Impl() {
+    clients.clear();
+    watch.reset();
+    ::close(listenFd);
+    ::unlink(path.c_str());
+  }
+
+  void accept() {
+    while (true) {
+      int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      if (clients.size() >= kMaxClients) {
+        ::close(fd);
+        continue;
+      }
+      Client& c = clients[fd];
+      c.fd = fd;
+      c.watch = loop.watchReadable(fd, [this, fd] { readable(fd); });
+    }
+  }
+
+  void readable(int fd) {
+    auto it = clients.find(fd);
+    if (it == clients.end()) return;
+    Client& c = it->second;
+    char buf[kMaxRequest];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (c.answered) return;  // closing: anything more is ignored
+    if (n > 0) c.request.append(buf, static_cast<std::size_t>(n));
+    auto nl = c.request.find('\n');
+    if (n > 0 && nl == std::string::npos && c.request.size() < kMaxRequest) return;
+    if (n < 0 && errno == EAGAIN) return;
+    std::string reply = nl == std::string::npos && c.request.size() >= kMaxRequest
+                            ? "error: request too long\n"
+                            : handler(c.request.substr(0, nl));
+    // A reply is small; the client reads it at once. Blocking writes with a timeout keep this
+    // simple without letting a stuck client hold the loop for long.
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    setTimeouts(fd, 1);
+    std::string_view rest = reply;
+    while (!rest.empty()) {
+      ssize_t w = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+      if (w <= 0) break;
+      rest.remove_prefix(static_cast<std::size_t>(w));
+    }
+    // Not from inside this watch's callback: the watch goes with the client.
+    loop.post([this, fd] {
+      auto gone = clients.find(fd);
+      if (gone == clients.end()) return;
+      gone->second.watch.reset();
+      ::close(fd);
+      clients.erase(gone);
+    });
+    c.answered = true;
+  }
+};
+
+ControlServer::ControlServer(mdns::EventLoop& loop, std::string path, Handler handler)
+    : impl_(std::make_unique<Impl>(loop, std::move(path), std::move(handler))) {}
+
+ControlServer::~ControlServer() = default;
+
+Result<std::string> controlRequest(const std::string& path, std::string_view request) {
+  sockaddr_un addr{};
+  try {
+    addr = socketAddress(path);
+  } catch (const Error& e) {
+    return fail(e.what());
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("socket: " + errnoText());
+  setTimeouts(fd, 2);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    std::string why = errnoText();
+    ::close(fd);
+    return fail("cannot reach a gateway at " + path + ": " + why);
+  }
+  std::string line = std::string(request) + "\n";
+  ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  if (n < 0) return fail("no answer from " + path + ": " + errnoText());
+  return reply;
+}
+
+}  // namespace z2z::bridge

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/bridge/daemon.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <map>
+#include <sstream>
+
+#include "z2z/bridge/control.hpp"
+#include "z2z/bridge/gateway.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/dht/overlay.hpp"
+
+namespace z2z::bridge {
+namespace {
+
+constexpr std::string_view kTag = "daemon";
+constexpr std::chrono::milliseconds kReloadWithdrawWait{1500};
+
+std::string jsonString(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string jsonList(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + jsonString(items[i]);
+  return out + "]";
+}
+
+// The state directory: created 0700; an existing one that others can read is reported.
+void prepareStateDirectory(const std::string& dir) {
+  if (dir.empty()) return;
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    log::info(kTag, "created state directory ", dir);
+    return;
+  }
+  if (errno != EEXIST) throw Error("state directory " + dir + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Error("state directory " + dir + " is not a directory");
+  }
+  if (st.st_uid != ::geteuid()) {
+    throw Error("state directory " + dir + " belongs to another user (uid " +
+                std::to_string(st.st_uid) + ")");
+  }
+  if ((st.st_mode & 077) != 0) {
+    log::warning(kTag, "state directory ", dir, " is open to other users; setting mode 0700");
+    ::chmod(dir.c_str(), 0700);
+  }
+}
+
+config::GatewayOptions exportOptions(const config::ExportSection& e) {
+  config::GatewayOptions o;
+  o.exportTypes = e.types;
+  o.key = e.key;
+  o.interfaces = e.interfaces;
+  o.ttl = e.ttl;
+  return o;
+}
+
+config::GatewayOptions importOptions(const config::ImportSection& i) {
+  config::GatewayOptions o;
+  o.import = true;
+  o.key = i.key;
+  o.interfaces = i.interfaces;
+  return o;
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+  struct Running {
+    std::string kind;  // "export" or "import"
+    config::ExportSection exportSection;
+    config::ImportSection importSection;
+    std::unique_ptr<Gateway> gateway;
+  };
+
+  mdns::EventLoop& loop;
+  config::DaemonConfig config;
+  std::string origin = newOriginId();
+  std::unique_ptr<dht::Overlay> overlay;
+  std::map<std::string, Running> sections;  // by "export NAME" / "import NAME"
+  std::list<std::unique_ptr<Gateway>> retiring;
+  std::unique_ptr<ControlServer> control;
+
+  Impl(mdns::EventLoop& l, config::DaemonConfig c) : loop(l), config(std::move(c)) {
+    prepareStateDirectory(config.server.stateDirectory);
+    // The DHT node before anything else opens descriptors: opendht's select() aborts on a
+    // descriptor number of 1024 or more.
+    overlay = dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0,
+                                                 config.server.bootstrap});
+    for (const auto& e : config.exports) start(e);
+    for (const auto& i : config.imports) start(i);
+    if (!config.server.controlSocket.empty()) {
+      control = std::make_unique<ControlServer>(loop, config.server.controlSocket,
+                                                [this](std::string_view request) {
+                                                  return answer(request);
+                                                });
+    }
+    log::notice(kTag, "running: ", summary());
+  }
+
+  void start(const config::ExportSection& e) {
+    Running r{"export", e, {}, std::make_unique<Gateway>(loop, *overlay, exportOptions(e), origin)};
+    sections.insert_or_assign("export " + e.name, std::move(r));
+  }
+
+  void start(const config::ImportSection& i) {
+    Running r{"import", {}, i, std::make_unique<Gateway>(loop, *overlay, importOptions(i), origin)};
+    sections.insert_or_assign("import " + i.name, std::move(r));
+  }
+
+  // Withdraws a gateway and destroys it once that is done.
+  void retire(std::unique_ptr<Gateway> gateway) {
+    Gateway* raw = gateway.get();
+    retiring.push_back(std::move(gateway));
+    raw->shutdown(kReloadWithdrawWait, [this, raw] {
+      loop.post([this, raw] {
+        retiring.remove_if([raw](const auto& g) { return g.get() == raw; });
+      });
+    });
+  }
+
+  void reload(config::DaemonConfig next) {
+    const config::ServerConfig& was = config.server;
+    const config::ServerConfig& now = next.server;
+    auto restartOnly = [&](bool changed, std::string_view key) {
+      if (changed) log::warning(kTag, "reload: ", key, " changes only with a restart; keeping the old value");
+    };
+    restartOnly(was.dhtPort != now.dhtPort, "dht-port");
+    restartOnly(was.dhtBind != now.dhtBind, "dht-bind");
+    restartOnly(was.stateDirectory != now.stateDirectory, "state-directory");
+    restartOnly(was.controlSocket != now.controlSocket, "control-socket");
+    log::setLevel(now.logLevel);
+    log::useSyslog(now.syslog);
+    std::vector<config::Endpoint> added;
+    for (const auto& ep : now.bootstrap) {
+      if (std::find(was.bootstrap.begin(), was.bootstrap.end(), ep) == was.bootstrap.end()) {
+        added.push_back(ep);
+      }
+    }
+    if (!added.empty()) overlay->bootstrap(added);
+    config::ServerConfig kept = now;
+    kept.dhtPort = was.dhtPort;
+    kept.dhtBind = was.dhtBind;
+    kept.stateDirectory = was.stateDirectory;
+    kept.controlSocket = was.controlSocket;
+
+    std::map<std::string, const config::ExportSection*> exports;
+    std::map<std::string, const config::ImportSection*> imports;
+    for (const auto& e : next.exports) exports["export " + e.name] = &e;
+    for (const auto& i : next.imports) imports["import " + i.name] = &i;
+    int unchanged = 0, changed = 0, removed = 0, started = 0;
+    for (auto it = sections.begin(); it != sections.end();) {
+      Running& r = it->second;
+      bool keep = false;
+      if (r.kind == "export") {
+        auto e = exports.find(it->first);
+        keep = e != exports.end() && e->second->sameAs(r.exportSection);
+      } else {
+        auto i = imports.find(it->first);
+        keep = i != imports.end() && i->second->sameAs(r.importSection);
+      }
+      if (keep) {
+        ++unchanged;
+        exports.erase(it->first);
+        imports.erase(it->first);
+        ++it;
+        continue;
+      }
+      bool stays = exports.count(it->first) || imports.count(it->first);
+      ++(stays ? changed : removed);
+      log::notice(kTag, "reload: [", it->first, "] ", stays ? "changed" : "removed", "; withdrawing it");
+      retire(std::move(r.gateway));
+      it = sections.erase(it);
+    }
+    for (const auto& [id, e] : exports) {
+      start(*e);
+      ++started;
+    }
+    for (const auto& [id, i] : imports) {
+      start(*i);
+      ++started;
+    }
+    started -= changed;
+    config = std::move(next);
+    config.server = kept;
+    log::notice(kTag, "reloaded: ", unchanged, " sections unchanged, ", changed, " changed, ",
+                started, " added, ", removed, " removed");
+  }
+
+  void shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
+    auto pending = std::make_shared<std::size_t>(sections.size() + 1);
+    auto finished = std::make_shared<std::function<void()>>(std::move(done));
+    auto one = [pending, finished] {
+      if (--*pending == 0 && *finished) std::exchange(*finished, nullptr)();
+    };
+    for (auto& [id, r] : sections) r.gateway->shutdown(wait, one);
+    one();
+  }
+
+  std::string answer(std::string_view request) {
+    if (request == "status") return status(false);
+    if (request == "status json") return status(true);
+    return "error: unknown request '" + std::string(request.substr(0, 64)) + "'\n";
+  }
+
+  std::string summary() const {
+    std::size_t exported = 0, imported = 0;
+    for (const auto& [id, r] : sections) {
+      GatewayStatus s = r.gateway->status();
+      exported += s.exported.size();
+      imported += s.imported.size();
+    }
+    auto stats = overlay->stats();
+    return std::to_string(exported) + " services exported, " + std::to_string(imported) +
+           " imported, " + std::to_string(stats.goodNodes) + " DHT nodes";
+  }
+
+  std::string status(bool json) const {
+    auto stats = overlay->stats();
+    std::ostringstream out;
+    if (!json) {
+      out << "z2z " << Z2Z_VERSION << ", gateway " << origin << "\n"
+          << "DHT node: UDP port " << overlay->port() << ", " << stats.goodNodes << " good and "
+          << stats.dubiousNodes << " dubious nodes known\n";
+      for (const auto& [id, r] : sections) {
+        GatewayStatus s = r.gateway->status();
+        const GatewayCounters& c = s.counters;
+        if (r.kind == "export") {
+          out << "\n[" << id << "] key '" << r.exportSection.key << "', types";
+          for (const auto& t : r.exportSection.types) out << " " << t;
+          out << "\n  exported: " << s.exported.size() << "\n";
+          for (const auto& k : s.exported) out << "    " << mdns::describe(k) << "\n";
+        } else {
+          out << "\n[" << id << "] key '" << r.importSection.key << "'\n"
+              << "  imported: " << s.imported.size() << " from " << s.liveGateways
+              << " gateways\n";
+          for (const auto& i : s.imported) {
+            out << "    " << mdns::describe(i.key) << " as '" << i.publishedAs << "' from "
+                << i.origin << "\n";
+          }
+        }
+        out << "  records: " << c.recordsReceived << " received, " << c.recordsRejected
+            << " rejected; " << c.exported << " exports and " << c.withdrawn
+            << " withdrawals put, " << c.putsFailed << " puts failed; " << c.originsExpired
+            << " gateways expired\n";
+      }
+      return out.str();
+    }
+    out << "{\"version\":" << jsonString(Z2Z_VERSION) << ",\"gateway\":" << jsonString(origin)
+        << ",\"overlay\":{\"port\":" << overlay->port() << ",\"good_nodes\":" << stats.goodNodes
+        << ",\"dubious_nodes\":" << stats.dubiousNodes << "},\"exports\":[";
+    bool first = true;
+    for (const auto& [id, r] : sections) {
+      if (r.kind != "export") continue;
+      GatewayStatus s = r.gateway->status();
+      out << (first ? "" : ",") << "{\"section\":" << jsonString(r.exportSection.name)
+          << ",\"key\":" << jsonString(r.exportSection.key)
+          << ",\"types\":" << jsonList(r.exportSection.types) << ",\"services\":[";
+      for (std::size_t i = 0; i < s.exported.size(); ++i) {
+        out << (i ? "," : "") << "{\"name\":" << jsonString(s.exported[i].name)
+            << ",\"type\":" << jsonString(s.exported[i].type) << "}";
+      }
+      out << "],\"counters\":" << counters(s.counters) << "}";
+      first = false;
+    }
+    out << "],\"imports\":[";
+    first = true;
+    for (const auto& [id, r] : sections) {
+      if (r.kind != "import") continue;
+      GatewayStatus s = r.gateway->status();
+      out << (first ? "" : ",") << "{\"section\":" << jsonString(r.importSection.name)
+          << ",\"key\":" << jsonString(r.importSection.key)
+          << ",\"gateways\":" << s.liveGateways << ",\"services\":[";
+      for (std::size_t i = 0; i < s.imported.size(); ++i) {
+        const auto& imp = s.imported[i];
+        out << (i ? "," : "") << "{\"name\":" << jsonString(imp.key.name)
+            << ",\"type\":" << jsonString(imp.key.type)
+            << ",\"published_as\":" << jsonString(imp.publishedAs)
+            << ",\"origin\":" << jsonString(imp.origin) << "}";
+      }
+      out << "],\"counters\":" << counters(s.counters) << "}";
+      first = false;
+    }
+    out << "]}\n";
+    return out.str();
+  }
+
+  static std::string counters(const GatewayCounters& c) {
+    std::ostringstream out;
+    out << "{\"exported\":" << c.exported << ",\"withdrawn\":" << c.withdrawn
+        << ",\"puts_failed\":" << c.putsFailed << ",\"records_received\":" << c.recordsReceived
+        << ",\"records_rejected\":" << c.recordsRejected << ",\"imported\":" << c.imported
+        << ",\"imports_withdrawn\":" << c.importsWithdrawn
+        << ",\"gateways_expired\":" << c.originsExpired << "}";
+    return out.str();
+  }
+};
+
+Daemon::Daemon(mdns::EventLoop& loop, config::DaemonConfig config)
+    : impl_(std::make_unique<Impl>(loop, std::move(config))) {}
+
+Daemon::~Daemon() = default;
+
+void Daemon::reload(config::DaemonConfig next) { impl_->reload(std::move(next)); }
+
+void Daemon::shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
+  impl_->shutdown(wait, std::move(done));
+}
+
+std::string Daemon::status(bool json) const { return impl_->status(json); }
+std::string Daemon::summary() const { return impl_->summary(); }
+
+}  // namespace z2z::bridge

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "z2z/config/error.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/config/options.hpp"
+
+namespace z2z::config {
+
+inline constexpr std::string_view kDefaultConfigFile = "/etc/z2z/z2zd.conf";
+/// sysexits.h EX_CONFIG: the exit status of z2zd for a bad configuration.
+inline constexpr int kExitConfig = 78;
+
+/// [server]: the process and its DHT node.
+struct ServerConfig {
+  std::uint16_t dhtPort = kDefaultDhtPort;
+  std::string dhtBind;
+  std::vector<Endpoint> bootstrap;
+  std::string stateDirectory;
+  std::string controlSocket;
+  log::Level logLevel = log::Level::Notice;
+  bool syslog = false;
+  bool operator==(const ServerConfig&) const = default;
+};
+
+/// [export NAME]: service types of the link stored under a key.
+struct ExportSection {
+  std::string name;
+  std::vector<std::string> types;
+  std::string key;
+  std::vector<std::string> interfaces;
+  std::chrono::seconds ttl = kDefaultTtl;
+  int line = 0;  ///< where the section starts, for messages
+  /// Equal in everything that matters to a running gateway (not the line).
+  bool sameAs(const ExportSection& o) const {
+    return name == o.name && types == o.types && key == o.key && interfaces == o.interfaces &&
+           ttl == o.ttl;
+  }
+};
+
+/// [import NAME]: services stored under a key, published on the link.
+struct ImportSection {
+  std::string name;
+  std::string key;
+  std::vector<std::string> interfaces;
+  int line = 0;
+  bool sameAs(const ImportSection& o) const {
+    return name == o.name && key == o.key && interfaces == o.interfaces;
+  }
+};
+
+/// The whole z2zd.conf.
+struct DaemonConfig {
+  ServerConfig server;
+  std::vector<ExportSection> exports;
+  std::vector<ImportSection> imports;
+};
+
+/// How one key is declared, once: the parser, `z2zd --check`, the example config, `--dump-config`
+/// and the man page test all read this table.
+struct KeyInfo {
+  std::string_view section;       ///< "server", "export" or "import"
+  std::string_view key;
+  std::string_view type;          ///< for humans: "port", "list of service types", ...
+  std::string_view defaultValue;  ///< as written in the file; empty: no default
+  bool required;
+  bool reloadable;                ///< SIGHUP applies it without a restart
+  std::string_view description;
+};
+
+/// Every key, in the order the example config and the man page list them.
+const std::vector<KeyInfo>& schema();
+
+/// Parses a configuration file's text. Reports every error, as "FILE:LINE: message".
+/// Unknown sections and keys are errors, with the closest known key suggested.
+Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileName);
+
+/// Reads and parses a file (at most 1 MiB).
+Result<DaemonConfig> loadConfig(const std::string& path);
+
+/// Sets one [server] key as the file would (command-line overrides). Fails with a message that
+/// names the key.
+Status setServerKey(DaemonConfig& config, std::string_view key, std::string_view value);
+
+/// A config file with every key commented out at its default (contrib/z2zd.conf).
+std::string exampleConfig();
+
+/// The effective configuration in config-file syntax; secrets are never printed.
+std::string dumpConfig(const DaemonConfig& config);
+
+/// The configuration the `z2z` command line describes: one [export cli] and/or [import cli].
+DaemonConfig fromCommandLine(const GatewayOptions& options);
+
+}  // namespace z2z::config

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/config/daemon_config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+using namespace z2z::config;
+
+namespace {
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+const char* kGood = R"(# a router
+[server]
+dht-port = 5000
+bootstrap = gw.example.org, [2001:db8::7]:4333 , 198.19.0.1
+log-level = info
+syslog = yes
+
+[export home]
+types = _daap._tcp,_ipp._tcp
+key = columbia
+interfaces = br-lan
+ttl = 60
+
+; imports
+[import home]
+key = columbia
+)";
+
+}  // namespace
+
+TEST_CASE("a good file") {
+  auto c = parseConfig(kGood, "z2zd.conf");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.dhtPort == 5000);
+  REQUIRE(c->server.bootstrap.size() == 3);
+  CHECK(c->server.bootstrap[1] == Endpoint{"2001:db8::7", 4333});
+  CHECK(c->server.logLevel == z2z::log::Level::Info);
+  CHECK(c->server.syslog);
+  CHECK(c->server.stateDirectory == "/var/lib/z2z");  // default
+  CHECK(c->server.controlSocket == "/run/z2z/z2zd.sock");
+  REQUIRE(c->exports.size() == 1);
+  CHECK(c->exports[0].name == "home");
+  CHECK(c->exports[0].types == std::vector<std::string>{"_daap._tcp", "_ipp._tcp"});
+  CHECK(c->exports[0].interfaces == std::vector<std::string>{"br-lan"});
+  CHECK(c->exports[0].ttl == std::chrono::seconds(60));
+  REQUIRE(c->imports.size() == 1);
+  CHECK(c->imports[0].key == "columbia");
+  CHECK(c->imports[0].interfaces.empty());
+}
+
+TEST_CASE("defaults come from the schema") {
+  auto c = parseConfig("", "empty.conf");
+  REQUIRE(c.ok());
+  CHECK(c->server.dhtPort == 4222);
+  CHECK(c->server.logLevel == z2z::log::Level::Notice);
+  CHECK_FALSE(c->server.syslog);
+  auto e = parseConfig("[export a]\ntypes=_x._tcp\nkey=k\n", "f");
+  REQUIRE(e.ok());
+  CHECK(e->exports[0].ttl == std::chrono::seconds(120));
+}
+
+TEST_CASE("every class of error, all reported with file and line") {
+  const char* bad = R"([server]
+dht-prot = 4222
+dht-port = 99999
+syslog = maybe
+log-level = loud
+control-socket = relative/path
+bootstrap = host:0
+dht-port = 1
+oops
+[server]
+[exprot x]
+types = _a._tcp
+[export]
+[export two]
+types = daap
+ttl = 1
+[export three]
+types = _a._tcp
+key = k
+[export four]
+types = _a._tcp
+key = k
+[import i]
+interfaces = this-name-is-far-too-long
+[import i]
+[server
+)";
+  auto c = parseConfig(bad, "/etc/z2z/z2zd.conf");
+  REQUIRE_FALSE(c.ok());
+  const std::string& e = c.error();
+  INFO(e);
+  CHECK(e.find("/etc/z2z/z2zd.conf:2: unknown key 'dht-prot' in [server]; did you mean 'dht-port'?") != std::string::npos);
+  CHECK(e.find(":3: dht-port: '99999' is not a port number") != std::string::npos);
+  CHECK(e.find(":4: syslog: 'maybe' is not yes or no") != std::string::npos);
+  CHECK(e.find(":5: log-level: 'loud'") != std::string::npos);
+  CHECK(e.find(":6: control-socket: 'relative/path' is not an absolute path") != std::string::npos);
+  CHECK(e.find(":7: bootstrap: 'host:0' has a bad port") != std::string::npos);
+  CHECK(e.find(":8: 'dht-port' is set twice") != std::string::npos);
+  CHECK(e.find(":9: expected 'key = value' or '[section]'") != std::string::npos);
+  CHECK(e.find(":10: [server] appears twice") != std::string::npos);
+  CHECK(e.find(":11: unknown section [exprot x]; did you mean 'export'?") != std::string::npos);
+  CHECK(e.find(":12:") == std::string::npos);  // keys under a bad header are not reported again
+  CHECK(e.find(":13: [export NAME] needs a name") != std::string::npos);
+  CHECK(e.find(":15: types: 'daap' is not a DNS-SD service type") != std::string::npos);
+  CHECK(e.find(":16: ttl: '1' is not a number of seconds") != std::string::npos);
+  CHECK(e.find(":14: [export] lacks the required key 'key'") != std::string::npos);
+  CHECK(e.find(":20: type _a._tcp is exported under key 'k' by [export three] already") != std::string::npos);
+  CHECK(e.find(":24: interfaces: 'this-name-is-far-too-long' is not an interface name") != std::string::npos);
+  CHECK(e.find(":23: [import] lacks the required key 'key'") != std::string::npos);
+  CHECK(e.find(":25: [import i] appears twice") != std::string::npos);
+  CHECK(e.find(":26: a section header must end with ']'") != std::string::npos);
+  CHECK(e.find(":1:") == std::string::npos);
+}
+
+TEST_CASE("limits") {
+  std::string longLine = "[server]\nbootstrap = " + std::string(5000, 'a') + "\n";
+  auto c = parseConfig(longLine, "f");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().find("f:2: line longer than 4096 bytes") != std::string::npos);
+  CHECK(parseConfig("[server]\ndht-port = 1\r\n", "crlf").ok());
+}
+
+TEST_CASE("command-line overrides of [server] keys") {
+  auto c = parseConfig(kGood, "f");
+  REQUIRE(c.ok());
+  CHECK(setServerKey(*c, "dht-port", "6000").ok());
+  CHECK(c->server.dhtPort == 6000);
+  auto bad = setServerKey(*c, "dht-port", "x");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().find("dht-port") != std::string::npos);
+  CHECK_FALSE(setServerKey(*c, "types", "_a._tcp").ok());
+}
+
+TEST_CASE("the dump parses back to the same configuration") {
+  auto c = parseConfig(kGood, "f");
+  REQUIRE(c.ok());
+  auto again = parseConfig(dumpConfig(*c), "dump");
+  REQUIRE_MESSAGE(again.ok(), again.error());
+  CHECK(again->server == c->server);
+  REQUIRE(again->exports.size() == 1);
+  CHECK(again->exports[0].sameAs(c->exports[0]));
+  CHECK(again->imports[0].sameAs(c->imports[0]));
+}
+
+TEST_CASE("contrib/z2zd.conf is the generated example and parses") {
+  std::string shipped = readFile(std::string(Z2Z_SOURCE_DIR) + "/contrib/z2zd.conf");
+  CHECK(shipped == exampleConfig());
+  auto c = parseConfig(shipped, "contrib/z2zd.conf");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  for (const KeyInfo& k : schema()) {
+    CAPTURE(k.key);
+    CHECK(shipped.find("#" + std::string(k.key) + " =") != std::string::npos);
+  }
+}
+
+TEST_CASE("z2zd.conf.5 documents every key with its default") {
+  std::string page = readFile(std::string(Z2Z_SOURCE_DIR) + "/man/z2zd.conf.5");
+  REQUIRE_FALSE(page.empty());
+  for (const KeyInfo& k : schema()) {
+    std::string section = "[" + std::string(k.section) + (k.section == "server" ? "]" : " NAME]");
+    auto at = page.find(".SS " + section);
+    CAPTURE(k.key);
+    REQUIRE(at != std::string::npos);
+    std::string key;
+    for (char ch : k.key) key += ch == '-' ? std::string("\\-") : std::string(1, ch);
+    auto entry = page.find(".TP\n.B " + key + "\n", at);
+    REQUIRE(entry != std::string::npos);
+    auto next = page.find(".TP", entry + 1);
+    std::string body = page.substr(entry, next == std::string::npos ? std::string::npos : next - entry);
+    std::string def = k.defaultValue.empty() ? (k.required ? "none" : "empty") : std::string(k.defaultValue);
+    CHECK(body.find("Default: " + def + ".") != std::string::npos);
+  }
+}
+
+TEST_CASE("the command line becomes sections") {
+  GatewayOptions o;
+  o.exportTypes = {"_daap._tcp"};
+  o.import = true;
+  o.key = "columbia";
+  DaemonConfig c = fromCommandLine(o);
+  REQUIRE(c.exports.size() == 1);
+  REQUIRE(c.imports.size() == 1);
+  CHECK(c.exports[0].key == "columbia");
+  CHECK(c.server.stateDirectory.empty());
+}
