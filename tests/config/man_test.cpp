@@ -35,3 +35,19 @@ TEST_CASE("z2z.1 documents every flag") {
     CHECK(page.find(manSpelling(flag)) != std::string::npos);
   }
 }
+
+#include "z2z/config/daemon_config.hpp"
+
+TEST_CASE("z2zd.8 documents every [server] key as an option") {
+  std::string page = readFile(std::string(Z2Z_SOURCE_DIR) + "/man/z2zd.8");
+  REQUIRE_FALSE(page.empty());
+  for (const auto& k : z2z::config::schema()) {
+    if (k.section != "server") continue;
+    CAPTURE(k.key);
+    CHECK(page.find(manSpelling(std::string(k.key))) != std::string::npos);
+  }
+  for (const char* flag : {"config", "check", "dump-config", "example-config", "help", "version"}) {
+    CAPTURE(flag);
+    CHECK(page.find(manSpelling(flag)) != std::string::npos);
+  }
+}
