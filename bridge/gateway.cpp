@@ -37,7 +37,7 @@ dht::Key keyFor(std::string_view keyName) {
   return dht::Key::hash("z2z:v1:key:" + std::string(keyName));
 }
 
-std::string importHostName(std::string_view originalHost, std::string_view origin) {
+std::string importHostName(std::string_view originalHost, const std::vector<mdns::Address>& addresses) {
   std::string label;
   auto labels = mdns::wire::splitEscaped(originalHost);
   if (labels && !labels->empty()) {
@@ -52,7 +52,11 @@ std::string importHostName(std::string_view originalHost, std::string_view origi
   while (!label.empty() && label.back() == '-') label.pop_back();
   if (label.size() > 40) label.resize(40);
   if (label.empty()) label = "host";
-  return label + std::string(kImportMarker) + std::string(origin.substr(0, 8)) + ".local";
+  std::vector<mdns::Address> sorted = addresses;
+  std::sort(sorted.begin(), sorted.end());
+  std::string text;
+  for (const mdns::Address& a : sorted) text += a.toString() + " ";
+  return label + std::string(kImportMarker) + dht::Key::hash(text).hex().substr(0, 8) + ".local";
 }
 
 bool isImportHost(std::string_view host) {
@@ -376,11 +380,11 @@ struct Gateway::Impl {
                                  [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
     mdns::Service s = best->second.service;
     s.key.domain = "local";
-    s.host = importHostName(best->second.service.host, best->first);
     s.addresses.clear();
     for (const mdns::Address& a : best->second.service.addresses) {
       if (!a.isLinkLocal() && !a.isLoopback()) s.addresses.push_back(a);
     }
+    s.host = importHostName(best->second.service.host, s.addresses);
     if (s.addresses.empty()) {
       log::warning(kTag, "not importing ", mdns::describe(k), ": no usable address");
       return;

@@ -17,10 +17,11 @@ namespace z2z::bridge {
 dht::Key keyFor(std::string_view keyName);
 
 /// The host name an import is published under on the importing link: the original host's first
-/// label, cleaned to letters, digits and hyphens, then "-z2z-" and the first 8 hex digits of the
-/// origin gateway ("hosta-z2z-0123abcd.local"). It cannot clash with the link's own hosts, and
-/// marks the service as imported so that no gateway exports it again.
-std::string importHostName(std::string_view originalHost, std::string_view origin);
+/// label, cleaned to letters, digits and hyphens, then "-z2z-" and 8 hex digits of a digest of
+/// the host's exported addresses ("hosta-z2z-0123abcd.local"). It cannot clash with the link's
+/// own hosts, marks the service as imported so that no gateway exports it again, and is the same
+/// whichever gateway of the origin site exported it (so a leader hand-over changes nothing).
+std::string importHostName(std::string_view originalHost, const std::vector<mdns::Address>& addresses);
 bool isImportHost(std::string_view host);
 
 /// Counters for logs and status.
