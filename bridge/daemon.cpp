@@ -3,14 +3,20 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
+#include <optional>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <list>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "z2z/bridge/control.hpp"
+#include "z2z/bridge/election.hpp"
 #include "z2z/bridge/gateway.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/overlay.hpp"
@@ -20,6 +26,67 @@ namespace {
 
 constexpr std::string_view kTag = "daemon";
 constexpr std::chrono::milliseconds kReloadWithdrawWait{1500};
+// A leader that loses the election keeps going this long, so that the new leader's exports
+// and imports are in place before its own are withdrawn (no gap, and importers see identical
+// records from both meanwhile).
+constexpr std::chrono::milliseconds kHandOverGrace{3000};
+constexpr std::chrono::seconds kNodeCacheInterval{60};
+constexpr std::size_t kNodeCacheMax = 64;
+// Growth: leaders advertise their endpoints under one key of the overlay and contact the
+// leaders they do not know yet, so that overlays formed apart merge fully.
+constexpr std::chrono::seconds kGrowthInterval{20};
+constexpr std::chrono::seconds kGrowthFirst{5};
+constexpr std::size_t kGrowthContactsPerRound = 8;
+constexpr std::chrono::minutes kRecontactAfter{10};
+constexpr std::chrono::seconds kMergeWindow{60};
+constexpr std::string_view kLeadersKey = "z2z:v1:leaders";
+
+using Clock = std::chrono::steady_clock;
+
+std::string endpointText(const config::Endpoint& ep) {
+  return ep.host + " " + std::to_string(ep.port);
+}
+
+std::vector<config::Endpoint> loadNodeCache(const std::string& file) {
+  std::vector<config::Endpoint> nodes;
+  std::ifstream in(file);
+  std::string host;
+  unsigned port = 0;
+  while (nodes.size() < kNodeCacheMax && in >> host >> port) {
+    if (port == 0 || port > 65535 || host.size() > 64) continue;
+    nodes.push_back({host, static_cast<std::uint16_t>(port)});
+  }
+  return nodes;
+}
+
+void saveNodeCache(const std::string& file, const std::vector<config::Endpoint>& nodes) {
+  if (nodes.empty()) return;  // never forget what we knew because we know nothing now
+  std::string tmp = file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (std::size_t i = 0; i < nodes.size() && i < kNodeCacheMax; ++i) {
+      out << endpointText(nodes[i]) << "\n";
+    }
+    if (!out) return;
+  }
+  std::rename(tmp.c_str(), file.c_str());
+}
+
+// "z2z-leader 1 HOST PORT": a leader's endpoint under kLeadersKey.
+std::optional<config::Endpoint> parseLeaderValue(const dht::Bytes& data) {
+  if (data.size() > 128) return std::nullopt;
+  std::istringstream in(std::string(data.begin(), data.end()));
+  std::string magic, version, host;
+  unsigned port = 0;
+  if (!(in >> magic >> version >> host >> port) || magic != "z2z-leader" || version != "1" ||
+      port == 0 || port > 65535) {
+    return std::nullopt;
+  }
+  auto ep = config::parseEndpoint(host.find(':') != std::string::npos ? "[" + host + "]" : host, 
+                                  static_cast<std::uint16_t>(port));
+  if (!ep) return std::nullopt;
+  return *ep;
+}
 
 std::string jsonString(std::string_view text) {
   std::string out = "\"";
@@ -101,25 +168,159 @@ struct Daemon::Impl {
   config::DaemonConfig config;
   std::string origin = newOriginId();
   std::unique_ptr<dht::Overlay> overlay;
-  std::map<std::string, Running> sections;  // by "export NAME" / "import NAME"
+  std::unique_ptr<Election> election;
+  bool leading = false;
+  std::map<std::string, Running> sections;  // by "export NAME" / "import NAME"; while leading
   std::list<std::unique_ptr<Gateway>> retiring;
   std::unique_ptr<ControlServer> control;
+  std::unique_ptr<mdns::EventLoop::Timer> standDownTimer;
+  std::unique_ptr<mdns::EventLoop::Timer> nodeCacheTimer;
+  std::unique_ptr<mdns::EventLoop::Timer> growthTimer;
+  std::map<std::string, Clock::time_point> contacted;  // growth: endpoint -> when
+  Clock::time_point lastMerge{};
+  std::set<std::uint64_t> leaderValues;  // our endpoint values under kLeadersKey
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(mdns::EventLoop& l, config::DaemonConfig c) : loop(l), config(std::move(c)) {
     prepareStateDirectory(config.server.stateDirectory);
     // The DHT node before anything else opens descriptors: opendht's select() aborts on a
-    // descriptor number of 1024 or more.
-    overlay = dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0,
-                                                 config.server.bootstrap});
-    for (const auto& e : config.exports) start(e);
-    for (const auto& i : config.imports) start(i);
+    // descriptor number of 1024 or more. It joins the overlay only when this gateway leads.
+    overlay = dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0, {}});
+    nodeCacheTimer = loop.timer([this] {
+      saveNodes();
+      nodeCacheTimer->arm(kNodeCacheInterval);
+    });
+    growthTimer = loop.timer([this] { grow(); });
+    standDownTimer = loop.timer([this] { standDown(); });
+    election = std::make_unique<Election>(
+        loop, ElectionOptions{electionInterfaces(), config.server.priority, overlay->port()},
+        origin, [this](bool leader) { onLeadership(leader); });
     if (!config.server.controlSocket.empty()) {
       control = std::make_unique<ControlServer>(loop, config.server.controlSocket,
                                                 [this](std::string_view request) {
                                                   return answer(request);
                                                 });
     }
-    log::notice(kTag, "running: ", summary());
+    log::notice(kTag, "gateway ", origin, " started; electing the link's leader");
+  }
+
+  ~Impl() { *alive = false; }
+
+  // The election runs where the sections browse and publish: everywhere if any section does.
+  std::vector<std::string> electionInterfaces() const {
+    std::set<std::string> all;
+    for (const auto& e : config.exports) {
+      if (e.interfaces.empty()) return {};
+      all.insert(e.interfaces.begin(), e.interfaces.end());
+    }
+    for (const auto& i : config.imports) {
+      if (i.interfaces.empty()) return {};
+      all.insert(i.interfaces.begin(), i.interfaces.end());
+    }
+    return {all.begin(), all.end()};
+  }
+
+  std::string nodeCacheFile() const {
+    return config.server.stateDirectory.empty() ? "" : config.server.stateDirectory + "/nodes";
+  }
+
+  void saveNodes() {
+    if (!leading || nodeCacheFile().empty()) return;
+    saveNodeCache(nodeCacheFile(), overlay->knownNodes());
+  }
+
+  // ---- leadership (bootstrapping, interconnection) --------------------------------------------
+
+  void onLeadership(bool leader) {
+    if (leader) {
+      standDownTimer->disarm();
+      if (!leading) lead();
+      return;
+    }
+    if (leading && !standDownTimer->armed()) {
+      log::notice(kTag, "another gateway leads now; handing over in ", kHandOverGrace.count(), " ms");
+      standDownTimer->arm(kHandOverGrace);
+    }
+  }
+
+  void lead() {
+    leading = true;
+    // Interconnection: configured peers (names resolve to every address they have), then the
+    // nodes this gateway knew last time.
+    std::vector<config::Endpoint> peers = config.server.bootstrap;
+    if (!nodeCacheFile().empty()) {
+      auto cached = loadNodeCache(nodeCacheFile());
+      if (!cached.empty()) {
+        log::notice(kTag, "bootstrapping from ", cached.size(), " nodes of the node cache");
+      }
+      peers.insert(peers.end(), cached.begin(), cached.end());
+    }
+    overlay->bootstrap(peers);
+    for (const auto& e : config.exports) start(e);
+    for (const auto& i : config.imports) start(i);
+    nodeCacheTimer->arm(std::chrono::seconds(10));
+    growthTimer->arm(kGrowthFirst);
+    log::notice(kTag, "leading the link: ", summary());
+  }
+
+  void standDown() {
+    if (!leading) return;
+    saveNodes();
+    leading = false;
+    for (auto& [id, r] : sections) retire(std::move(r.gateway));
+    sections.clear();
+    for (std::uint64_t v : leaderValues) overlay->cancelPut(dht::Key::hash(kLeadersKey), v);
+    leaderValues.clear();
+    nodeCacheTimer->disarm();
+    growthTimer->disarm();
+    log::notice(kTag, "standing by");
+  }
+
+  // ---- growth --------------------------------------------------------------------------------
+
+  // Puts this leader's endpoints under the leaders key and contacts the leaders it does not
+  // know, a few per round: two overlays that learned of each other merge completely even when
+  // they are too large for one bootstrap contact to do it.
+  void grow() {
+    if (!leading) return;
+    growthTimer->arm(kGrowthInterval);
+    dht::Key key = dht::Key::hash(kLeadersKey);
+    for (const config::Endpoint& ep : overlay->publicEndpoints()) {
+      std::string text = "z2z-leader 1 " + endpointText(ep);
+      std::uint64_t id = 0;
+      for (unsigned char b : dht::Key::hash(origin + text).bytes) id = id << 8 | b;
+      if (!leaderValues.insert(id).second) continue;
+      overlay->put(key, dht::Value{id, dht::Bytes(text.begin(), text.end())}, true, {});
+    }
+    overlay->get(key, [this, alive = std::weak_ptr<bool>(alive)](std::vector<dht::Value> values) {
+      loop.post([this, alive, values = std::move(values)] {
+        if (alive.lock()) contactLeaders(values);
+      });
+    });
+  }
+
+  void contactLeaders(const std::vector<dht::Value>& values) {
+    if (!leading) return;
+    std::set<std::string> known, own;
+    for (const auto& ep : overlay->knownNodes()) known.insert(endpointText(ep));
+    for (const auto& ep : overlay->publicEndpoints()) own.insert(endpointText(ep));
+    auto now = Clock::now();
+    std::vector<config::Endpoint> fresh;
+    for (const dht::Value& v : values) {
+      auto ep = parseLeaderValue(v.data);
+      if (!ep) continue;
+      std::string text = endpointText(*ep);
+      if (known.count(text) || own.count(text)) continue;
+      auto last = contacted.find(text);
+      if (last != contacted.end() && now - last->second < kRecontactAfter) continue;
+      contacted[text] = now;
+      fresh.push_back(*ep);
+      if (fresh.size() >= kGrowthContactsPerRound) break;
+    }
+    if (fresh.empty()) return;
+    lastMerge = now;
+    log::info(kTag, "growth: contacting ", fresh.size(), " leaders this node did not know");
+    overlay->bootstrap(fresh);
   }
 
   void start(const config::ExportSection& e) {
@@ -161,7 +362,10 @@ struct Daemon::Impl {
         added.push_back(ep);
       }
     }
-    if (!added.empty()) overlay->bootstrap(added);
+    if (!added.empty() && leading) {
+      lastMerge = Clock::now();
+      overlay->bootstrap(added);
+    }
     config::ServerConfig kept = now;
     kept.dhtPort = was.dhtPort;
     kept.dhtBind = was.dhtBind;
@@ -173,6 +377,12 @@ struct Daemon::Impl {
     for (const auto& e : next.exports) exports["export " + e.name] = &e;
     for (const auto& i : next.imports) imports["import " + i.name] = &i;
     int unchanged = 0, changed = 0, removed = 0, started = 0;
+    if (!leading) {
+      config = std::move(next);
+      config.server = kept;
+      log::notice(kTag, "reloaded; standing by, so no section runs here");
+      return;
+    }
     for (auto it = sections.begin(); it != sections.end();) {
       Running& r = it->second;
       bool keep = false;
@@ -212,6 +422,7 @@ struct Daemon::Impl {
   }
 
   void shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
+    saveNodes();
     auto pending = std::make_shared<std::size_t>(sections.size() + 1);
     auto finished = std::make_shared<std::function<void()>>(std::move(done));
     auto one = [pending, finished] {
@@ -235,15 +446,35 @@ struct Daemon::Impl {
       imported += s.imported.size();
     }
     auto stats = overlay->stats();
-    return std::to_string(exported) + " services exported, " + std::to_string(imported) +
-           " imported, " + std::to_string(stats.goodNodes) + " DHT nodes";
+    return std::string(leading ? "leader" : "standing by") + ", " + std::to_string(exported) +
+           " services exported, " + std::to_string(imported) + " imported, " +
+           std::to_string(stats.goodNodes) + " DHT nodes";
+  }
+
+  std::string role() const {
+    if (!election->settled()) return "electing";
+    return leading ? "leader" : "standby";
+  }
+
+  // The stage of the main overlay as this gateway sees it.
+  std::string stage() const {
+    if (!leading) return "bootstrapping";  // on the link: electing, or standing by
+    auto stats = overlay->stats();
+    if (stats.goodNodes + stats.dubiousNodes == 0) return "interconnection";
+    if (lastMerge != Clock::time_point{} && Clock::now() - lastMerge < kMergeWindow) return "growth";
+    return "structure";
   }
 
   std::string status(bool json) const {
     auto stats = overlay->stats();
     std::ostringstream out;
+    std::string leaderId = election->leaderId();
+    std::size_t linkGateways = election->peers().size() + 1;
     if (!json) {
       out << "z2z " << Z2Z_VERSION << ", gateway " << origin << "\n"
+          << "link: " << role() << " (" << linkGateways << " gateways"
+          << (leaderId.empty() ? "" : ", leader " + leaderId) << ")\n"
+          << "main overlay: stage " << stage() << "\n"
           << "DHT node: UDP port " << overlay->port() << ", " << stats.goodNodes << " good and "
           << stats.dubiousNodes << " dubious nodes known\n";
       for (const auto& [id, r] : sections) {
@@ -271,7 +502,10 @@ struct Daemon::Impl {
       return out.str();
     }
     out << "{\"version\":" << jsonString(Z2Z_VERSION) << ",\"gateway\":" << jsonString(origin)
-        << ",\"overlay\":{\"port\":" << overlay->port() << ",\"good_nodes\":" << stats.goodNodes
+        << ",\"link\":{\"role\":" << jsonString(role()) << ",\"leader\":" << jsonString(leaderId)
+        << ",\"gateways\":" << linkGateways << "}"
+        << ",\"overlay\":{\"stage\":" << jsonString(stage()) << ",\"port\":" << overlay->port()
+        << ",\"good_nodes\":" << stats.goodNodes
         << ",\"dubious_nodes\":" << stats.dubiousNodes << "},\"exports\":[";
     bool first = true;
     for (const auto& [id, r] : sections) {

@@ -110,6 +110,15 @@ const std::vector<KeySpec>& specs() {
        ServerApply([](std::string_view v, ServerConfig& s) {
          return assign(absolutePath(v), s.controlSocket);
        })},
+      {{"server", "priority", "number", "0", false, false,
+        "Leader election among the gateways of one link: the highest priority leads, then the "
+        "smallest gateway id. -1000 to 1000."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         auto p = parseInt<int>(v, -1000, 1000);
+         if (!p) return fail("'" + std::string(v) + "' is not a number from -1000 to 1000");
+         s.priority = *p;
+         return {};
+       })},
       {{"server", "log-level", "level", "notice", false, true,
         "The most verbose messages logged: error, warning, notice, info or debug."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
@@ -441,6 +450,7 @@ std::string dumpConfig(const DaemonConfig& c) {
       << "bootstrap = " << joinList(bootstrap) << "\n"
       << "state-directory = " << c.server.stateDirectory << "\n"
       << "control-socket = " << c.server.controlSocket << "\n"
+      << "priority = " << c.server.priority << "\n"
       << "log-level = " << levelText(c.server.logLevel) << "\n"
       << "syslog = " << (c.server.syslog ? "yes" : "no") << "\n";
   for (const ExportSection& e : c.exports) {
@@ -467,7 +477,8 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
   c.server.logLevel = o.logLevel;
   c.server.syslog = o.syslog;
   c.server.controlSocket = o.controlSocket;
-  c.server.stateDirectory.clear();  // the command line keeps no state
+  c.server.stateDirectory = o.stateDir;  // the command line keeps no state unless asked
+  c.server.priority = o.priority;
   if (!o.exportTypes.empty()) {
     ExportSection e;
     e.name = "cli";

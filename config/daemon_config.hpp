@@ -24,6 +24,7 @@ struct ServerConfig {
   std::vector<Endpoint> bootstrap;
   std::string stateDirectory;
   std::string controlSocket;
+  int priority = 0;
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
   bool operator==(const ServerConfig&) const = default;

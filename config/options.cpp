@@ -88,6 +88,25 @@ const std::vector<Flag>& flags() {
          cl.options.interfaces.emplace_back(v);
          return {};
        }},
+      {"priority", "", 0, true, "N",
+       "leader election among the link's gateways: the highest priority leads, then the "
+       "smallest gateway id (default 0, -1000 to 1000)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto p = parseInt<int>(v, -1000, 1000);
+         if (!p) return fail("--priority: '" + std::string(v) + "' is not a number from -1000 to 1000");
+         cl.options.priority = *p;
+         return {};
+       }},
+      {"state-dir", "", 0, true, "DIR",
+       "keep state here, such as the DHT node cache that lets a restart rejoin without "
+       "--bootstrap (default: none kept)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (v.empty() || v.front() != '/') {
+           return fail("--state-dir: '" + std::string(v) + "' is not an absolute path");
+         }
+         cl.options.stateDir = v;
+         return {};
+       }},
       {"log-level", "", 'l', true, "LEVEL",
        "error, warning, notice (default), info or debug",
        [](std::string_view v, CommandLine& cl) -> Status {

@@ -45,6 +45,8 @@ struct GatewayOptions {
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
   std::string controlSocket;             ///< serve status here; --status: ask here
+  std::string stateDir;                  ///< node cache and other state; empty: none kept
+  int priority = 0;                      ///< leader election on the link: higher wins
   bool json = false;                     ///< --status prints JSON
 };
 

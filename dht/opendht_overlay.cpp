@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "z2z/config/error.hpp"
 #include "z2z/config/log.hpp"
@@ -34,6 +35,20 @@ std::shared_ptr<::dht::Logger> makeLogger() {
   };
   return std::make_shared<::dht::Logger>(::dht::LogMethod(err), ::dht::LogMethod(dbg),
                                           ::dht::LogMethod(dbg));
+}
+
+std::optional<config::Endpoint> endpoint(const ::dht::SockAddr& addr) {
+  char host[INET6_ADDRSTRLEN] = {};
+  const sockaddr* sa = addr.get();
+  if (sa == nullptr) return std::nullopt;
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, host, sizeof host);
+  } else if (sa->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, host, sizeof host);
+  } else {
+    return std::nullopt;
+  }
+  return config::Endpoint{host, addr.getPort()};
 }
 
 ::dht::InfoHash toInfoHash(const Key& key) {
@@ -165,6 +180,23 @@ class OpendhtOverlay final : public Overlay {
       s.dubiousNodes += n.dubious_nodes;
     }
     return s;
+  }
+
+  std::vector<config::Endpoint> knownNodes() const override {
+    std::vector<config::Endpoint> out;
+    for (const auto& n : runner_.exportNodes()) {
+      ::dht::SockAddr addr(reinterpret_cast<const sockaddr*>(&n.ss), n.sslen);
+      if (auto ep = endpoint(addr)) out.push_back(*ep);
+    }
+    return out;
+  }
+
+  std::vector<config::Endpoint> publicEndpoints() const override {
+    std::vector<config::Endpoint> out;
+    for (const auto& addr : runner_.getPublicAddress()) {
+      if (auto ep = endpoint(addr)) out.push_back(*ep);
+    }
+    return out;
   }
 
   std::uint16_t port() const override {

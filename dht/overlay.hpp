@@ -63,6 +63,10 @@ class Overlay {
   /// Adds nodes to learn the overlay from. Names are resolved in the background.
   virtual void bootstrap(const std::vector<config::Endpoint>& nodes) = 0;
   virtual OverlayStats stats() const = 0;
+  /// Nodes of the routing table, as endpoints to bootstrap from later (the node cache).
+  virtual std::vector<config::Endpoint> knownNodes() const = 0;
+  /// The addresses other nodes see this node at (learned from their answers; may be empty).
+  virtual std::vector<config::Endpoint> publicEndpoints() const = 0;
   /// The UDP port the node is bound to (IPv4, else IPv6).
   virtual std::uint16_t port() const = 0;
   /// The values this process would still keep alive (for status).

@@ -124,6 +124,8 @@ struct Link::Impl {
     std::string name;       // as on the link now
     std::string homeHost;   // the host the service came from
     bool atHome = false;    // the service is on this link from its own host: not published
+    std::uint32_t ttl = 0;  // record TTL override (advertise()); 0: Avahi's defaults
+    bool ownHost = false;   // a service of this host: its address records are the daemon's
     AvahiEntryGroup* group = nullptr;
     int groupSlot = -1;
     int renames = 0;
@@ -158,7 +160,9 @@ struct Link::Impl {
     }
     if (ifaces.empty()) ifaces.push_back(AVAHI_IF_UNSPEC);
     reconnect = loop.timer([this] { connect(); });
-    connect();
+    // Connect from the loop, not from here: the owner's callbacks must not run before the
+    // owner has its Link.
+    reconnect->arm(std::chrono::milliseconds(0));
   }
 
   ~Impl() { teardown(); }
@@ -663,7 +667,16 @@ struct Link::Impl {
     } else {
       avahi_entry_group_reset(p.group);
     }
-    ensureHostGroup(p);
+    if (p.ownHost) {
+      const char* fqdn = avahi_client_get_host_name_fqdn(client(0));
+      if (fqdn == nullptr) {
+        log::error(kTag, "cannot advertise ", describe(p.service.key), ": host name unknown");
+        return;
+      }
+      p.service.host = fqdn;
+    } else {
+      ensureHostGroup(p);
+    }
     if (Status s = addServiceRecords(p); !s) {
       log::error(kTag, "cannot publish ", describe(p.service.key), ": ", s.error());
       avahi_entry_group_reset(p.group);
@@ -720,13 +733,15 @@ struct Link::Impl {
     const auto unique = static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
     const auto shared = static_cast<AvahiPublishFlags>(0);
     std::string instanceName = wire::escapedName(instance);
-    if (Status s = addRecord(p.group, unique, instanceName, kTypeSrv, kTtlHost, *srv); !s) return s;
-    if (Status s = addRecord(p.group, unique, instanceName, kTypeTxt, kTtlService, *txt); !s) return s;
-    if (Status s = addRecord(p.group, shared, wire::escapedName(typeName), kTypePtr, kTtlService,
+    const std::uint32_t hostTtl = p.ttl ? p.ttl : kTtlHost;
+    const std::uint32_t serviceTtl = p.ttl ? p.ttl : kTtlService;
+    if (Status s = addRecord(p.group, unique, instanceName, kTypeSrv, hostTtl, *srv); !s) return s;
+    if (Status s = addRecord(p.group, unique, instanceName, kTypeTxt, serviceTtl, *txt); !s) return s;
+    if (Status s = addRecord(p.group, shared, wire::escapedName(typeName), kTypePtr, serviceTtl,
                              *instanceWire); !s) {
       return s;
     }
-    return addRecord(p.group, shared, wire::escapedName(servicesName), kTypePtr, kTtlService,
+    return addRecord(p.group, shared, wire::escapedName(servicesName), kTypePtr, serviceTtl,
                      *typeWire);
   }
 
@@ -837,6 +852,21 @@ void Link::publish(const std::string& id, const Service& service, const std::str
   impl_->schedulePublish(p);
 }
 
+void Link::advertise(const std::string& id, const Service& service, std::chrono::seconds ttl) {
+  auto [it, added] = impl_->published.try_emplace(id);
+  Impl::Published& p = it->second;
+  if (!added && p.service.key == service.key && p.service.port == service.port &&
+      p.service.txt == service.txt) {
+    return;
+  }
+  p.id = id;
+  p.service = service;
+  p.ownHost = true;
+  p.ttl = static_cast<std::uint32_t>(ttl.count());
+  if (added) p.name.clear();
+  impl_->schedulePublish(p);
+}
+
 void Link::unpublish(const std::string& id) {
   auto it = impl_->published.find(id);
   if (it == impl_->published.end()) return;
@@ -847,8 +877,9 @@ void Link::unpublish(const std::string& id) {
   }
   log::info(kTag, "withdrew '", p.name, "'.", p.service.key.type);
   std::string host = p.service.host;
+  bool ownHost = p.ownHost;
   impl_->published.erase(it);
-  impl_->releaseHostGroup(host, id);
+  if (!ownHost) impl_->releaseHostGroup(host, id);
 }
 
 bool Link::publishes(const ServiceKey& key) const {

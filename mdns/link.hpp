@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,6 +50,9 @@ class Link {
   /// on this link, and another gateway carried it out and back), nothing is published while it
   /// stays.
   void publish(const std::string& id, const Service& service, const std::string& homeHost = "");
+  /// Advertises a service of this very host (its host name is avahi-daemon's), with every record
+  /// at `ttl`: other hosts' caches drop it about `ttl` after this process dies without a word.
+  void advertise(const std::string& id, const Service& service, std::chrono::seconds ttl);
   void unpublish(const std::string& id);
 
   /// True if `key` names a service this Link itself publishes (under its current name).

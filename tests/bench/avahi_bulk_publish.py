@@ -10,7 +10,8 @@ per client by default, and one service costs about 4 entries.
 
 Prints (time stamps are time.time(), the clock of bash's EPOCHREALTIME):
   start TS                   just before the first D-Bus call that publishes
-  committed TS N GROUPS      every group committed
+  added TS N GROUPS          every service added to its (not yet committed) group
+  committed TS N GROUPS      every group committed (then probing starts)
   established TS             every group reached ESTABLISHED (probing done), or
   not-established TS group K/GROUPS STATE
                              a group collided or failed, or --wait-established ran out
@@ -52,8 +53,13 @@ def main():
             group.AddService(dbus.Int32(-1), dbus.Int32(-1), dbus.UInt32(0),
                              f"{a.prefix}-{i + 1:05d}", a.type, "", "",
                              dbus.UInt16(a.port + i + 1), txt)
-        group.Commit()
         groups.append(group)
+    print(f"added {time.time():.6f} {a.count} {len(groups)}", flush=True)
+    # Commit only now: a committed group starts probing, and a daemon busy probing answers
+    # every further D-Bus call late (one call per main-loop iteration), so interleaving
+    # AddService and Commit makes the publishing itself take seconds, at random.
+    for group in groups:
+        group.Commit()
     print(f"committed {time.time():.6f} {a.count} {len(groups)}", flush=True)
 
     # Groups probe in the order they were committed: ask one group at a time (the first one not

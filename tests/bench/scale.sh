@@ -114,6 +114,7 @@ run_phase() {
     fi
     local snap0
     snap0=$(snapshot)
+    UDP0=$(udp_drops)
     PUB_PID=$(tb_spawn ha "$log" "$BENCH_PYTHON" -u "$PUBLISHER" --count "$COUNT" \
         --type "$BENCH_TYPE" --per-group "$PER_GROUP" --hold 600) || return 1
     for ((i = 0; i < 200; i++)); do
@@ -139,6 +140,8 @@ run_phase() {
         sleep 0.2
     done
     echo "# $phase: while carrying: $(snapshot_delta "$snap0" "$(snapshot)")"
+    echo "# $phase: UDP datagrams dropped by the kernel (receive buffer full) while carrying:" \
+        "$(udp_drops_delta "$UDP0" "$(udp_drops)")"
     read -r R_RES _ R_T50 R_T90 R_T100 R_FAILS _ <<<"$(progress "$file" "$COUNT")"
     R_T50=$(since "$t0" "$R_T50") R_T90=$(since "$t0" "$R_T90") R_T100=$(since "$t0" "$R_T100")
     R_T0=$t0
@@ -148,7 +151,8 @@ run_phase() {
     R_COMMIT=$(since "$t0" "${c:--}") R_ESTAB=$(since "$t0" "${e:--}")
     grep -q '^not-established' "$log" && echo "# $phase: publisher: $(grep '^not-established' "$log")"
     echo "# $phase: resolved on hb: $R_RES/$COUNT (50% after ${R_T50}s, 90% after ${R_T90}s," \
-        "all after ${R_T100}s); on ha all committed after ${R_COMMIT}s, established after ${R_ESTAB}s"
+        "all after ${R_T100}s); on ha all committed after ${R_COMMIT}s, $([[ $R_ESTAB == - ]] &&
+            echo "not yet all established" || echo "all established after ${R_ESTAB}s")"
     ((R_FAILS)) && echo "# $phase: avahi-browse on hb reported $R_FAILS failures, e.g.: $(grep -m1 ' Failed' "$file")"
     ((R_DONE)) || echo "# $phase: INCOMPLETE after ${PHASE_TIMEOUT_S}s: $R_RES of $COUNT resolved on hb"
     return 0
@@ -156,7 +160,15 @@ run_phase() {
 
 # withdraw_all PHASE: kill the publisher, wait (bounded) until hb knows none of the names.
 withdraw_all() {
-    local phase=$1 t1 i present=-1 tzero
+    local phase=$1 t1 i present=-1 tzero u0 log="$TB_DIR/log/bulk-$1.log"
+    # Withdraw from a steady state: wait (bounded) until ha's avahi has every group established.
+    for ((i = 0; i < 150; i++)); do
+        grep -q '^established\|^not-established' "$log" && break
+        tb_alive "$PUB_PID" || break
+        sleep 0.1
+    done
+    grep -q '^established' "$log" || echo "# $phase: withdrawing before ha reported every group established"
+    u0=$(udp_drops)
     t1=$(bench_now)
     W_T1=$t1
     tb_kill "$PUB_PID" >/dev/null
@@ -170,8 +182,11 @@ withdraw_all() {
         elapsed_ge "$t1" "$WITHDRAW_TIMEOUT_S" && break
         sleep 0.2
     done
+    W_LEFT=$present
+    echo "# $phase: UDP datagrams dropped by the kernel (receive buffer full) while withdrawing:" \
+        "$(udp_drops_delta "$u0" "$(udp_drops)")"
     if [[ $W_TIME == - ]]; then
-        echo "# $phase: after ${WITHDRAW_TIMEOUT_S}s hb still knows $present of the names"
+        echo "# $phase: after ${WITHDRAW_TIMEOUT_S}s hb still knows $present of the $COUNT names"
     else
         echo "# $phase: all withdrawn on hb ${W_TIME}s after the publisher exited"
     fi
@@ -193,6 +208,37 @@ snapshot() {
         printf 'lan%s=%s ' "${h#h}" "$((${rx:-0} + ${tx:-0}))"
     done
     echo
+}
+
+# udp_drops: "HOST:WHAT=N ..." -- datagrams dropped on arrival (receive buffer full) by each
+# host's UDP sockets, summed per kind of socket: mdns (port 5353: avahi-daemon), dht (port
+# 4222: z2z's DHT node), other. From the "drops" column of /proc/net/udp and /proc/net/udp6
+# in the host's namespace; a socket's counter starts at 0 when it is opened.
+udp_drops() {
+    local h
+    for h in ha ga gb hb rf; do
+        ip netns exec "$(tb_ns "$h")" cat /proc/net/udp /proc/net/udp6 2>/dev/null |
+            awk -v h="$h" '$1 ~ /^[0-9]+:$/ {
+                    port = $2; sub(/.*:/, "", port)
+                    what = port == "14E9" ? "mdns" : port == "107E" ? "dht" : "other"
+                    n[what] += $NF
+                }
+                END { for (w in n) printf "%s:%s=%d ", h, w, n[w] }'
+    done
+    echo
+}
+
+# udp_drops_delta "BEFORE" "AFTER": "ha:mdns N, ga:dht N" for the sockets that dropped any.
+udp_drops_delta() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); va[kv[1]] = kv[2] }
+        n = split(b, y, " ")
+        for (i = 1; i <= n; i++) {
+            split(y[i], kv, "="); d = kv[2] - va[kv[1]]
+            if (d > 0) out = out (out == "" ? "" : ", ") kv[1] " " d
+        }
+        print (out == "" ? "none" : out)
+    }'
 }
 
 # snapshot_delta "BEFORE" "AFTER": avahi CPU seconds per host and packets per LAN in between.
@@ -239,7 +285,10 @@ tb_reflector_start || { echo "reflector did not start" >&2; exit 1; }
 run_phase refl || exit 1
 REFL=("$R_RES" "$R_T50" "$R_T90" "$R_T100" "$R_COMMIT" "$R_ESTAB" "$R_DONE")
 withdraw_all refl
-REFL_W=$W_TIME
+REFL_W=$W_TIME REFL_WL=$W_LEFT
+# The established time is known now (the publisher ran until all its groups were).
+e=$(awk '$1 == "established" { print $2; exit }' "$TB_DIR/log/bulk-refl.log")
+REFL[5]=$(since "$R_T0" "${e:--}")
 tb_reflector_stop
 tb_flush || { echo "avahi restart (tb_flush) failed" >&2; exit 1; }
 
@@ -275,7 +324,9 @@ carry_b=$(awk -v d="$((CPU1_B - CPU0_B))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", 
 read -r late _ <<<"$(progress "$BROWSE_FILE" "$COUNT")"
 ((late > Z[0])) && echo "# z2z: $late/$COUNT resolved on hb by the end of the idle window"
 withdraw_all z2z
-Z2Z_W=$W_TIME
+Z2Z_W=$W_TIME Z2Z_WL=$W_LEFT
+e=$(awk '$1 == "established" { print $2; exit }' "$TB_DIR/log/bulk-z2z.log")
+Z[5]=$(since "$R_T0" "${e:--}")
 stages "z2z withdrawal stages from the publisher's exit" "$W_T1" "gwa.log:\\[bridge\\] withdrew '" \
     "gwb.log:\\[mdns\\] withdrew '"
 alive=1
@@ -302,8 +353,9 @@ printf '%-10s %9s %8s %8s %9s %14s %12s\n' reflector "${REFL[0]}/$COUNT" "${REFL
     "${REFL[3]}" "${REFL[5]}" "$REFL_W"
 printf '%-10s %9s %8s %8s %9s %14s %12s\n' z2z "${Z[0]}/$COUNT" "${Z[1]}" "${Z[2]}" "${Z[3]}" \
     "${Z[5]}" "$Z2Z_W"
-echo "(times in s from the publisher's first D-Bus call; withdraw_s: from killing the publisher"
-echo " until hb knows none of the names; t_all_s '-' = incomplete within ${PHASE_TIMEOUT_S}s)"
+echo "(times in s from the publisher's first D-Bus call; ha_established: ha's avahi had probed"
+echo " every group; withdraw_s: from killing the publisher until hb knows none of the names,"
+echo " '-' = not within ${WITHDRAW_TIMEOUT_S}s; t_all_s '-' = incomplete within ${PHASE_TIMEOUT_S}s)"
 echo
 printf '%-12s %12s %12s %14s %16s\n' gateway peak_rss_mib rss_mib idle_cpu_pct carry_cpu_s
 printf '%-12s %12s %12s %14s %16s\n' "ga (export)" "$(mib "$HWM_A")" "$(mib "$RSS_A")" "$idle_a" "$carry_a"
@@ -327,6 +379,8 @@ echo "scale_ha_established_reflector_s=${REFL[5]}"
 echo "scale_ha_established_z2z_s=${Z[5]}"
 echo "scale_withdraw_all_reflector_s=$REFL_W"
 echo "scale_withdraw_all_z2z_s=$Z2Z_W"
+echo "scale_withdraw_left_reflector=$REFL_WL"
+echo "scale_withdraw_left_z2z=$Z2Z_WL"
 echo "gwa_peak_rss_mib=$(mib "$HWM_A")"
 echo "gwb_peak_rss_mib=$(mib "$HWM_B")"
 echo "gwa_idle_cpu_pct=$idle_a"
