@@ -18,6 +18,7 @@
 #include "z2z/bridge/control.hpp"
 #include "z2z/bridge/election.hpp"
 #include "z2z/bridge/gateway.hpp"
+#include "z2z/bridge/growth.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/overlay.hpp"
 
@@ -32,14 +33,7 @@ constexpr std::chrono::milliseconds kReloadWithdrawWait{1500};
 constexpr std::chrono::milliseconds kHandOverGrace{3000};
 constexpr std::chrono::seconds kNodeCacheInterval{60};
 constexpr std::size_t kNodeCacheMax = 64;
-// Growth: leaders advertise their endpoints under one key of the overlay and contact the
-// leaders they do not know yet, so that overlays formed apart merge fully.
-constexpr std::chrono::seconds kGrowthInterval{20};
-constexpr std::chrono::seconds kGrowthFirst{5};
-constexpr std::size_t kGrowthContactsPerRound = 8;
-constexpr std::chrono::minutes kRecontactAfter{10};
 constexpr std::chrono::seconds kMergeWindow{60};
-constexpr std::string_view kLeadersKey = "z2z:v1:leaders";
 
 using Clock = std::chrono::steady_clock;
 
@@ -70,22 +64,6 @@ void saveNodeCache(const std::string& file, const std::vector<config::Endpoint>&
     if (!out) return;
   }
   std::rename(tmp.c_str(), file.c_str());
-}
-
-// "z2z-leader 1 HOST PORT": a leader's endpoint under kLeadersKey.
-std::optional<config::Endpoint> parseLeaderValue(const dht::Bytes& data) {
-  if (data.size() > 128) return std::nullopt;
-  std::istringstream in(std::string(data.begin(), data.end()));
-  std::string magic, version, host;
-  unsigned port = 0;
-  if (!(in >> magic >> version >> host >> port) || magic != "z2z-leader" || version != "1" ||
-      port == 0 || port > 65535) {
-    return std::nullopt;
-  }
-  auto ep = config::parseEndpoint(host.find(':') != std::string::npos ? "[" + host + "]" : host, 
-                                  static_cast<std::uint16_t>(port));
-  if (!ep) return std::nullopt;
-  return *ep;
 }
 
 std::string jsonString(std::string_view text) {
@@ -175,10 +153,7 @@ struct Daemon::Impl {
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<mdns::EventLoop::Timer> standDownTimer;
   std::unique_ptr<mdns::EventLoop::Timer> nodeCacheTimer;
-  std::unique_ptr<mdns::EventLoop::Timer> growthTimer;
-  std::map<std::string, Clock::time_point> contacted;  // growth: endpoint -> when
-  Clock::time_point lastMerge{};
-  std::set<std::uint64_t> leaderValues;  // our endpoint values under kLeadersKey
+  std::unique_ptr<Growth> growth;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(mdns::EventLoop& l, config::DaemonConfig c) : loop(l), config(std::move(c)) {
@@ -190,7 +165,7 @@ struct Daemon::Impl {
       saveNodes();
       nodeCacheTimer->arm(kNodeCacheInterval);
     });
-    growthTimer = loop.timer([this] { grow(); });
+    growth = std::make_unique<Growth>(loop, *overlay, origin);
     standDownTimer = loop.timer([this] { standDown(); });
     election = std::make_unique<Election>(
         loop, ElectionOptions{electionInterfaces(), config.server.priority, overlay->port()},
@@ -259,7 +234,7 @@ struct Daemon::Impl {
     for (const auto& e : config.exports) start(e);
     for (const auto& i : config.imports) start(i);
     nodeCacheTimer->arm(std::chrono::seconds(10));
-    growthTimer->arm(kGrowthFirst);
+    growth->start();
     log::notice(kTag, "leading the link: ", summary());
   }
 
@@ -269,58 +244,9 @@ struct Daemon::Impl {
     leading = false;
     for (auto& [id, r] : sections) retire(std::move(r.gateway));
     sections.clear();
-    for (std::uint64_t v : leaderValues) overlay->cancelPut(dht::Key::hash(kLeadersKey), v);
-    leaderValues.clear();
+    growth->stop();
     nodeCacheTimer->disarm();
-    growthTimer->disarm();
     log::notice(kTag, "standing by");
-  }
-
-  // ---- growth --------------------------------------------------------------------------------
-
-  // Puts this leader's endpoints under the leaders key and contacts the leaders it does not
-  // know, a few per round: two overlays that learned of each other merge completely even when
-  // they are too large for one bootstrap contact to do it.
-  void grow() {
-    if (!leading) return;
-    growthTimer->arm(kGrowthInterval);
-    dht::Key key = dht::Key::hash(kLeadersKey);
-    for (const config::Endpoint& ep : overlay->publicEndpoints()) {
-      std::string text = "z2z-leader 1 " + endpointText(ep);
-      std::uint64_t id = 0;
-      for (unsigned char b : dht::Key::hash(origin + text).bytes) id = id << 8 | b;
-      if (!leaderValues.insert(id).second) continue;
-      overlay->put(key, dht::Value{id, dht::Bytes(text.begin(), text.end())}, true, {});
-    }
-    overlay->get(key, [this, alive = std::weak_ptr<bool>(alive)](std::vector<dht::Value> values) {
-      loop.post([this, alive, values = std::move(values)] {
-        if (alive.lock()) contactLeaders(values);
-      });
-    });
-  }
-
-  void contactLeaders(const std::vector<dht::Value>& values) {
-    if (!leading) return;
-    std::set<std::string> known, own;
-    for (const auto& ep : overlay->knownNodes()) known.insert(endpointText(ep));
-    for (const auto& ep : overlay->publicEndpoints()) own.insert(endpointText(ep));
-    auto now = Clock::now();
-    std::vector<config::Endpoint> fresh;
-    for (const dht::Value& v : values) {
-      auto ep = parseLeaderValue(v.data);
-      if (!ep) continue;
-      std::string text = endpointText(*ep);
-      if (known.count(text) || own.count(text)) continue;
-      auto last = contacted.find(text);
-      if (last != contacted.end() && now - last->second < kRecontactAfter) continue;
-      contacted[text] = now;
-      fresh.push_back(*ep);
-      if (fresh.size() >= kGrowthContactsPerRound) break;
-    }
-    if (fresh.empty()) return;
-    lastMerge = now;
-    log::info(kTag, "growth: contacting ", fresh.size(), " leaders this node did not know");
-    overlay->bootstrap(fresh);
   }
 
   void start(const config::ExportSection& e) {
@@ -363,7 +289,7 @@ struct Daemon::Impl {
       }
     }
     if (!added.empty() && leading) {
-      lastMerge = Clock::now();
+      growth->noteMerge();
       overlay->bootstrap(added);
     }
     config::ServerConfig kept = now;
@@ -461,7 +387,8 @@ struct Daemon::Impl {
     if (!leading) return "bootstrapping";  // on the link: electing, or standing by
     auto stats = overlay->stats();
     if (stats.goodNodes + stats.dubiousNodes == 0) return "interconnection";
-    if (lastMerge != Clock::time_point{} && Clock::now() - lastMerge < kMergeWindow) return "growth";
+    auto merged = growth->lastMerge();
+    if (merged != Clock::time_point{} && Clock::now() - merged < kMergeWindow) return "growth";
     return "structure";
   }
 

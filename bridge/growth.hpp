@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "z2z/dht/overlay.hpp"
+#include "z2z/mdns/event_loop.hpp"
+
+namespace z2z::bridge {
+
+struct GrowthOptions {
+  std::chrono::milliseconds first{3000};     ///< first round after start()
+  std::chrono::milliseconds interval{10000};  ///< then one round this often
+  std::size_t contactsPerRound = 8;
+  std::chrono::seconds recontactAfter{600};
+};
+
+/// Growth, the merger of overlays formed apart. A single bootstrap contact between two large
+/// overlays does not merge them (full buckets drop it), so every leader runs this: each round it
+/// stores its own endpoint under the key "z2z:v1:leaders" of the overlay (a value of fixed id,
+/// stored again every round so it reaches the key's new closest nodes as the overlays mix), reads
+/// the key, and bootstraps towards up to `contactsPerRound` leaders its routing table does not
+/// hold yet. Once one node of either overlay knows one of the other, their leader lists reach
+/// each other and the contacts fan out until the overlays are one. Loop thread only.
+class Growth {
+ public:
+  Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options = {});
+  ~Growth();
+  Growth(const Growth&) = delete;
+  Growth& operator=(const Growth&) = delete;
+
+  void start();
+  /// Stops the rounds and the own endpoint's refreshing.
+  void stop();
+  /// When this node last contacted a node it did not know (never: time_point{}).
+  std::chrono::steady_clock::time_point lastMerge() const;
+  /// Records a contact made elsewhere (a bootstrap peer added by a reload).
+  void noteMerge();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace z2z::bridge
