@@ -154,6 +154,7 @@ struct Daemon::Impl {
   std::unique_ptr<mdns::EventLoop::Timer> standDownTimer;
   std::unique_ptr<mdns::EventLoop::Timer> nodeCacheTimer;
   std::unique_ptr<Growth> growth;
+  std::unique_ptr<mdns::EventLoop::Timer> republishTimer;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(mdns::EventLoop& l, config::DaemonConfig c) : loop(l), config(std::move(c)) {
@@ -165,7 +166,10 @@ struct Daemon::Impl {
       saveNodes();
       nodeCacheTimer->arm(kNodeCacheInterval);
     });
-    growth = std::make_unique<Growth>(loop, *overlay, origin);
+    growth = std::make_unique<Growth>(loop, *overlay, origin, GrowthOptions{}, [this] { republishSoon(); });
+    republishTimer = loop.timer([this] {
+      for (auto& [id, r] : sections) r.gateway->republish();
+    });
     standDownTimer = loop.timer([this] { standDown(); });
     election = std::make_unique<Election>(
         loop, ElectionOptions{electionInterfaces(), config.server.priority, overlay->port()},
@@ -216,6 +220,11 @@ struct Daemon::Impl {
       log::notice(kTag, "another gateway leads now; handing over in ", kHandOverGrace.count(), " ms");
       standDownTimer->arm(kHandOverGrace);
     }
+  }
+
+  // After a merge contact, once the routing tables have had a moment to mix.
+  void republishSoon() {
+    if (!republishTimer->armed()) republishTimer->arm(std::chrono::seconds(3));
   }
 
   void lead() {
@@ -290,6 +299,7 @@ struct Daemon::Impl {
     }
     if (!added.empty() && leading) {
       growth->noteMerge();
+      republishSoon();
       overlay->bootstrap(added);
     }
     config::ServerConfig kept = now;

@@ -500,6 +500,10 @@ void Gateway::shutdown(std::chrono::milliseconds wait, std::function<void()> don
   impl_->shutdown(wait, std::move(done));
 }
 
+void Gateway::republish() {
+  for (const auto& [k, e] : impl_->exports) impl_->put(e.record, e.valueId, true);
+}
+
 const std::string& Gateway::originId() const { return impl_->origin; }
 const GatewayCounters& Gateway::counters() const { return impl_->counters; }
 

@@ -64,6 +64,10 @@ class Gateway {
   /// from the link, then calls `done`.
   void shutdown(std::chrono::milliseconds wait, std::function<void()> done);
 
+  /// Stores every export again (same values): after overlays merged, this reaches the new
+  /// closest nodes at once instead of at the next re-announcement minutes later.
+  void republish();
+
   const std::string& originId() const;
   const GatewayCounters& counters() const;
   GatewayStatus status() const;

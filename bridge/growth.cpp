@@ -52,8 +52,10 @@ struct Growth::Impl {
   bool running = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  Impl(mdns::EventLoop& l, dht::Overlay& o, std::string id, GrowthOptions opts)
-      : loop(l), overlay(o), self(std::move(id)), options(opts) {
+  std::function<void()> onContact;
+
+  Impl(mdns::EventLoop& l, dht::Overlay& o, std::string id, GrowthOptions opts, std::function<void()> cb)
+      : loop(l), overlay(o), self(std::move(id)), options(opts), onContact(std::move(cb)) {
     timer = loop.timer([this] { round(); });
   }
 
@@ -113,11 +115,13 @@ struct Growth::Impl {
     lastMerge = now;
     log::info(kTag, "contacting ", fresh.size(), " leaders this node did not know");
     overlay.bootstrap(fresh);
+    if (onContact) onContact();
   }
 };
 
-Growth::Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options)
-    : impl_(std::make_unique<Impl>(loop, overlay, std::move(selfId), options)) {}
+Growth::Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options,
+               std::function<void()> onContact)
+    : impl_(std::make_unique<Impl>(loop, overlay, std::move(selfId), options, std::move(onContact))) {}
 Growth::~Growth() = default;
 void Growth::start() { impl_->start(); }
 void Growth::stop() { impl_->stop(); }

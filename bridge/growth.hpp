@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,7 +27,10 @@ struct GrowthOptions {
 /// each other and the contacts fan out until the overlays are one. Loop thread only.
 class Growth {
  public:
-  Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options = {});
+  /// `onContact` (may be empty) runs after each round that contacted unknown leaders: values
+  /// this node keeps should be stored again, to reach the merged overlay's closest nodes.
+  Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options = {},
+         std::function<void()> onContact = {});
   ~Growth();
   Growth(const Growth&) = delete;
   Growth& operator=(const Growth&) = delete;

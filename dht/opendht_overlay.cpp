@@ -72,6 +72,7 @@ class OpendhtOverlay final : public Overlay {
   explicit OpendhtOverlay(const NodeOptions& options) {
     ::dht::DhtRunner::Config cfg;
     cfg.dht_config.node_config.network = options.network;
+    if (options.unlimitedPeerRate) cfg.dht_config.node_config.max_peer_req_per_sec = -1;
     cfg.threaded = true;
     ::dht::DhtRunner::Context ctx;
     ctx.logger = makeLogger();

@@ -78,6 +78,8 @@ struct NodeOptions {
   std::string bind;  ///< one address to bind; empty: all IPv4 and IPv6 addresses
   std::uint32_t network = 0;
   std::vector<config::Endpoint> bootstrap;
+  /// Lift opendht's per-source-address rate limit (benchmarks run many nodes on one address).
+  bool unlimitedPeerRate = false;
 };
 
 /// The value type every z2z node registers: values of other types are ignored, and nodes that

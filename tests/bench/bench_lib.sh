@@ -7,6 +7,7 @@
 #   bench_init SCRIPT Z2Z_BINARY ARGS...
 #                           check root and the binary, print the header (date, command line,
 #                           commit, versions)
+#   bench_footer            print the end time and load average
 #   bench_now               current wall-clock time in seconds with microseconds ("%.6f")
 #   bench_browser_start HOST TYPE FILE
 #                           one long-lived "avahi-browse -prk TYPE" on HOST, every output line
@@ -62,15 +63,24 @@ bench_init() {
     echo "# z2z benchmark: $script"
     echo "# date:      $(date -u '+%Y-%m-%dT%H:%M:%SZ') ($(date '+%Y-%m-%d %H:%M:%S %Z'))"
     echo "# command:   $script $bin $*"
-    echo "# binary:    $Z2Z_BIN ($("$Z2Z_BIN" --version 2>/dev/null | head -n 1))"
-    echo "# source:    $repo at $commit"
+    echo "# binary:    $Z2Z_BIN ($("$Z2Z_BIN" --version 2>/dev/null | head -n 1)," \
+        "built $(date -u -r "$Z2Z_BIN" '+%Y-%m-%dT%H:%M:%SZ'))"
+    echo "# tree:      $repo at $commit (now; the binary may be older)"
     echo "# host:      $(uname -srm), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
         "$(avahi-daemon --version 2>/dev/null | head -n 1)"
-    if [[ -n ${TB_AVAHI_CONF:-} ]]; then
-        echo "# avahi:     TB_AVAHI_CONF=\"$TB_AVAHI_CONF\" (all hosts, both phases)"
-    else
-        echo "# avahi:     testbed defaults (no TB_AVAHI_CONF overrides)"
-    fi
+    local v any=""
+    for v in TB_AVAHI_CONF TB_AVAHI_CONF_ha TB_AVAHI_CONF_ga TB_AVAHI_CONF_gb TB_AVAHI_CONF_hb \
+        TB_AVAHI_CONF_rf; do
+        [[ -n ${!v:-} ]] || continue
+        any=1
+        echo "# avahi:     $v=\"${!v}\" (avahi-daemon.conf overrides, the same in both phases)"
+    done
+    [[ -n $any ]] || echo "# avahi:     testbed defaults (no TB_AVAHI_CONF overrides)"
+}
+
+bench_footer() {
+    echo "# finished:  $(date -u '+%Y-%m-%dT%H:%M:%SZ'), load average $(cut -d' ' -f1-3 /proc/loadavg)" \
+        "(other work on this machine disturbs the figures)"
 }
 
 bench_browser_start() {

@@ -217,6 +217,7 @@ for kind in appear withdraw; do
 done
 echo "(appear: avahi-publish started on ha -> first resolved '=' on hb; withdraw: avahi-publish"
 echo " killed -> last '-' on hb; percentiles nearest-rank over the services that arrived)"
+bench_footer
 echo
 for kind in appear withdraw; do
     for label in reflector z2z; do
