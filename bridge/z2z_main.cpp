@@ -7,6 +7,7 @@
 
 #include "z2z/bridge/gateway.hpp"
 #include "z2z/bridge/signals.hpp"
+#include "z2z/bridge/xmlrpc_server.hpp"
 #include "z2z/config/error.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/config/options.hpp"
@@ -21,8 +22,23 @@ int run(const z2z::config::GatewayOptions& options) {
   z2z::bridge::blockSignals();
   z2z::mdns::EventLoop loop;
   // The DHT node first: its sockets must get low descriptor numbers (select() ceiling).
-  auto overlay = z2z::dht::startOpendht(z2z::dht::NodeOptions{
-      options.dhtPort, options.dhtBind, 0, options.bootstrap});
+  // With --gateway there is no node: a classic OpenDHT gateway's XML-RPC API stands in for it.
+  std::unique_ptr<z2z::dht::Overlay> node;
+  std::unique_ptr<z2z::dht::Overlay> overlay;
+  std::unique_ptr<z2z::bridge::XmlrpcServer> server;
+  if (options.gatewayUrl.empty()) {
+    node = z2z::dht::startOpendht(
+        z2z::dht::NodeOptions{options.dhtPort, options.dhtBind, 0, options.bootstrap});
+    // Gateways see what --gateway clients wrote through a served API, reassembled.
+    overlay = z2z::dht::withGatewayApiValues(*node);
+    if (options.xmlrpcServe) {
+      server = std::make_unique<z2z::bridge::XmlrpcServer>(
+          *node, z2z::bridge::XmlrpcServerOptions{options.xmlrpcListen.host,
+                                                  options.xmlrpcListen.port, options.xmlrpcRate});
+    }
+  } else {
+    overlay = z2z::dht::startXmlrpcClient(z2z::dht::XmlrpcOptions{options.gatewayUrl, options.poll});
+  }
   z2z::bridge::Gateway gateway(loop, *overlay, options);
   bool stopping = false;
   z2z::bridge::SignalWatch signals(loop, [&](int sig) {

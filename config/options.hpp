@@ -18,6 +18,9 @@ inline constexpr std::chrono::seconds kDefaultTtl{120};
 inline constexpr std::chrono::seconds kMinTtl{5};
 inline constexpr std::chrono::seconds kMaxTtl{86400};
 inline constexpr std::size_t kMaxKeyLength = 255;
+inline constexpr std::uint16_t kDefaultXmlrpcPort = 5851;
+inline constexpr std::chrono::seconds kDefaultPoll{5};
+inline constexpr unsigned kDefaultXmlrpcRate = 50;
 
 /// A host name or address literal with a UDP port: a DHT node to bootstrap from.
 struct Endpoint {
@@ -44,6 +47,11 @@ struct GatewayOptions {
   std::vector<std::string> interfaces;   ///< link interfaces to browse and publish on; empty: all
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
+  std::string gatewayUrl;                ///< use this OpenDHT gateway (XML-RPC) instead of a node
+  std::chrono::seconds poll = kDefaultPoll;  ///< how often --gateway imports are read
+  bool xmlrpcServe = false;              ///< serve the gateway API in front of the node
+  Endpoint xmlrpcListen{"127.0.0.1", kDefaultXmlrpcPort};
+  unsigned xmlrpcRate = kDefaultXmlrpcRate;  ///< requests a second per client; 0: no limit
 };
 
 enum class Action { Run, Help, Version };
