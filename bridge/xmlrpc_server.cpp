@@ -33,12 +33,13 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kTag = "xmlrpc";
 constexpr auto kOverlayWait = std::chrono::seconds(15);
-constexpr int kFaultBadArgument = 1;   // malformed or out-of-range argument
-constexpr int kFaultRate = 2;          // the client's rate limit (get, get_details)
-constexpr int kFaultOverlay = 3;       // the DHT did not answer in time (get, get_details)
+constexpr int kFaultBadArgument = 1;  // malformed or out-of-range argument
+constexpr int kFaultRate = 2;         // the client's rate limit (get, get_details)
+constexpr int kFaultOverlay = 3;      // the DHT did not answer in time (get, get_details)
 constexpr int kFaultInternal = 4;
 constexpr std::size_t kMaxClientsTracked = 10000;
-const std::int64_t kLifetime = std::chrono::duration_cast<std::chrono::seconds>(dht::kValueLifetime).count();
+const std::int64_t kLifetime =
+    std::chrono::duration_cast<std::chrono::seconds>(dht::kValueLifetime).count();
 
 dht::Key toKey(const dht::Bytes& b) {
   dht::Key k;
@@ -56,13 +57,15 @@ xmlrpc_c::value bytesValue(const dht::Bytes& b) {
 }
 
 void require(const Status& s) {
-  if (!s) throw xmlrpc_c::fault(s.error(), static_cast<xmlrpc_c::fault::code_t>(kFaultBadArgument));
+  if (!s)
+    throw xmlrpc_c::fault(s.error(), static_cast<xmlrpc_c::fault::code_t>(kFaultBadArgument));
 }
 
 std::uint64_t idOf(const dht::Bytes& data) {
   auto h = gw::sha1(data);
   std::uint64_t id = 0;
-  for (int i = 0; i < 8; ++i) id = (id << 8) | h[static_cast<std::size_t>(i)];
+  for (int i = 0; i < 8; ++i)
+    id = (id << 8) | h[static_cast<std::size_t>(i)];
   return id;
 }
 
@@ -70,10 +73,12 @@ std::uint64_t idOf(const dht::Bytes& data) {
 // one (all Abyss keeps of it, and a sensible unit anyway).
 std::string clientOf(const xmlrpc_c::callInfo* info) {
   auto* abyss = dynamic_cast<const xmlrpc_c::callInfo_serverAbyss*>(info);
-  if (abyss == nullptr) return "?";
+  if (abyss == nullptr)
+    return "?";
   void* channelInfo = nullptr;
   SessionGetChannelInfo(abyss->abyssSessionP, &channelInfo);
-  if (channelInfo == nullptr) return "?";
+  if (channelInfo == nullptr)
+    return "?";
   const auto* ci = static_cast<const abyss_unix_chaninfo*>(channelInfo);
   const sockaddr& sa = ci->peerAddr;
   char text[INET6_ADDRSTRLEN] = "?";
@@ -137,10 +142,12 @@ struct XmlrpcServer::Impl {
         throw;
       } catch (const std::exception& e) {
         log::error(kTag, name_, " from ", client, ": ", e.what());
-        throw xmlrpc_c::fault("internal error", static_cast<xmlrpc_c::fault::code_t>(kFaultInternal));
+        throw xmlrpc_c::fault("internal error",
+                              static_cast<xmlrpc_c::fault::code_t>(kFaultInternal));
       } catch (...) {
         log::error(kTag, name_, " from ", client, ": unknown exception");
-        throw xmlrpc_c::fault("internal error", static_cast<xmlrpc_c::fault::code_t>(kFaultInternal));
+        throw xmlrpc_c::fault("internal error",
+                              static_cast<xmlrpc_c::fault::code_t>(kFaultInternal));
       }
     }
 
@@ -211,7 +218,8 @@ struct XmlrpcServer::Impl {
       throw Error("--xmlrpc-listen: '" + options.address + "' is not an IPv4 or IPv6 address");
     }
     fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw Error(std::string("XML-RPC socket: ") + std::strerror(errno));
+    if (fd < 0)
+      throw Error(std::string("XML-RPC socket: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -223,24 +231,29 @@ struct XmlrpcServer::Impl {
     sockaddr_storage bound{};
     socklen_t boundLen = sizeof bound;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
-    boundPort = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                                                 : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    boundPort =
+        ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                         : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   }
 
   // Token bucket per client: ratePerClient a second, bursts of twice that.
   bool allow(const std::string& client) {
-    if (options.ratePerClient == 0) return true;
+    if (options.ratePerClient == 0)
+      return true;
     std::lock_guard lock(mutex);
     auto now = Clock::now();
     double rate = options.ratePerClient;
     if (buckets.size() > kMaxClientsTracked) {
-      std::erase_if(buckets, [&](const auto& b) { return now - b.second.last > std::chrono::seconds(10); });
+      std::erase_if(buckets,
+                    [&](const auto& b) { return now - b.second.last > std::chrono::seconds(10); });
     }
     auto [it, fresh] = buckets.try_emplace(client, Bucket{2 * rate, now});
     Bucket& b = it->second;
-    b.tokens = std::min(2 * rate, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
+    b.tokens =
+        std::min(2 * rate, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
     b.last = now;
-    if (b.tokens < 1) return false;
+    if (b.tokens < 1)
+      return false;
     b.tokens -= 1;
     return true;
   }
@@ -254,7 +267,8 @@ struct XmlrpcServer::Impl {
     bool permanent = ttl > kLifetime;
     if (permanent) {
       std::lock_guard lock(mutex);
-      if (held.size() >= kMaxHeldPuts) return gw::PutStatus::OverCapacity;
+      if (held.size() >= kMaxHeldPuts)
+        return gw::PutStatus::OverCapacity;
       held[{key, id}] = Held{gw::unixNow() + ttl, valueHash, secretHash};
     }
     auto done = std::make_shared<std::promise<bool>>();
@@ -272,7 +286,8 @@ struct XmlrpcServer::Impl {
 
   xmlrpc_c::value put(const dht::Bytes& key, const dht::Bytes& value, const std::string& hashType,
                       const dht::Bytes& secretHash, std::int64_t ttl, const std::string& client) {
-    if (!allow(client)) return xmlrpc_c::value_int(static_cast<int>(gw::PutStatus::TryAgain));
+    if (!allow(client))
+      return xmlrpc_c::value_int(static_cast<int>(gw::PutStatus::TryAgain));
     gw::StoredPut p{value, hashType, secretHash, gw::unixNow() + ttl};
     auto status = write(toKey(key), p, ttl, gw::sha1(value), secretHash);
     log::debug(kTag, "put of ", value.size(), " bytes for ", ttl, " s from ", client, ": ",
@@ -295,7 +310,8 @@ struct XmlrpcServer::Impl {
     require(gw::validateSecret(secret));
     require(gw::validateTtl(ttl));
     require(gw::validateApplication(application));
-    if (!allow(client)) return xmlrpc_c::value_int(static_cast<int>(gw::PutStatus::TryAgain));
+    if (!allow(client))
+      return xmlrpc_c::value_int(static_cast<int>(gw::PutStatus::TryAgain));
     dht::Key k = toKey(key);
     dht::Bytes secretHash = gw::sha1(secret);
     // Stop keeping alive what this removes; the stored rm hides it everywhere meanwhile.
@@ -312,7 +328,8 @@ struct XmlrpcServer::Impl {
         }
       }
     }
-    for (std::uint64_t id : cancel) overlay.cancelPut(k, id);
+    for (std::uint64_t id : cancel)
+      overlay.cancelPut(k, id);
     gw::StoredRm r{valueHash, hashType, secret, gw::unixNow() + ttl};
     auto status = write(k, r, ttl, {}, {});
     return xmlrpc_c::value_int(static_cast<int>(status));
@@ -321,7 +338,8 @@ struct XmlrpcServer::Impl {
   std::vector<gw::Entry> lookup(const dht::Key& key) {
     auto done = std::make_shared<std::promise<std::vector<dht::Value>>>();
     auto future = done->get_future();
-    overlay.get(key, [done](std::vector<dht::Value> values) { done->set_value(std::move(values)); });
+    overlay.get(key,
+                [done](std::vector<dht::Value> values) { done->set_value(std::move(values)); });
     if (future.wait_for(kOverlayWait) != std::future_status::ready) {
       throw xmlrpc_c::fault("the DHT did not answer in time; try again",
                             static_cast<xmlrpc_c::fault::code_t>(kFaultOverlay));
@@ -354,16 +372,16 @@ struct XmlrpcServer::Impl {
     dht::Bytes next;
     for (; it != entries.end() && values.size() < n; ++it) {
       if (details) {
-        values.push_back(xmlrpc_c::value_array({bytesValue(it->value),
-                                                xmlrpc_c::value_int(static_cast<int>(it->ttlRemaining)),
-                                                xmlrpc_c::value_string(it->hashType),
-                                                bytesValue(it->secretHash)}));
+        values.push_back(xmlrpc_c::value_array(
+            {bytesValue(it->value), xmlrpc_c::value_int(static_cast<int>(it->ttlRemaining)),
+             xmlrpc_c::value_string(it->hashType), bytesValue(it->secretHash)}));
       } else {
         values.push_back(bytesValue(it->value));
       }
       next = it->order;
     }
-    if (it == entries.end()) next.clear();  // nothing more: the empty placemark says so
+    if (it == entries.end())
+      next.clear();  // nothing more: the empty placemark says so
     return xmlrpc_c::value_array({xmlrpc_c::value_array(values), bytesValue(next)});
   }
 
@@ -382,29 +400,30 @@ struct XmlrpcServer::Impl {
       require(gw::validateApplication(application));
       return put(key, value, "", {}, ttl, client);
     });
-    add("put_removable", "i:66s6is", 6, [this](const xmlrpc_c::paramList& p, const std::string& client) {
-      dht::Bytes key = bytesArg(p, 0), value = bytesArg(p, 1);
-      std::string hashType = p.getString(2);
-      dht::Bytes secretHash = bytesArg(p, 3);
-      std::int64_t ttl = p.getInt(4);
-      std::string application = p.getString(5);
-      require(gw::validateKey(key));
-      require(gw::validateValue(value));
-      require(gw::validateHashType(hashType));
-      require(gw::validateSecretHash(secretHash));
-      require(gw::validateTtl(ttl));
-      require(gw::validateApplication(application));
-      return put(key, value, hashType, secretHash, ttl, client);
-    });
+    add("put_removable", "i:66s6is", 6,
+        [this](const xmlrpc_c::paramList& p, const std::string& client) {
+          dht::Bytes key = bytesArg(p, 0), value = bytesArg(p, 1);
+          std::string hashType = p.getString(2);
+          dht::Bytes secretHash = bytesArg(p, 3);
+          std::int64_t ttl = p.getInt(4);
+          std::string application = p.getString(5);
+          require(gw::validateKey(key));
+          require(gw::validateValue(value));
+          require(gw::validateHashType(hashType));
+          require(gw::validateSecretHash(secretHash));
+          require(gw::validateTtl(ttl));
+          require(gw::validateApplication(application));
+          return put(key, value, hashType, secretHash, ttl, client);
+        });
     add("get", "A:6i6s", 4, [this](const xmlrpc_c::paramList& p, const std::string& client) {
       return get(p, client, false);
     });
-    add("get_details", "A:6i6s", 4, [this](const xmlrpc_c::paramList& p, const std::string& client) {
-      return get(p, client, true);
-    });
-    add("rm", "i:66s6is", 6, [this](const xmlrpc_c::paramList& p, const std::string& client) {
-      return rm(p, client);
-    });
+    add("get_details", "A:6i6s", 4,
+        [this](const xmlrpc_c::paramList& p, const std::string& client) {
+          return get(p, client, true);
+        });
+    add("rm", "i:66s6is", 6,
+        [this](const xmlrpc_c::paramList& p, const std::string& client) { return rm(p, client); });
   }
 
   // Stops keeping alive the long-TTL puts and rms whose TTL has run out.
@@ -422,7 +441,8 @@ struct XmlrpcServer::Impl {
         }
       }
       lock.unlock();
-      for (const auto& [k, id] : expired) overlay.cancelPut(k, id);
+      for (const auto& [k, id] : expired)
+        overlay.cancelPut(k, id);
       lock.lock();
     }
   }
@@ -433,6 +453,8 @@ XmlrpcServer::XmlrpcServer(dht::Overlay& overlay, const XmlrpcServerOptions& opt
 
 XmlrpcServer::~XmlrpcServer() = default;
 
-std::uint16_t XmlrpcServer::port() const { return impl_->boundPort; }
+std::uint16_t XmlrpcServer::port() const {
+  return impl_->boundPort;
+}
 
 }  // namespace z2z::bridge

@@ -15,9 +15,10 @@ inline constexpr std::size_t kMaxValuesPerGet = 64;          ///< values per get
 inline constexpr std::size_t kMaxHeldPuts = 10000;           ///< long-TTL puts kept alive
 
 struct XmlrpcServerOptions {
-  std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address literal to listen on
+  std::string address = "127.0.0.1";                ///< IPv4 or IPv6 address literal to listen on
   std::uint16_t port = config::kDefaultXmlrpcPort;  ///< 0: any free port
-  unsigned ratePerClient = config::kDefaultXmlrpcRate;        ///< requests per second per client; 0: no limit
+  unsigned ratePerClient =
+      config::kDefaultXmlrpcRate;  ///< requests per second per client; 0: no limit
 };
 
 /// The classic OpenDHT gateway API (put, put_removable, get, get_details, rm) over XML-RPC,

@@ -32,35 +32,39 @@ class ApiValuesOverlay final : public Overlay {
       gateway::ValueDiff diff;
     };
     auto state = std::make_shared<State>();
-    return raw_.listen(key, [state, callback = std::move(callback)](std::vector<Value> values,
-                                                                     bool expired) {
-      std::vector<Value> native;
-      std::vector<Value> added, gone;
-      {
-        std::lock_guard lock(state->mutex);
-        bool changed = false;
-        for (Value& v : values) {
-          if (!gateway::isStored(v.data)) {
-            native.push_back(std::move(v));
-          } else if (expired) {
-            changed |= state->stored.erase(v.id) > 0;
-          } else {
-            state->stored[v.id] = std::move(v.data);
-            changed = true;
+    return raw_.listen(
+        key, [state, callback = std::move(callback)](std::vector<Value> values, bool expired) {
+          std::vector<Value> native;
+          std::vector<Value> added, gone;
+          {
+            std::lock_guard lock(state->mutex);
+            bool changed = false;
+            for (Value& v : values) {
+              if (!gateway::isStored(v.data)) {
+                native.push_back(std::move(v));
+              } else if (expired) {
+                changed |= state->stored.erase(v.id) > 0;
+              } else {
+                state->stored[v.id] = std::move(v.data);
+                changed = true;
+              }
+            }
+            if (changed) {
+              std::vector<Value> all;
+              for (const auto& [id, data] : state->stored)
+                all.push_back(Value{id, data});
+              auto change = state->diff.update(gateway::reassembleStored(all, gateway::unixNow()));
+              added = std::move(change.added);
+              gone = std::move(change.gone);
+            }
           }
-        }
-        if (changed) {
-          std::vector<Value> all;
-          for (const auto& [id, data] : state->stored) all.push_back(Value{id, data});
-          auto change = state->diff.update(gateway::reassembleStored(all, gateway::unixNow()));
-          added = std::move(change.added);
-          gone = std::move(change.gone);
-        }
-      }
-      if (!native.empty()) callback(std::move(native), expired);
-      if (!added.empty()) callback(std::move(added), false);
-      if (!gone.empty()) callback(std::move(gone), true);
-    });
+          if (!native.empty())
+            callback(std::move(native), expired);
+          if (!added.empty())
+            callback(std::move(added), false);
+          if (!gone.empty())
+            callback(std::move(gone), true);
+        });
   }
 
   void cancelListen(ListenToken token) override { raw_.cancelListen(token); }

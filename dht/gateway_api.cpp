@@ -16,12 +16,14 @@ constexpr std::uint8_t kKindPut = 1;
 constexpr std::uint8_t kKindRm = 2;
 
 void putU64(Bytes& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<std::uint8_t>(v >> shift));
 }
 
 std::uint64_t getU64(std::span<const std::uint8_t> in) {
   std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | in[i];
+  for (std::size_t i = 0; i < 8; ++i)
+    v = (v << 8) | in[i];
   return v;
 }
 
@@ -68,18 +70,23 @@ std::vector<StoredPut> livePuts(const std::vector<Value>& overlayValues, std::in
   std::vector<StoredRm> rms;
   for (const Value& v : overlayValues) {
     auto s = decodeStored(v.data);
-    if (!s) continue;
+    if (!s)
+      continue;
     if (auto* p = std::get_if<StoredPut>(&*s)) {
-      if (p->expires > now) puts.push_back(std::move(*p));
+      if (p->expires > now)
+        puts.push_back(std::move(*p));
     } else if (auto* r = std::get_if<StoredRm>(&*s)) {
-      if (r->expires > now) rms.push_back(std::move(*r));
+      if (r->expires > now)
+        rms.push_back(std::move(*r));
     }
   }
   std::set<std::pair<Bytes, Bytes>> removed;  // (value hash, secret hash)
-  for (const StoredRm& r : rms) removed.insert({r.valueHash, sha1(r.secret)});
+  for (const StoredRm& r : rms)
+    removed.insert({r.valueHash, sha1(r.secret)});
   std::map<std::tuple<Bytes, std::string, Bytes>, StoredPut> merged;
   for (StoredPut& p : puts) {
-    if (!p.secretHash.empty() && removed.count({sha1(p.value), p.secretHash})) continue;
+    if (!p.secretHash.empty() && removed.count({sha1(p.value), p.secretHash}))
+      continue;
     auto k = std::make_tuple(p.value, p.hashType, p.secretHash);
     auto it = merged.find(k);
     if (it == merged.end()) {
@@ -89,7 +96,8 @@ std::vector<StoredPut> livePuts(const std::vector<Value>& overlayValues, std::in
     }
   }
   std::vector<StoredPut> out;
-  for (auto& [k, p] : merged) out.push_back(std::move(p));
+  for (auto& [k, p] : merged)
+    out.push_back(std::move(p));
   return out;
 }
 
@@ -106,7 +114,8 @@ std::int64_t unixNow() {
       .count();
 }
 
-// ---- validation ----------------------------------------------------------------------------------
+// ---- validation
+// ----------------------------------------------------------------------------------
 
 z2z::Status validateKey(std::span<const std::uint8_t> key) {
   if (key.size() != kKeySize) {
@@ -130,7 +139,8 @@ z2z::Status validateTtl(std::int64_t ttl) {
 }
 
 z2z::Status validateHashType(std::string_view hashType) {
-  if (hashType != kHashType) return fail("hash_type: '" + std::string(hashType) + "', only 'SHA'");
+  if (hashType != kHashType)
+    return fail("hash_type: '" + std::string(hashType) + "', only 'SHA'");
   return {};
 }
 
@@ -158,7 +168,8 @@ z2z::Status validateApplication(std::string_view application) {
 }
 
 z2z::Status validateMaxvals(std::int64_t maxvals) {
-  if (maxvals <= 0) return fail("maxvals: " + std::to_string(maxvals) + ", must be positive");
+  if (maxvals <= 0)
+    return fail("maxvals: " + std::to_string(maxvals) + ", must be positive");
   return {};
 }
 
@@ -170,11 +181,12 @@ z2z::Status validatePlacemark(std::span<const std::uint8_t> placemark) {
   return {};
 }
 
-// ---- chunks --------------------------------------------------------------------------------------
+// ---- chunks
+// --------------------------------------------------------------------------------------
 
 std::vector<Bytes> splitValue(const Value& value) {
-  std::size_t count = std::max<std::size_t>(
-      1, (value.data.size() + kChunkPayloadSize - 1) / kChunkPayloadSize);
+  std::size_t count =
+      std::max<std::size_t>(1, (value.data.size() + kChunkPayloadSize - 1) / kChunkPayloadSize);
   if (count > kMaxChunks) {
     throw Error("a value of " + std::to_string(value.data.size()) +
                 " bytes does not fit the gateway API's 64 chunks");
@@ -185,8 +197,8 @@ std::vector<Bytes> splitValue(const Value& value) {
     putU64(c, value.id);
     c.push_back(static_cast<std::uint8_t>(i));
     c.push_back(static_cast<std::uint8_t>(count));
-    auto begin = value.data.begin() + static_cast<std::ptrdiff_t>(
-                                          std::min(value.data.size(), i * kChunkPayloadSize));
+    auto begin = value.data.begin() +
+                 static_cast<std::ptrdiff_t>(std::min(value.data.size(), i * kChunkPayloadSize));
     auto end = value.data.begin() + static_cast<std::ptrdiff_t>(
                                         std::min(value.data.size(), (i + 1) * kChunkPayloadSize));
     c.insert(c.end(), begin, end);
@@ -196,9 +208,12 @@ std::vector<Bytes> splitValue(const Value& value) {
 }
 
 Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes) {
-  if (!hasPrefix(bytes, kChunkMagic)) return fail("not a z2z chunk");
-  if (bytes.size() < kChunkHeaderSize) return fail("truncated chunk header");
-  if (bytes.size() > kMaxValueSize) return fail("chunk larger than 1024 bytes");
+  if (!hasPrefix(bytes, kChunkMagic))
+    return fail("not a z2z chunk");
+  if (bytes.size() < kChunkHeaderSize)
+    return fail("truncated chunk header");
+  if (bytes.size() > kMaxValueSize)
+    return fail("chunk larger than 1024 bytes");
   Chunk c;
   c.id = getU64(bytes.subspan(4));
   c.index = bytes[12];
@@ -225,10 +240,13 @@ Assembly assemble(const std::vector<Bytes>& apiValues) {
       continue;
     }
     Group& g = groups[c->id];
-    if (g.count == 0) g.count = c->count;
-    if (g.count != c->count) g.bad = true;
+    if (g.count == 0)
+      g.count = c->count;
+    if (g.count != c->count)
+      g.bad = true;
     auto [it, inserted] = g.parts.emplace(c->index, c->payload);
-    if (!inserted && it->second != c->payload) g.bad = true;
+    if (!inserted && it->second != c->payload)
+      g.bad = true;
   }
   for (auto& [id, g] : groups) {
     if (g.bad || g.parts.size() != g.count) {
@@ -236,7 +254,8 @@ Assembly assemble(const std::vector<Bytes>& apiValues) {
       continue;
     }
     Value v{id, {}};
-    for (auto& [index, payload] : g.parts) v.data.insert(v.data.end(), payload.begin(), payload.end());
+    for (auto& [index, payload] : g.parts)
+      v.data.insert(v.data.end(), payload.begin(), payload.end());
     out.values.push_back(std::move(v));
   }
   return out;
@@ -245,22 +264,28 @@ Assembly assemble(const std::vector<Bytes>& apiValues) {
 ValueDiff::Change ValueDiff::update(const std::vector<Value>& current) {
   Change change;
   std::map<std::uint64_t, Bytes> next;
-  for (const Value& v : current) next.emplace(v.id, v.data);
+  for (const Value& v : current)
+    next.emplace(v.id, v.data);
   for (auto& [id, data] : known_) {
     auto it = next.find(id);
-    if (it == next.end() || it->second != data) change.gone.push_back(Value{id, data});
+    if (it == next.end() || it->second != data)
+      change.gone.push_back(Value{id, data});
   }
   for (auto& [id, data] : next) {
     auto it = known_.find(id);
-    if (it == known_.end() || it->second != data) change.added.push_back(Value{id, data});
+    if (it == known_.end() || it->second != data)
+      change.added.push_back(Value{id, data});
   }
   known_ = std::move(next);
   return change;
 }
 
-// ---- stored form ---------------------------------------------------------------------------------
+// ---- stored form
+// ---------------------------------------------------------------------------------
 
-bool isStored(std::span<const std::uint8_t> bytes) { return hasPrefix(bytes, kStoredMagic); }
+bool isStored(std::span<const std::uint8_t> bytes) {
+  return hasPrefix(bytes, kStoredMagic);
+}
 
 Bytes encodeStored(const Stored& stored) {
   Bytes out(kStoredMagic, kStoredMagic + 4);
@@ -283,24 +308,30 @@ Bytes encodeStored(const Stored& stored) {
 }
 
 Result<Stored> decodeStored(std::span<const std::uint8_t> bytes) {
-  if (!isStored(bytes)) return fail("not a stored gateway API value");
+  if (!isStored(bytes))
+    return fail("not a stored gateway API value");
   Reader in{bytes.subspan(4)};
   std::uint8_t version = in.byte();
   std::uint8_t kind = in.byte();
   auto expiresBytes = in.take(8);
-  if (!in.ok) return fail("truncated stored value");
-  if (version != kStoredVersion) return fail("stored value version " + std::to_string(version));
+  if (!in.ok)
+    return fail("truncated stored value");
+  if (version != kStoredVersion)
+    return fail("stored value version " + std::to_string(version));
   auto expires = static_cast<std::int64_t>(getU64(expiresBytes));
   if (kind == kKindPut) {
     StoredPut p;
     p.expires = expires;
     Bytes type = in.lengthPrefixed();
     p.secretHash = in.lengthPrefixed();
-    if (!in.ok) return fail("truncated stored put");
+    if (!in.ok)
+      return fail("truncated stored put");
     p.hashType.assign(type.begin(), type.end());
     p.value.assign(in.in.begin(), in.in.end());
-    if (p.value.size() > kMaxValueSize) return fail("stored put larger than 1024 bytes");
-    if (!p.secretHash.empty() && p.secretHash.size() != 20) return fail("bad secret hash");
+    if (p.value.size() > kMaxValueSize)
+      return fail("stored put larger than 1024 bytes");
+    if (!p.secretHash.empty() && p.secretHash.size() != 20)
+      return fail("bad secret hash");
     return Stored{std::move(p)};
   }
   if (kind == kKindRm) {
@@ -309,7 +340,8 @@ Result<Stored> decodeStored(std::span<const std::uint8_t> bytes) {
     auto hash = in.take(20);
     Bytes type = in.lengthPrefixed();
     r.secret = in.lengthPrefixed();
-    if (!in.ok || !in.in.empty()) return fail("malformed stored rm");
+    if (!in.ok || !in.in.empty())
+      return fail("malformed stored rm");
     r.valueHash.assign(hash.begin(), hash.end());
     r.hashType.assign(type.begin(), type.end());
     return Stored{std::move(r)};
@@ -321,7 +353,8 @@ std::vector<Entry> present(const std::vector<Value>& overlayValues, std::int64_t
   std::vector<Entry> entries;
   auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(kValueLifetime).count();
   for (const Value& v : overlayValues) {
-    if (isStored(v.data)) continue;
+    if (isStored(v.data))
+      continue;
     for (Bytes& c : splitValue(v)) {
       Entry e;
       e.value = std::move(c);
@@ -355,11 +388,14 @@ std::vector<Entry> present(const std::vector<Value>& overlayValues, std::int64_t
 std::vector<Value> reassembleStored(const std::vector<Value>& overlayValues, std::int64_t now) {
   std::vector<Value> out;
   for (const Value& v : overlayValues) {
-    if (!isStored(v.data)) out.push_back(v);
+    if (!isStored(v.data))
+      out.push_back(v);
   }
   std::vector<Bytes> apiValues;
-  for (StoredPut& p : livePuts(overlayValues, now)) apiValues.push_back(std::move(p.value));
-  for (Value& v : assemble(apiValues).values) out.push_back(std::move(v));
+  for (StoredPut& p : livePuts(overlayValues, now))
+    apiValues.push_back(std::move(p.value));
+  for (Value& v : assemble(apiValues).values)
+    out.push_back(std::move(v));
   return out;
 }
 

@@ -74,9 +74,9 @@ struct Chunk {
 Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes);
 
 struct Assembly {
-  std::vector<Value> values;    ///< complete values, by id
-  std::size_t incomplete = 0;   ///< ids with chunks missing (or inconsistent)
-  std::size_t foreign = 0;      ///< API values that are no chunks
+  std::vector<Value> values;   ///< complete values, by id
+  std::size_t incomplete = 0;  ///< ids with chunks missing (or inconsistent)
+  std::size_t foreign = 0;     ///< API values that are no chunks
 };
 
 /// Reassembles the values a set of API values carries.

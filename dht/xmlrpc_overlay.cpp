@@ -26,7 +26,8 @@ constexpr std::string_view kTag = "xmlrpc";
 using Clock = std::chrono::steady_clock;
 
 // What z2z puts lives as long as an embedded node keeps an unrefreshed value.
-constexpr std::int64_t kPutTtl = std::chrono::duration_cast<std::chrono::seconds>(kValueLifetime).count();
+constexpr std::int64_t kPutTtl =
+    std::chrono::duration_cast<std::chrono::seconds>(kValueLifetime).count();
 // An rm must outlive the put it removes.
 constexpr std::int64_t kRmTtl = kPutTtl + 60;
 constexpr auto kRefreshEvery = std::chrono::seconds(kPutTtl / 2);
@@ -62,7 +63,8 @@ class XmlrpcOverlay final : public Overlay {
         client_(&transport_),
         carriage_(options.url) {
     std::random_device rd;
-    for (auto& b : secret_) b = static_cast<std::uint8_t>(rd());
+    for (auto& b : secret_)
+      b = static_cast<std::uint8_t>(rd());
     secretHash_ = gateway::sha1(secret_);
     log::notice(kTag, "using the gateway API at ", options_.url, " (poll every ",
                 options_.poll.count(), " s) instead of a DHT node");
@@ -91,7 +93,8 @@ class XmlrpcOverlay final : public Overlay {
   void cancelPut(const Key& key, std::uint64_t id) override {
     std::lock_guard lock(mutex_);
     auto it = permanent_.find({key, id});
-    if (it == permanent_.end()) return;
+    if (it == permanent_.end())
+      return;
     std::vector<Bytes> chunks = std::move(it->second.chunks);
     permanent_.erase(it);
     // A put still waiting need not be sent at all; its removal is sent anyway, in case an
@@ -117,7 +120,8 @@ class XmlrpcOverlay final : public Overlay {
     {
       std::lock_guard lock(mutex_);
       token = ++lastToken_;
-      listens_[token] = std::make_shared<Listen>(Listen{key, std::move(callback), {}, Clock::now()});
+      listens_[token] =
+          std::make_shared<Listen>(Listen{key, std::move(callback), {}, Clock::now()});
       wake_ = true;
     }
     cv_.notify_all();
@@ -130,7 +134,8 @@ class XmlrpcOverlay final : public Overlay {
   }
 
   void bootstrap(const std::vector<config::Endpoint>& nodes) override {
-    if (!nodes.empty()) log::warning(kTag, "--bootstrap has no effect with --gateway");
+    if (!nodes.empty())
+      log::warning(kTag, "--bootstrap has no effect with --gateway");
   }
 
   OverlayStats stats() const override {
@@ -175,7 +180,8 @@ class XmlrpcOverlay final : public Overlay {
   // Caller holds mutex_.
   void enqueue(Op op) {
     if (ops_.size() >= kMaxQueued) {
-      log::warning(kTag, "more than ", kMaxQueued, " writes waiting for the gateway: dropping the oldest");
+      log::warning(kTag, "more than ", kMaxQueued,
+                   " writes waiting for the gateway: dropping the oldest");
       ops_.pop_front();
     }
     ops_.push_back(std::move(op));
@@ -194,16 +200,20 @@ class XmlrpcOverlay final : public Overlay {
     }
     if (!outcome.succeeded()) {
       auto f = outcome.getFault();
-      throw CallFailed{method + ": fault " + std::to_string(f.getCode()) + ": " + f.getDescription()};
+      throw CallFailed{method + ": fault " + std::to_string(f.getCode()) + ": " +
+                       f.getDescription()};
     }
     return outcome.getResult();
   }
 
   void callStatus(const std::string& method, const xmlrpc_c::paramList& params) {
     int status = xmlrpc_c::value_int(call(method, params));
-    if (status == static_cast<int>(gateway::PutStatus::Success)) return;
+    if (status == static_cast<int>(gateway::PutStatus::Success))
+      return;
     throw CallFailed{method + ": status " + std::to_string(status) +
-                     (status == 1 ? " (over capacity)" : status == 2 ? " (try again)" : "")};
+                     (status == 1   ? " (over capacity)"
+                      : status == 2 ? " (try again)"
+                                    : "")};
   }
 
   void putChunk(const Key& key, const Bytes& chunk, std::int64_t ttl) {
@@ -240,7 +250,8 @@ class XmlrpcOverlay final : public Overlay {
       p.add(xmlrpc_c::value_string(options_.application));
       try {
         auto result = xmlrpc_c::value_array(call("get", p)).vectorValueValue();
-        if (result.size() != 2) throw CallFailed{"get: the answer is not [values, placemark]"};
+        if (result.size() != 2)
+          throw CallFailed{"get: the answer is not [values, placemark]"};
         for (const auto& v : xmlrpc_c::value_array(result[0]).vectorValueValue()) {
           values.push_back(toBytes(v));
         }
@@ -248,7 +259,8 @@ class XmlrpcOverlay final : public Overlay {
       } catch (const girerr::error& e) {
         throw CallFailed{std::string("get: malformed answer: ") + e.what()};
       }
-      if (placemark.empty()) return values;
+      if (placemark.empty())
+        return values;
     }
     throw CallFailed{"get: more than " + std::to_string(kMaxPages) + " pages"};
   }
@@ -257,13 +269,15 @@ class XmlrpcOverlay final : public Overlay {
 
   void failed(const CallFailed& f) {
     std::lock_guard lock(mutex_);
-    backoff_ = backoff_.count() == 0 ? kMinBackoff : std::min(backoff_ * 2, std::chrono::seconds(kMaxBackoff));
+    backoff_ = backoff_.count() == 0 ? kMinBackoff
+                                     : std::min(backoff_ * 2, std::chrono::seconds(kMaxBackoff));
     retryAt_ = Clock::now() + backoff_;
     if (reachable_) {
       log::warning(kTag, "gateway ", options_.url, ": ", f.what, "; retrying every ",
                    kMaxBackoff.count(), " s at most, ", ops_.size(), " writes waiting");
     } else {
-      log::info(kTag, "gateway ", options_.url, ": ", f.what, "; retrying in ", backoff_.count(), " s");
+      log::info(kTag, "gateway ", options_.url, ": ", f.what, "; retrying in ", backoff_.count(),
+                " s");
     }
     reachable_ = false;
   }
@@ -271,10 +285,12 @@ class XmlrpcOverlay final : public Overlay {
   void succeeded() {
     std::lock_guard lock(mutex_);
     backoff_ = {};
-    if (reachable_) return;
+    if (reachable_)
+      return;
     reachable_ = true;
     // The gateway may have lost what it stored (a restart of its node): write everything again.
-    for (auto& [k, p] : permanent_) requeuePermanent(k, p);
+    for (auto& [k, p] : permanent_)
+      requeuePermanent(k, p);
     log::notice(kTag, "gateway ", options_.url, " reachable: ", ops_.size(), " writes to catch up");
   }
 
@@ -295,13 +311,15 @@ class XmlrpcOverlay final : public Overlay {
   bool step() {
     std::unique_lock lock(mutex_);
     auto now = Clock::now();
-    if (now < retryAt_) return false;
+    if (now < retryAt_)
+      return false;
     while (!ops_.empty() && ops_.front().expires < now) {
       log::info(kTag, "dropping a write older than its TTL");
       ops_.pop_front();
     }
     for (auto& [k, p] : permanent_) {
-      if (p.refreshAt <= now) requeuePermanent(k, p);
+      if (p.refreshAt <= now)
+        requeuePermanent(k, p);
     }
     if (!gets_.empty()) {
       Get g = std::move(gets_.front());
@@ -347,14 +365,17 @@ class XmlrpcOverlay final : public Overlay {
           ops_.pop_front();
         }
       }
-      if (done) guardedCall("put callback", [&] { done(true); });
+      if (done)
+        guardedCall("put callback", [&] { done(true); });
       return true;
     }
     std::shared_ptr<Listen> due;
     for (auto& [token, l] : listens_) {
-      if (l->nextPoll <= now && (!due || l->nextPoll < due->nextPoll)) due = l;
+      if (l->nextPoll <= now && (!due || l->nextPoll < due->nextPoll))
+        due = l;
     }
-    if (!due) return false;
+    if (!due)
+      return false;
     due->nextPoll = now + options_.poll;
     lock.unlock();
     poll(*due);
@@ -375,12 +396,15 @@ class XmlrpcOverlay final : public Overlay {
       return;  // no news is not news of loss: nothing expires while the gateway is away
     }
     auto change = l.diff.update(current);
-    if (!change.added.empty()) guardedCall("listen callback", [&] { l.callback(change.added, false); });
-    if (!change.gone.empty()) guardedCall("listen callback", [&] { l.callback(change.gone, true); });
+    if (!change.added.empty())
+      guardedCall("listen callback", [&] { l.callback(change.added, false); });
+    if (!change.gone.empty())
+      guardedCall("listen callback", [&] { l.callback(change.gone, true); });
     // Our own values missing from the answer (the gateway's node restarted, say): write again.
     std::lock_guard lock(mutex_);
     for (auto& [k, p] : permanent_) {
-      if (k.first != l.key || Clock::now() - p.lastQueued < options_.poll * 2) continue;
+      if (k.first != l.key || Clock::now() - p.lastQueued < options_.poll * 2)
+        continue;
       bool present = std::any_of(current.begin(), current.end(),
                                  [&](const Value& v) { return v.id == k.second; });
       if (!present) {
@@ -405,7 +429,8 @@ class XmlrpcOverlay final : public Overlay {
     while (true) {
       {
         std::lock_guard lock(mutex_);
-        if (stopping_) return;
+        if (stopping_)
+          return;
       }
       bool worked = false;
       try {
@@ -413,7 +438,8 @@ class XmlrpcOverlay final : public Overlay {
       } catch (const std::exception& e) {
         log::error(kTag, "worker: ", e.what());
       }
-      if (worked) continue;
+      if (worked)
+        continue;
       std::unique_lock lock(mutex_);
       // Woken by new work; otherwise at least every 100 ms for timers (polls, backoff, refresh).
       cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || wake_; });

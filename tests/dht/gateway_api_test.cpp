@@ -12,11 +12,14 @@ namespace {
 
 Bytes filled(std::size_t n, std::uint8_t seed = 1) {
   Bytes b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(seed + i * 7);
+  for (std::size_t i = 0; i < n; ++i)
+    b[i] = static_cast<std::uint8_t>(seed + i * 7);
   return b;
 }
 
-Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes text(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 }  // namespace
 
@@ -57,7 +60,8 @@ TEST_CASE("values split into chunks of at most 1024 bytes and reassemble") {
     Value v{0x0123456789abcdefULL, filled(size)};
     auto chunks = gw::splitValue(v);
     CHECK(chunks.size() == std::max<std::size_t>(1, (size + 1009) / 1010));
-    for (const Bytes& c : chunks) CHECK(c.size() <= gw::kMaxValueSize);
+    for (const Bytes& c : chunks)
+      CHECK(c.size() <= gw::kMaxValueSize);
     // Order does not matter, duplicates do no harm, foreign values are counted.
     std::vector<Bytes> shuffled(chunks.rbegin(), chunks.rend());
     shuffled.push_back(chunks.front());
@@ -123,13 +127,16 @@ TEST_CASE("stored puts and removals round-trip and reject malformed bytes") {
   CHECK_FALSE(gw::decodeStored(text("<z2z version=\"1\"/>")));
   for (std::size_t n = 0; n < encoded.size() - 4; ++n) {  // every truncation of the header
     Bytes cut(encoded.begin(), encoded.begin() + static_cast<std::ptrdiff_t>(n));
-    if (n < 18) CHECK_FALSE(gw::decodeStored(cut));
+    if (n < 18)
+      CHECK_FALSE(gw::decodeStored(cut));
   }
 }
 
 TEST_CASE("present: live puts, removals with the right secret, native values as chunks") {
   std::int64_t now = 5000;
-  auto stored = [](const gw::Stored& s, std::uint64_t id) { return Value{id, gw::encodeStored(s)}; };
+  auto stored = [](const gw::Stored& s, std::uint64_t id) {
+    return Value{id, gw::encodeStored(s)};
+  };
   Bytes secret = text("donttell");
   std::vector<Value> overlay = {
       stored(gw::StoredPut{text("red"), "", {}, now + 100}, 1),
@@ -143,10 +150,12 @@ TEST_CASE("present: live puts, removals with the right secret, native values as 
   };
   auto entries = gw::present(overlay, now);
   std::vector<Bytes> values;
-  for (const auto& e : entries) values.push_back(e.value);
+  for (const auto& e : entries)
+    values.push_back(e.value);
   CHECK(entries.size() == 4);  // red, green, and the record's two chunks
   auto find = [&](const Bytes& v) {
-    return std::find_if(entries.begin(), entries.end(), [&](const gw::Entry& e) { return e.value == v; });
+    return std::find_if(entries.begin(), entries.end(),
+                        [&](const gw::Entry& e) { return e.value == v; });
   };
   REQUIRE(find(text("red")) != entries.end());
   CHECK(find(text("red"))->ttlRemaining == 300);
@@ -155,7 +164,8 @@ TEST_CASE("present: live puts, removals with the right secret, native values as 
   REQUIRE(find(text("green")) != entries.end());
   CHECK(find(text("green"))->hashType == "SHA");
   CHECK(find(text("old")) == entries.end());
-  for (std::size_t i = 1; i < entries.size(); ++i) CHECK(entries[i - 1].order < entries[i].order);
+  for (std::size_t i = 1; i < entries.size(); ++i)
+    CHECK(entries[i - 1].order < entries[i].order);
   auto a = gw::assemble(values);
   REQUIRE(a.values.size() == 1);
   CHECK(a.values[0].id == 8);
@@ -165,7 +175,8 @@ TEST_CASE("present: live puts, removals with the right secret, native values as 
   auto chunks = gw::splitValue(Value{99, filled(2500, 9)});
   std::vector<Value> withChunks = {Value{8, filled(10)}};
   std::uint64_t id = 100;
-  for (const Bytes& c : chunks) withChunks.push_back(stored(gw::StoredPut{c, "SHA", gw::sha1(secret), now + 50}, id++));
+  for (const Bytes& c : chunks)
+    withChunks.push_back(stored(gw::StoredPut{c, "SHA", gw::sha1(secret), now + 50}, id++));
   auto seen = gw::reassembleStored(withChunks, now);
   REQUIRE(seen.size() == 2);
   CHECK(seen[1].id == 99);
