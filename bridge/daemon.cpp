@@ -19,6 +19,7 @@
 #include "z2z/bridge/election.hpp"
 #include "z2z/bridge/gateway.hpp"
 #include "z2z/bridge/growth.hpp"
+#include "z2z/bridge/xmlrpc_server.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/overlay.hpp"
 
@@ -145,7 +146,9 @@ struct Daemon::Impl {
   mdns::EventLoop& loop;
   config::DaemonConfig config;
   std::string origin = newOriginId();
-  std::unique_ptr<dht::Overlay> overlay;
+  std::unique_ptr<dht::Overlay> node;     // the embedded node, unless a gateway stands in
+  std::unique_ptr<dht::Overlay> overlay;  // what the gateways use
+  std::unique_ptr<XmlrpcServer> xmlrpc;
   std::unique_ptr<Election> election;
   bool leading = false;
   std::map<std::string, Running> sections;  // by "export NAME" / "import NAME"; while leading
@@ -161,7 +164,20 @@ struct Daemon::Impl {
     prepareStateDirectory(config.server.stateDirectory);
     // The DHT node before anything else opens descriptors: opendht's select() aborts on a
     // descriptor number of 1024 or more. It joins the overlay only when this gateway leads.
-    overlay = dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0, {}});
+    if (config.server.gateway.empty()) {
+      node = dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0, {}});
+      // Gateways see what clients of a served gateway API wrote, reassembled.
+      overlay = dht::withGatewayApiValues(*node);
+      if (!config.server.xmlrpcListen.empty()) {
+        xmlrpc = std::make_unique<XmlrpcServer>(
+            *node, XmlrpcServerOptions{config.server.xmlrpcEndpoint.host,
+                                       config.server.xmlrpcEndpoint.port, config.server.xmlrpcRate});
+        // Its clients need the overlay whatever role this gateway has on its link.
+        node->bootstrap(config.server.bootstrap);
+      }
+    } else {
+      overlay = dht::startXmlrpcClient(dht::XmlrpcOptions{config.server.gateway, config.server.poll, "z2z"});
+    }
     nodeCacheTimer = loop.timer([this] {
       saveNodes();
       nodeCacheTimer->arm(kNodeCacheInterval);
@@ -289,6 +305,10 @@ struct Daemon::Impl {
     restartOnly(was.dhtBind != now.dhtBind, "dht-bind");
     restartOnly(was.stateDirectory != now.stateDirectory, "state-directory");
     restartOnly(was.controlSocket != now.controlSocket, "control-socket");
+    restartOnly(was.priority != now.priority, "priority");
+    restartOnly(was.gateway != now.gateway || was.poll != now.poll, "gateway and poll");
+    restartOnly(was.xmlrpcListen != now.xmlrpcListen || was.xmlrpcRate != now.xmlrpcRate,
+                "xmlrpc-listen and xmlrpc-rate");
     log::setLevel(now.logLevel);
     log::useSyslog(now.syslog);
     std::vector<config::Endpoint> added;
@@ -307,6 +327,12 @@ struct Daemon::Impl {
     kept.dhtBind = was.dhtBind;
     kept.stateDirectory = was.stateDirectory;
     kept.controlSocket = was.controlSocket;
+    kept.priority = was.priority;
+    kept.gateway = was.gateway;
+    kept.poll = was.poll;
+    kept.xmlrpcListen = was.xmlrpcListen;
+    kept.xmlrpcEndpoint = was.xmlrpcEndpoint;
+    kept.xmlrpcRate = was.xmlrpcRate;
 
     std::map<std::string, const config::ExportSection*> exports;
     std::map<std::string, const config::ImportSection*> imports;

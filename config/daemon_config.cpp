@@ -119,6 +119,45 @@ const std::vector<KeySpec>& specs() {
          s.priority = *p;
          return {};
        })},
+      {{"server", "gateway", "URL", "", false, false,
+        "Run no DHT node: use the classic OpenDHT gateway API (XML-RPC) at this http:// or "
+        "https:// URL instead. Empty: an embedded node."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         if (!v.empty() && !(v.starts_with("http://") || v.starts_with("https://"))) {
+           return fail("'" + std::string(v) + "' is not an http:// or https:// URL");
+         }
+         s.gateway = v;
+         return {};
+       })},
+      {{"server", "poll", "seconds", "5", false, false,
+        "With gateway: how often imports are read from it, 1 to 3600 seconds."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         auto p = parseInt<long long>(v, 1, 3600);
+         if (!p) return fail("'" + std::string(v) + "' is not a number from 1 to 3600");
+         s.poll = std::chrono::seconds(*p);
+         return {};
+       })},
+      {{"server", "xmlrpc-listen", "[ADDRESS:]PORT", "", false, false,
+        "Serve the OpenDHT gateway API in front of the DHT node on this TCP port (the classic "
+        "one is 5851); a port alone listens on 127.0.0.1. Empty: not served."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         s.xmlrpcListen = v;
+         if (v.empty()) return {};
+         bool digits = v.find_first_not_of("0123456789") == std::string_view::npos;
+         auto ep = digits ? parseEndpoint("127.0.0.1:" + std::string(v), kDefaultXmlrpcPort)
+                          : parseEndpoint(v, kDefaultXmlrpcPort);
+         if (!ep) return fail(ep.error());
+         s.xmlrpcEndpoint = *ep;
+         return {};
+       })},
+      {{"server", "xmlrpc-rate", "number", "50", false, false,
+        "With xmlrpc-listen: requests a second each client address may make; 0: no limit."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         auto n = parseInt<unsigned>(v, 0, 1000000);
+         if (!n) return fail("'" + std::string(v) + "' is not a number from 0 to 1000000");
+         s.xmlrpcRate = *n;
+         return {};
+       })},
       {{"server", "log-level", "level", "notice", false, true,
         "The most verbose messages logged: error, warning, notice, info or debug."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
@@ -248,6 +287,7 @@ class Parser {
       if (!name.empty()) return error("[server] takes no name");
       if (serverSeen_) return error("[server] appears twice");
       serverSeen_ = true;
+      serverLine_ = line_;
       sectionKind_ = "server";
       lastHeaderFailed_ = false;
       return;
@@ -322,6 +362,11 @@ class Parser {
   }
 
   void crossChecks() {
+    if (!config_.server.gateway.empty() && !config_.server.xmlrpcListen.empty()) {
+      error("[server] gateway and xmlrpc-listen exclude each other: with a gateway there is no "
+            "node to serve",
+            serverLine_);
+    }
     std::map<std::pair<std::string, std::string>, std::string> exported;  // (key, type) -> section
     for (const ExportSection& e : config_.exports) {
       for (const std::string& t : e.types) {
@@ -340,6 +385,7 @@ class Parser {
   int sectionStart_ = 0;
   std::string sectionKind_;
   bool serverSeen_ = false;
+  int serverLine_ = 1;
   bool lastHeaderFailed_ = false;
   std::set<std::string> sectionIds_;
   std::set<std::string> seenKeys_;
@@ -451,6 +497,10 @@ std::string dumpConfig(const DaemonConfig& c) {
       << "state-directory = " << c.server.stateDirectory << "\n"
       << "control-socket = " << c.server.controlSocket << "\n"
       << "priority = " << c.server.priority << "\n"
+      << "gateway = " << c.server.gateway << "\n"
+      << "poll = " << c.server.poll.count() << "\n"
+      << "xmlrpc-listen = " << c.server.xmlrpcListen << "\n"
+      << "xmlrpc-rate = " << c.server.xmlrpcRate << "\n"
       << "log-level = " << levelText(c.server.logLevel) << "\n"
       << "syslog = " << (c.server.syslog ? "yes" : "no") << "\n";
   for (const ExportSection& e : c.exports) {
@@ -479,6 +529,13 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
   c.server.controlSocket = o.controlSocket;
   c.server.stateDirectory = o.stateDir;  // the command line keeps no state unless asked
   c.server.priority = o.priority;
+  c.server.gateway = o.gatewayUrl;
+  c.server.poll = o.poll;
+  if (o.xmlrpcServe) {
+    c.server.xmlrpcEndpoint = o.xmlrpcListen;
+    c.server.xmlrpcListen = endpointText(o.xmlrpcListen);
+  }
+  c.server.xmlrpcRate = o.xmlrpcRate;
   if (!o.exportTypes.empty()) {
     ExportSection e;
     e.name = "cli";

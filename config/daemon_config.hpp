@@ -25,6 +25,11 @@ struct ServerConfig {
   std::string stateDirectory;
   std::string controlSocket;
   int priority = 0;
+  std::string gateway;  ///< a classic OpenDHT gateway's URL instead of an embedded node
+  std::chrono::seconds poll = kDefaultPoll;
+  std::string xmlrpcListen;  ///< "[ADDRESS:]PORT" to serve the gateway API on; empty: none
+  Endpoint xmlrpcEndpoint{"127.0.0.1", kDefaultXmlrpcPort};
+  unsigned xmlrpcRate = kDefaultXmlrpcRate;
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
   bool operator==(const ServerConfig&) const = default;

@@ -142,6 +142,45 @@ const std::vector<Flag>& flags() {
          cl.options.controlSocket = v;
          return {};
        }},
+      {"gateway", "", 'g', true, "URL",
+       "use the classic OpenDHT gateway (XML-RPC) at URL, http:// or https://, instead of an "
+       "embedded DHT node",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (!(v.starts_with("http://") || v.starts_with("https://")) || v.size() > 2048) {
+           return fail("--gateway: '" + std::string(v) + "' is not an http:// or https:// URL");
+         }
+         cl.options.gatewayUrl = v;
+         return {};
+       }},
+      {"poll", "", 0, true, "SECONDS",
+       "with --gateway: how often imports are read from the gateway (default 5, 1 to 3600)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto s = parseInt<long long>(v, 1, 3600);
+         if (!s) return fail("--poll: '" + std::string(v) + "' is not a number from 1 to 3600");
+         cl.options.poll = std::chrono::seconds(*s);
+         return {};
+       }},
+      {"xmlrpc-listen", "", 0, true, "[ADDRESS:]PORT",
+       "serve the OpenDHT gateway API (XML-RPC) in front of the DHT node on this TCP port "
+       "(address default 127.0.0.1; the classic port is 5851)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos;
+         auto ep = digits ? parseEndpoint("127.0.0.1:" + std::string(v), kDefaultXmlrpcPort)
+                          : parseEndpoint(v, kDefaultXmlrpcPort);
+         if (!ep) return fail("--xmlrpc-listen: " + ep.error());
+         cl.options.xmlrpcServe = true;
+         cl.options.xmlrpcListen = *ep;
+         return {};
+       }},
+      {"xmlrpc-rate", "", 0, true, "N",
+       "with --xmlrpc-listen: requests a second each client address may make (default 50; "
+       "0: no limit)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto n = parseInt<unsigned>(v, 0, 1000000);
+         if (!n) return fail("--xmlrpc-rate: '" + std::string(v) + "' is not a number from 0 to 1000000");
+         cl.options.xmlrpcRate = *n;
+         return {};
+       }},
       {"help", "", 'h', false, "", "print this help and exit",
        [](std::string_view, CommandLine& cl) -> Status {
          cl.action = Action::Help;
@@ -270,6 +309,9 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
     return fail("nothing to do: give --export TYPE and/or --import");
   }
   if (o.key.empty()) return fail("--export and --import need --key NAME");
+  if (o.xmlrpcServe && !o.gatewayUrl.empty()) {
+    return fail("--xmlrpc-listen serves an embedded DHT node: it cannot go with --gateway");
+  }
   return cl;
 }
 
@@ -309,6 +351,7 @@ std::string usage() {
       "\nExamples:\n"
       "  z2z --export _daap._tcp --key columbia\n"
       "  z2z --import --key columbia --bootstrap 198.19.0.1\n"
+      "  z2z --export _ipp._tcp --import --key columbia --gateway http://198.19.0.1:5851/\n"
       "\nExit status: 0 on a clean stop, 1 on a failed start, 2 on bad arguments.\n";
   return text;
 }

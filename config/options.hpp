@@ -18,6 +18,9 @@ inline constexpr std::chrono::seconds kDefaultTtl{120};
 inline constexpr std::chrono::seconds kMinTtl{5};
 inline constexpr std::chrono::seconds kMaxTtl{86400};
 inline constexpr std::size_t kMaxKeyLength = 255;
+inline constexpr std::uint16_t kDefaultXmlrpcPort = 5851;
+inline constexpr std::chrono::seconds kDefaultPoll{5};
+inline constexpr unsigned kDefaultXmlrpcRate = 50;
 
 /// A host name or address literal with a UDP port: a DHT node to bootstrap from.
 struct Endpoint {
@@ -48,6 +51,11 @@ struct GatewayOptions {
   std::string stateDir;                  ///< node cache and other state; empty: none kept
   int priority = 0;                      ///< leader election on the link: higher wins
   bool json = false;                     ///< --status prints JSON
+  std::string gatewayUrl;                ///< use this OpenDHT gateway (XML-RPC) instead of a node
+  std::chrono::seconds poll = kDefaultPoll;  ///< how often --gateway imports are read
+  bool xmlrpcServe = false;              ///< serve the gateway API in front of the node
+  Endpoint xmlrpcListen{"127.0.0.1", kDefaultXmlrpcPort};
+  unsigned xmlrpcRate = kDefaultXmlrpcRate;  ///< requests a second per client; 0: no limit
 };
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/z2z/z2zd.sock";

@@ -90,4 +90,24 @@ inline constexpr std::chrono::minutes kValueLifetime{10};
 /// Starts an embedded libopendht node. Throws z2z::Error if it cannot bind.
 std::unique_ptr<Overlay> startOpendht(const NodeOptions& options);
 
+/// A classic OpenDHT gateway (XML-RPC) to use instead of an embedded node.
+struct XmlrpcOptions {
+  std::string url;                      ///< http:// or https:// URL of the gateway
+  std::chrono::seconds poll{5};         ///< how often listened keys are read
+  std::string application = "z2z";     ///< the API's "application" argument
+};
+
+/// The client backend: an Overlay over a gateway's XML-RPC API. Values are split into chunks
+/// of at most 1024 bytes (see gateway_api.hpp) and put removable with a per-process secret;
+/// permanent values are written again before their TTL and removed with rm on cancelPut; listen
+/// polls get every `poll`. Failed calls (status 1 or 2, faults, transport errors) are retried
+/// with backoff, writes in order, and nothing expires while the gateway is unreachable.
+/// Callbacks run on the backend's worker thread. Throws z2z::Error if the client cannot be set up.
+std::unique_ptr<Overlay> startXmlrpcClient(const XmlrpcOptions& options);
+
+/// Wraps `raw` (which must outlive the wrapper) so that get and listen report the values that
+/// clients of a served gateway API stored there as chunks (reassembled, under their own ids)
+/// instead of the stored API values themselves; native values and writes pass through.
+std::unique_ptr<Overlay> withGatewayApiValues(Overlay& raw);
+
 }  // namespace z2z::dht

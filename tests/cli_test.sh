@@ -14,7 +14,8 @@ check() {
 out=$("$z2z" --help); rc=$?
 check "--help exits 0" test "$rc" -eq 0
 for flag in --export --exportopendht --import --importopendht --key --bootstrap --dht-port \
-            --dht-bind --ttl --interface --log-level --syslog --help --version; do
+            --dht-bind --ttl --interface --log-level --syslog --gateway --poll --xmlrpc-listen \
+            --xmlrpc-rate --help --version; do
   check "--help lists $flag" grep -q -- "$flag" <<<"$out"
 done
 check "--help says what --interface defaults to" grep -q "default: every interface" <<<"$out"
@@ -31,6 +32,13 @@ err=$("$z2z" --export daap --key k 2>&1); rc=$?
 check "a bad service type exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep daap <<<"$err")"
 err=$("$z2z" --import 2>&1); rc=$?
 check "a missing --key exits 2" test "$rc" -eq 2
+
+err=$("$z2z" --import --key k --gateway ftp://x 2>&1); rc=$?
+check "a --gateway that is no http(s) URL exits 2" test "$rc" -eq 2 -a -n "$(grep -- --gateway <<<"$err")"
+err=$("$z2z" --import --key k --gateway http://x/ --xmlrpc-listen 5851 2>&1); rc=$?
+check "--xmlrpc-listen with --gateway exits 2" test "$rc" -eq 2
+err=$("$z2z" --import --key k --poll 0 2>&1); rc=$?
+check "--poll 0 exits 2" test "$rc" -eq 2
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

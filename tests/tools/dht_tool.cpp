@@ -5,6 +5,8 @@
 //   dht_tool put KEYNAME FILE [--bootstrap HOST[:PORT]]...   store FILE's bytes under the key
 //   dht_tool get KEYNAME [--bootstrap HOST[:PORT]]...        print every value, one per line
 //                                                            (hex id, size, then the bytes)
+//   dht_tool node PORT SECONDS [--bootstrap HOST[:PORT]]...  run a bare node on UDP PORT for
+//                                                            SECONDS (a peer for a lone gateway)
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -29,10 +31,15 @@ int main(int argc, char** argv) {
   }
   std::string_view verb = argv[1];
   std::string keyName = argv[2];
-  int first = verb == "put" ? 4 : 3;
-  if (verb == "put" && argc < 4) return 2;
+  int first = verb == "put" || verb == "node" ? 4 : 3;
+  if ((verb == "put" || verb == "node") && argc < 4) return 2;
   z2z::dht::NodeOptions options;
   options.port = 0;
+  if (verb == "node") {
+    auto port = z2z::config::parseEndpoint("x:" + keyName);
+    if (!port) return 2;
+    options.port = port->port;
+  }
   for (int i = first; i + 1 < argc; i += 2) {
     if (std::string_view(argv[i]) != "--bootstrap") return 2;
     auto ep = z2z::config::parseEndpoint(argv[i + 1]);
@@ -40,6 +47,10 @@ int main(int argc, char** argv) {
     options.bootstrap.push_back(*ep);
   }
   auto overlay = z2z::dht::startOpendht(options);
+  if (verb == "node") {
+    std::this_thread::sleep_for(std::chrono::seconds(std::stoi(argv[3])));
+    return 0;
+  }
   z2z::dht::Key key = z2z::bridge::keyFor(keyName);
   std::this_thread::sleep_for(1s);  // let the bootstrap answer
 

@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/dht/gateway_api.hpp"
+
+#include <opendht/infohash.h>
+
+#include <algorithm>
+#include <set>
+
+namespace z2z::dht::gateway {
+namespace {
+
+constexpr std::uint8_t kChunkMagic[4] = {'z', '2', 'z', 'c'};
+constexpr std::uint8_t kStoredMagic[4] = {'z', '2', 'z', 'g'};
+constexpr std::uint8_t kStoredVersion = 1;
+constexpr std::uint8_t kKindPut = 1;
+constexpr std::uint8_t kKindRm = 2;
+
+void putU64(Bytes& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+std::uint64_t getU64(std::span<const std::uint8_t> in) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8; ++i)
+    v = (v << 8) | in[i];
+  return v;
+}
+
+bool hasPrefix(std::span<const std::uint8_t> bytes, const std::uint8_t (&magic)[4]) {
+  return bytes.size() >= 4 && std::equal(magic, magic + 4, bytes.begin());
+}
+
+// A cursor over untrusted bytes: every read checks the length.
+struct Reader {
+  std::span<const std::uint8_t> in;
+  bool ok = true;
+  std::span<const std::uint8_t> take(std::size_t n) {
+    if (!ok || in.size() < n) {
+      ok = false;
+      return {};
+    }
+    auto out = in.first(n);
+    in = in.subspan(n);
+    return out;
+  }
+  std::uint8_t byte() {
+    auto b = take(1);
+    return ok ? b[0] : 0;
+  }
+  Bytes lengthPrefixed() {
+    std::size_t n = byte();
+    auto b = take(n);
+    return Bytes(b.begin(), b.end());
+  }
+};
+
+void putLengthPrefixed(Bytes& out, std::span<const std::uint8_t> bytes) {
+  out.push_back(static_cast<std::uint8_t>(bytes.size()));
+  out.insert(out.end(), bytes.begin(), bytes.end());
+}
+
+std::span<const std::uint8_t> asBytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// Puts that are live and not removed, merged by (value, hash type, secret hash).
+std::vector<StoredPut> livePuts(const std::vector<Value>& overlayValues, std::int64_t now) {
+  std::vector<StoredPut> puts;
+  std::vector<StoredRm> rms;
+  for (const Value& v : overlayValues) {
+    auto s = decodeStored(v.data);
+    if (!s)
+      continue;
+    if (auto* p = std::get_if<StoredPut>(&*s)) {
+      if (p->expires > now)
+        puts.push_back(std::move(*p));
+    } else if (auto* r = std::get_if<StoredRm>(&*s)) {
+      if (r->expires > now)
+        rms.push_back(std::move(*r));
+    }
+  }
+  std::set<std::pair<Bytes, Bytes>> removed;  // (value hash, secret hash)
+  for (const StoredRm& r : rms)
+    removed.insert({r.valueHash, sha1(r.secret)});
+  std::map<std::tuple<Bytes, std::string, Bytes>, StoredPut> merged;
+  for (StoredPut& p : puts) {
+    if (!p.secretHash.empty() && removed.count({sha1(p.value), p.secretHash}))
+      continue;
+    auto k = std::make_tuple(p.value, p.hashType, p.secretHash);
+    auto it = merged.find(k);
+    if (it == merged.end()) {
+      merged.emplace(std::move(k), std::move(p));
+    } else {
+      it->second.expires = std::max(it->second.expires, p.expires);
+    }
+  }
+  std::vector<StoredPut> out;
+  for (auto& [k, p] : merged)
+    out.push_back(std::move(p));
+  return out;
+}
+
+}  // namespace
+
+Bytes sha1(std::span<const std::uint8_t> data) {
+  auto h = ::dht::InfoHash::get(data.data(), data.size());
+  return Bytes(h.begin(), h.end());
+}
+
+std::int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---- validation
+// ----------------------------------------------------------------------------------
+
+z2z::Status validateKey(std::span<const std::uint8_t> key) {
+  if (key.size() != kKeySize) {
+    return fail("key: " + std::to_string(key.size()) + " bytes, must be 20 (a SHA-1 digest)");
+  }
+  return {};
+}
+
+z2z::Status validateValue(std::span<const std::uint8_t> value) {
+  if (value.size() > kMaxValueSize) {
+    return fail("value: " + std::to_string(value.size()) + " bytes, at most 1024 allowed");
+  }
+  return {};
+}
+
+z2z::Status validateTtl(std::int64_t ttl) {
+  if (ttl <= 0 || ttl > kMaxTtl) {
+    return fail("ttl: " + std::to_string(ttl) + " s, must be 1 to 604800 (one week)");
+  }
+  return {};
+}
+
+z2z::Status validateHashType(std::string_view hashType) {
+  if (hashType != kHashType)
+    return fail("hash_type: '" + std::string(hashType) + "', only 'SHA'");
+  return {};
+}
+
+z2z::Status validateSecretHash(std::span<const std::uint8_t> secretHash) {
+  if (secretHash.size() != 20) {
+    return fail("secret_hash: " + std::to_string(secretHash.size()) +
+                " bytes, must be 20 (SHA-1 of the secret)");
+  }
+  return {};
+}
+
+z2z::Status validateSecret(std::span<const std::uint8_t> secret) {
+  if (secret.size() > kMaxSecretSize) {
+    return fail("secret: " + std::to_string(secret.size()) + " bytes, at most 40 allowed");
+  }
+  return {};
+}
+
+z2z::Status validateApplication(std::string_view application) {
+  if (application.size() > kMaxApplicationSize) {
+    return fail("application: " + std::to_string(application.size()) +
+                " bytes, at most 255 allowed");
+  }
+  return {};
+}
+
+z2z::Status validateMaxvals(std::int64_t maxvals) {
+  if (maxvals <= 0)
+    return fail("maxvals: " + std::to_string(maxvals) + ", must be positive");
+  return {};
+}
+
+z2z::Status validatePlacemark(std::span<const std::uint8_t> placemark) {
+  if (!placemark.empty() && placemark.size() != 20) {
+    return fail("placemark: " + std::to_string(placemark.size()) +
+                " bytes, must be empty or one a get returned");
+  }
+  return {};
+}
+
+// ---- chunks
+// --------------------------------------------------------------------------------------
+
+std::vector<Bytes> splitValue(const Value& value) {
+  std::size_t count =
+      std::max<std::size_t>(1, (value.data.size() + kChunkPayloadSize - 1) / kChunkPayloadSize);
+  if (count > kMaxChunks) {
+    throw Error("a value of " + std::to_string(value.data.size()) +
+                " bytes does not fit the gateway API's 64 chunks");
+  }
+  std::vector<Bytes> chunks;
+  for (std::size_t i = 0; i < count; ++i) {
+    Bytes c(kChunkMagic, kChunkMagic + 4);
+    putU64(c, value.id);
+    c.push_back(static_cast<std::uint8_t>(i));
+    c.push_back(static_cast<std::uint8_t>(count));
+    auto begin = value.data.begin() +
+                 static_cast<std::ptrdiff_t>(std::min(value.data.size(), i * kChunkPayloadSize));
+    auto end = value.data.begin() + static_cast<std::ptrdiff_t>(
+                                        std::min(value.data.size(), (i + 1) * kChunkPayloadSize));
+    c.insert(c.end(), begin, end);
+    chunks.push_back(std::move(c));
+  }
+  return chunks;
+}
+
+Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes) {
+  if (!hasPrefix(bytes, kChunkMagic))
+    return fail("not a z2z chunk");
+  if (bytes.size() < kChunkHeaderSize)
+    return fail("truncated chunk header");
+  if (bytes.size() > kMaxValueSize)
+    return fail("chunk larger than 1024 bytes");
+  Chunk c;
+  c.id = getU64(bytes.subspan(4));
+  c.index = bytes[12];
+  c.count = bytes[13];
+  if (c.count == 0 || c.count > kMaxChunks || c.index >= c.count) {
+    return fail("chunk " + std::to_string(c.index) + " of " + std::to_string(c.count));
+  }
+  c.payload.assign(bytes.begin() + kChunkHeaderSize, bytes.end());
+  return c;
+}
+
+Assembly assemble(const std::vector<Bytes>& apiValues) {
+  struct Group {
+    unsigned count = 0;
+    bool bad = false;
+    std::map<unsigned, Bytes> parts;
+  };
+  Assembly out;
+  std::map<std::uint64_t, Group> groups;
+  for (const Bytes& b : apiValues) {
+    auto c = decodeChunk(b);
+    if (!c) {
+      ++out.foreign;
+      continue;
+    }
+    Group& g = groups[c->id];
+    if (g.count == 0)
+      g.count = c->count;
+    if (g.count != c->count)
+      g.bad = true;
+    auto [it, inserted] = g.parts.emplace(c->index, c->payload);
+    if (!inserted && it->second != c->payload)
+      g.bad = true;
+  }
+  for (auto& [id, g] : groups) {
+    if (g.bad || g.parts.size() != g.count) {
+      ++out.incomplete;
+      continue;
+    }
+    Value v{id, {}};
+    for (auto& [index, payload] : g.parts)
+      v.data.insert(v.data.end(), payload.begin(), payload.end());
+    out.values.push_back(std::move(v));
+  }
+  return out;
+}
+
+ValueDiff::Change ValueDiff::update(const std::vector<Value>& current) {
+  Change change;
+  std::map<std::uint64_t, Bytes> next;
+  for (const Value& v : current)
+    next.emplace(v.id, v.data);
+  for (auto& [id, data] : known_) {
+    auto it = next.find(id);
+    if (it == next.end() || it->second != data)
+      change.gone.push_back(Value{id, data});
+  }
+  for (auto& [id, data] : next) {
+    auto it = known_.find(id);
+    if (it == known_.end() || it->second != data)
+      change.added.push_back(Value{id, data});
+  }
+  known_ = std::move(next);
+  return change;
+}
+
+// ---- stored form
+// ---------------------------------------------------------------------------------
+
+bool isStored(std::span<const std::uint8_t> bytes) {
+  return hasPrefix(bytes, kStoredMagic);
+}
+
+Bytes encodeStored(const Stored& stored) {
+  Bytes out(kStoredMagic, kStoredMagic + 4);
+  out.push_back(kStoredVersion);
+  if (auto* p = std::get_if<StoredPut>(&stored)) {
+    out.push_back(kKindPut);
+    putU64(out, static_cast<std::uint64_t>(p->expires));
+    putLengthPrefixed(out, asBytes(p->hashType));
+    putLengthPrefixed(out, p->secretHash);
+    out.insert(out.end(), p->value.begin(), p->value.end());
+  } else {
+    const auto& r = std::get<StoredRm>(stored);
+    out.push_back(kKindRm);
+    putU64(out, static_cast<std::uint64_t>(r.expires));
+    out.insert(out.end(), r.valueHash.begin(), r.valueHash.end());
+    putLengthPrefixed(out, asBytes(r.hashType));
+    putLengthPrefixed(out, r.secret);
+  }
+  return out;
+}
+
+Result<Stored> decodeStored(std::span<const std::uint8_t> bytes) {
+  if (!isStored(bytes))
+    return fail("not a stored gateway API value");
+  Reader in{bytes.subspan(4)};
+  std::uint8_t version = in.byte();
+  std::uint8_t kind = in.byte();
+  auto expiresBytes = in.take(8);
+  if (!in.ok)
+    return fail("truncated stored value");
+  if (version != kStoredVersion)
+    return fail("stored value version " + std::to_string(version));
+  auto expires = static_cast<std::int64_t>(getU64(expiresBytes));
+  if (kind == kKindPut) {
+    StoredPut p;
+    p.expires = expires;
+    Bytes type = in.lengthPrefixed();
+    p.secretHash = in.lengthPrefixed();
+    if (!in.ok)
+      return fail("truncated stored put");
+    p.hashType.assign(type.begin(), type.end());
+    p.value.assign(in.in.begin(), in.in.end());
+    if (p.value.size() > kMaxValueSize)
+      return fail("stored put larger than 1024 bytes");
+    if (!p.secretHash.empty() && p.secretHash.size() != 20)
+      return fail("bad secret hash");
+    return Stored{std::move(p)};
+  }
+  if (kind == kKindRm) {
+    StoredRm r;
+    r.expires = expires;
+    auto hash = in.take(20);
+    Bytes type = in.lengthPrefixed();
+    r.secret = in.lengthPrefixed();
+    if (!in.ok || !in.in.empty())
+      return fail("malformed stored rm");
+    r.valueHash.assign(hash.begin(), hash.end());
+    r.hashType.assign(type.begin(), type.end());
+    return Stored{std::move(r)};
+  }
+  return fail("stored value of unknown kind " + std::to_string(kind));
+}
+
+std::vector<Entry> present(const std::vector<Value>& overlayValues, std::int64_t now) {
+  std::vector<Entry> entries;
+  auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(kValueLifetime).count();
+  for (const Value& v : overlayValues) {
+    if (isStored(v.data))
+      continue;
+    for (Bytes& c : splitValue(v)) {
+      Entry e;
+      e.value = std::move(c);
+      e.ttlRemaining = lifetime;
+      entries.push_back(std::move(e));
+    }
+  }
+  for (StoredPut& p : livePuts(overlayValues, now)) {
+    Entry e;
+    e.value = std::move(p.value);
+    e.ttlRemaining = p.expires - now;
+    e.hashType = std::move(p.hashType);
+    e.secretHash = std::move(p.secretHash);
+    entries.push_back(std::move(e));
+  }
+  for (Entry& e : entries) {
+    Bytes all = e.value;
+    all.insert(all.end(), e.hashType.begin(), e.hashType.end());
+    all.insert(all.end(), e.secretHash.begin(), e.secretHash.end());
+    e.order = sha1(all);
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.order < b.order; });
+  // Identical native values stored twice (same id and bytes) show once.
+  entries.erase(std::unique(entries.begin(), entries.end(),
+                            [](const Entry& a, const Entry& b) { return a.order == b.order; }),
+                entries.end());
+  return entries;
+}
+
+std::vector<Value> reassembleStored(const std::vector<Value>& overlayValues, std::int64_t now) {
+  std::vector<Value> out;
+  for (const Value& v : overlayValues) {
+    if (!isStored(v.data))
+      out.push_back(v);
+  }
+  std::vector<Bytes> apiValues;
+  for (StoredPut& p : livePuts(overlayValues, now))
+    apiValues.push_back(std::move(p.value));
+  for (Value& v : assemble(apiValues).values)
+    out.push_back(std::move(v));
+  return out;
+}
+
+}  // namespace z2z::dht::gateway

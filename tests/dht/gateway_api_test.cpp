@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The gateway API's data rules: request validation, chunking of z2z values over the 1024-byte
+// limit, and how stored puts and removals are shown.
+#include <doctest/doctest.h>
+
+#include "z2z/dht/gateway_api.hpp"
+
+using namespace z2z::dht;
+namespace gw = z2z::dht::gateway;
+
+namespace {
+
+Bytes filled(std::size_t n, std::uint8_t seed = 1) {
+  Bytes b(n);
+  for (std::size_t i = 0; i < n; ++i)
+    b[i] = static_cast<std::uint8_t>(seed + i * 7);
+  return b;
+}
+
+Bytes text(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
+
+}  // namespace
+
+TEST_CASE("request validation names the argument") {
+  CHECK(gw::validateKey(filled(20)));
+  auto k = gw::validateKey(filled(19));
+  REQUIRE_FALSE(k);
+  CHECK(k.error().find("key: 19 bytes") != std::string::npos);
+  CHECK_FALSE(gw::validateKey(filled(21)));
+  CHECK(gw::validateValue(filled(1024)));
+  CHECK(gw::validateValue(Bytes{}));
+  CHECK(gw::validateValue(filled(1025)).error().find("value: 1025") != std::string::npos);
+  CHECK(gw::validateTtl(1));
+  CHECK(gw::validateTtl(604800));
+  CHECK_FALSE(gw::validateTtl(0));
+  CHECK_FALSE(gw::validateTtl(-5));
+  CHECK_FALSE(gw::validateTtl(604801));
+  CHECK(gw::validateHashType("SHA"));
+  CHECK_FALSE(gw::validateHashType("MD5"));
+  CHECK_FALSE(gw::validateHashType(""));
+  CHECK(gw::validateSecretHash(filled(20)));
+  CHECK_FALSE(gw::validateSecretHash(filled(8)));
+  CHECK(gw::validateSecret(filled(40)));
+  CHECK_FALSE(gw::validateSecret(filled(41)));
+  CHECK(gw::validateApplication(std::string(255, 'a')));
+  CHECK_FALSE(gw::validateApplication(std::string(256, 'a')));
+  CHECK(gw::validateMaxvals(1));
+  CHECK_FALSE(gw::validateMaxvals(0));
+  CHECK(gw::validatePlacemark(Bytes{}));
+  CHECK(gw::validatePlacemark(filled(20)));
+  CHECK_FALSE(gw::validatePlacemark(filled(3)));
+}
+
+TEST_CASE("values split into chunks of at most 1024 bytes and reassemble") {
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, gw::kChunkPayloadSize,
+                           gw::kChunkPayloadSize + 1, std::size_t{16 * 1024}}) {
+    CAPTURE(size);
+    Value v{0x0123456789abcdefULL, filled(size)};
+    auto chunks = gw::splitValue(v);
+    CHECK(chunks.size() == std::max<std::size_t>(1, (size + 1009) / 1010));
+    for (const Bytes& c : chunks)
+      CHECK(c.size() <= gw::kMaxValueSize);
+    // Order does not matter, duplicates do no harm, foreign values are counted.
+    std::vector<Bytes> shuffled(chunks.rbegin(), chunks.rend());
+    shuffled.push_back(chunks.front());
+    shuffled.push_back(text("someone else's value"));
+    auto a = gw::assemble(shuffled);
+    REQUIRE(a.values.size() == 1);
+    CHECK(a.values[0].id == v.id);
+    CHECK(a.values[0].data == v.data);
+    CHECK(a.foreign == 1);
+    CHECK(a.incomplete == 0);
+  }
+  CHECK_THROWS_AS(gw::splitValue(Value{1, filled(gw::kMaxChunks * gw::kChunkPayloadSize + 1)}),
+                  z2z::Error);
+}
+
+TEST_CASE("incomplete or inconsistent chunk sets are not used") {
+  auto chunks = gw::splitValue(Value{7, filled(3000)});
+  REQUIRE(chunks.size() == 3);
+  auto missing = gw::assemble({chunks[0], chunks[2]});
+  CHECK(missing.values.empty());
+  CHECK(missing.incomplete == 1);
+
+  Bytes forged = chunks[1];
+  forged.back() ^= 0xff;  // the same index with other bytes
+  CHECK(gw::assemble({chunks[0], chunks[1], chunks[2], forged}).values.empty());
+
+  Bytes badCount = chunks[0];
+  badCount[13] = 0;
+  CHECK_FALSE(gw::decodeChunk(badCount));
+  Bytes badIndex = chunks[0];
+  badIndex[12] = 5;
+  CHECK_FALSE(gw::decodeChunk(badIndex));
+  CHECK_FALSE(gw::decodeChunk(Bytes(chunks[0].begin(), chunks[0].begin() + 10)));
+}
+
+TEST_CASE("ValueDiff reports new, changed and vanished values once") {
+  gw::ValueDiff diff;
+  auto c1 = diff.update({Value{1, text("a")}, Value{2, text("b")}});
+  CHECK(c1.added.size() == 2);
+  CHECK(c1.gone.empty());
+  CHECK(diff.update({Value{1, text("a")}, Value{2, text("b")}}).added.empty());
+  auto c2 = diff.update({Value{2, text("B")}});
+  CHECK(c2.added.size() == 1);
+  CHECK(c2.gone.size() == 2);  // 1 vanished, 2 changed
+}
+
+TEST_CASE("stored puts and removals round-trip and reject malformed bytes") {
+  gw::StoredPut p{text("blue"), "SHA", gw::sha1(text("donttell")), 1000};
+  Bytes encoded = gw::encodeStored(p);
+  auto d = gw::decodeStored(encoded);
+  REQUIRE(d);
+  auto& q = std::get<gw::StoredPut>(*d);
+  CHECK(q.value == p.value);
+  CHECK(q.hashType == "SHA");
+  CHECK(q.secretHash == p.secretHash);
+  CHECK(q.expires == 1000);
+
+  gw::StoredRm r{gw::sha1(text("blue")), "SHA", text("donttell"), 2000};
+  auto dr = gw::decodeStored(gw::encodeStored(r));
+  REQUIRE(dr);
+  CHECK(std::get<gw::StoredRm>(*dr).secret == text("donttell"));
+
+  CHECK_FALSE(gw::decodeStored(text("<z2z version=\"1\"/>")));
+  for (std::size_t n = 0; n < encoded.size() - 4; ++n) {  // every truncation of the header
+    Bytes cut(encoded.begin(), encoded.begin() + static_cast<std::ptrdiff_t>(n));
+    if (n < 18)
+      CHECK_FALSE(gw::decodeStored(cut));
+  }
+}
+
+TEST_CASE("present: live puts, removals with the right secret, native values as chunks") {
+  std::int64_t now = 5000;
+  auto stored = [](const gw::Stored& s, std::uint64_t id) {
+    return Value{id, gw::encodeStored(s)};
+  };
+  Bytes secret = text("donttell");
+  std::vector<Value> overlay = {
+      stored(gw::StoredPut{text("red"), "", {}, now + 100}, 1),
+      stored(gw::StoredPut{text("red"), "", {}, now + 300}, 2),  // same put again, longer
+      stored(gw::StoredPut{text("old"), "", {}, now - 1}, 3),    // expired
+      stored(gw::StoredPut{text("blue"), "SHA", gw::sha1(secret), now + 100}, 4),
+      stored(gw::StoredPut{text("green"), "SHA", gw::sha1(secret), now + 100}, 5),
+      stored(gw::StoredRm{gw::sha1(text("blue")), "SHA", secret, now + 200}, 6),
+      stored(gw::StoredRm{gw::sha1(text("green")), "SHA", text("wrong"), now + 200}, 7),
+      Value{8, filled(1500)},  // a native z2z record: two chunks
+  };
+  auto entries = gw::present(overlay, now);
+  std::vector<Bytes> values;
+  for (const auto& e : entries)
+    values.push_back(e.value);
+  CHECK(entries.size() == 4);  // red, green, and the record's two chunks
+  auto find = [&](const Bytes& v) {
+    return std::find_if(entries.begin(), entries.end(),
+                        [&](const gw::Entry& e) { return e.value == v; });
+  };
+  REQUIRE(find(text("red")) != entries.end());
+  CHECK(find(text("red"))->ttlRemaining == 300);
+  CHECK(find(text("red"))->hashType.empty());
+  CHECK(find(text("blue")) == entries.end());
+  REQUIRE(find(text("green")) != entries.end());
+  CHECK(find(text("green"))->hashType == "SHA");
+  CHECK(find(text("old")) == entries.end());
+  for (std::size_t i = 1; i < entries.size(); ++i)
+    CHECK(entries[i - 1].order < entries[i].order);
+  auto a = gw::assemble(values);
+  REQUIRE(a.values.size() == 1);
+  CHECK(a.values[0].id == 8);
+  CHECK(a.values[0].data == filled(1500));
+
+  // What gateways with a node see: the native value and values carried in chunks.
+  auto chunks = gw::splitValue(Value{99, filled(2500, 9)});
+  std::vector<Value> withChunks = {Value{8, filled(10)}};
+  std::uint64_t id = 100;
+  for (const Bytes& c : chunks)
+    withChunks.push_back(stored(gw::StoredPut{c, "SHA", gw::sha1(secret), now + 50}, id++));
+  auto seen = gw::reassembleStored(withChunks, now);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[1].id == 99);
+  CHECK(seen[1].data == filled(2500, 9));
+  // Removing one chunk removes the value.
+  withChunks.push_back(stored(gw::StoredRm{gw::sha1(chunks[0]), "SHA", secret, now + 700}, 200));
+  CHECK(gw::reassembleStored(withChunks, now).size() == 1);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# An independent client (Python's xmlrpc.client) against a gateway's served OpenDHT gateway
+# API: put, put_removable, get with placemark paging, get_details and rm give the documented
+# results; a second endpoint with a low --xmlrpc-rate refuses bursts and then serves again.
+set -u
+source "$(dirname "$0")/lib.sh"
+z2z_init "$1"
+: "${Z2Z_DHT_TOOL:?set Z2Z_DHT_TOOL to the dht_tool binary}"
+client=$(dirname "$0")/xmlrpc_client.py
+
+tb_spawn ga dhtnode.log "$Z2Z_DHT_TOOL" node 4300 100 >/dev/null
+z2z_start ga gwa.log --import --key columbia --interface lan0 --bootstrap 127.0.0.1:4300 \
+  --xmlrpc-listen 5851 --xmlrpc-rate 0 >/dev/null
+z2z_start ga gwa2.log --import --key columbia --interface lan0 --bootstrap 127.0.0.1:4300 \
+  --dht-port 4223 --xmlrpc-listen 127.0.0.1:5852 --xmlrpc-rate 10 >/dev/null
+sleep 1
+
+check "the API behaves as documented (see the PASS lines above)" \
+  tb_exec ga python3 "$client" http://127.0.0.1:5851/ api
+check "the rate limit (see above)" tb_exec ga python3 "$client" http://127.0.0.1:5852/ rate 10
+check "only loopback is served when only a port is given" \
+  bash -c "! tb_exec ga python3 -c 'import socket; socket.create_connection((\"$(tb_addr ga wan)\", 5851), timeout=2)' 2>/dev/null"
+check "the served endpoint is still up" grep -q "serving the OpenDHT gateway API" "$TB_DIR/log/gwa.log"
+
+z2z_finish

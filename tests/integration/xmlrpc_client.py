@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""An independent client of the served OpenDHT gateway API: Python's standard xmlrpc.client.
+
+    xmlrpc_client.py URL api        put, put_removable, get with paging, get_details, rm
+    xmlrpc_client.py URL malformed  bad arguments, malformed XML, oversized requests
+    xmlrpc_client.py URL rate N     more than N requests in a burst are refused, then allowed
+
+Prints PASS/FAIL lines and "N passed, N failed"; exits 1 if anything failed.
+"""
+import hashlib
+import http.client
+import os
+import socket
+import sys
+import time
+import urllib.parse
+import xmlrpc.client
+from xmlrpc.client import Binary
+
+passed = failed = 0
+
+
+def check(name, ok):
+    global passed, failed
+    if ok:
+        passed += 1
+        print("PASS", name)
+    else:
+        failed += 1
+        print("FAIL", name)
+
+
+def sha(b):
+    return hashlib.sha1(b).digest()
+
+
+def get_all(proxy, key, maxvals, details=False):
+    """Pages with the placemark until it comes back empty; returns (values, pages)."""
+    values, pages, pm = [], 0, Binary(b"")
+    method = proxy.get_details if details else proxy.get
+    for _ in range(1000):
+        vals, pm = method(key, maxvals, pm, "xmlrpc_client.py")
+        pages += 1
+        values.extend(vals)
+        if pm.data == b"":
+            break
+    return values, pages
+
+
+def fault_code(call):
+    try:
+        call()
+    except xmlrpc.client.Fault as f:
+        return f.faultCode
+    except Exception as e:  # noqa: BLE001 - anything else is a failure of the check
+        return "exception %r" % e
+    return None
+
+
+def api(proxy):
+    key = Binary(sha(b"colors %d" % os.getpid()))
+    check("put red (1 h) returns 0", proxy.put(key, Binary(b"red"), 3600, "t") == 0)
+    secret = b"donttell"
+    check("put_removable blue returns 0",
+          proxy.put_removable(key, Binary(b"blue"), "SHA", Binary(sha(secret)), 600, "t") == 0)
+    vals, pm = proxy.get(key, 10, Binary(b""), "t")
+    check("get returns red and blue", sorted(v.data for v in vals) == [b"blue", b"red"])
+    check("and an empty placemark: nothing more", pm.data == b"")
+
+    values, pages = get_all(proxy, key, 1)
+    check("paging one value at a time finds both in 2 pages",
+          sorted(v.data for v in values) == [b"blue", b"red"] and pages == 2)
+
+    details, _ = get_all(proxy, key, 10, details=True)
+    d = {v[0].data: v for v in details}
+    check("get_details shows both", set(d) == {b"red", b"blue"})
+    check("red: plain put, no hash type or secret hash",
+          d[b"red"][2] == "" and d[b"red"][3].data == b"")
+    check("red: TTL remaining within its 3600 s", 3500 < d[b"red"][1] <= 3600)
+    check("blue: hash type SHA and the secret's SHA-1",
+          d[b"blue"][2] == "SHA" and d[b"blue"][3].data == sha(secret))
+    check("blue: TTL remaining within its 600 s", 500 < d[b"blue"][1] <= 600)
+
+    check("rm with a wrong secret returns 0",
+          proxy.rm(key, Binary(sha(b"blue")), "SHA", Binary(b"guess"), 900, "t") == 0)
+    vals, _ = get_all(proxy, key, 10)
+    check("but removes nothing", sorted(v.data for v in vals) == [b"blue", b"red"])
+    check("rm with the secret returns 0",
+          proxy.rm(key, Binary(sha(b"blue")), "SHA", Binary(secret), 900, "t") == 0)
+    vals, _ = get_all(proxy, key, 10)
+    check("blue is gone, red stays", [v.data for v in vals] == [b"red"])
+    check("put_removable of blue again while the rm lasts does not bring it back",
+          proxy.put_removable(key, Binary(b"blue"), "SHA", Binary(sha(secret)), 60, "t") == 0
+          and [v.data for v in get_all(proxy, key, 10)[0]] == [b"red"])
+
+    many = Binary(sha(b"many %d" % os.getpid()))
+    for i in range(70):
+        assert proxy.put(many, Binary(b"value %02d" % i), 300, "t") == 0
+    vals, pm = proxy.get(many, 1000, Binary(b""), "t")
+    check("a get returns at most 64 values whatever maxvals asks", len(vals) == 64)
+    check("and a placemark of 20 bytes to go on", len(pm.data) == 20)
+    values, pages = get_all(proxy, many, 25)
+    got = [v.data for v in values]
+    check("paging 25 at a time returns all 70 once, in 3 pages",
+          sorted(got) == [b"value %02d" % i for i in range(70)] and pages == 3)
+    check("a key without values gives an empty list and placemark",
+          proxy.get(Binary(sha(b"nothing here")), 10, Binary(b""), "t") == [[], Binary(b"")])
+    big = os.urandom(1024)
+    check("a value of exactly 1024 bytes is accepted and read back",
+          proxy.put(many, Binary(big), 60, "t") == 0
+          and big in [v.data for v in get_all(proxy, many, 64)[0]])
+
+
+def raw_post(url, body, length=None):
+    """POSTs body; returns (HTTP status, response bytes) or (None, error text)."""
+    u = urllib.parse.urlparse(url)
+    s = socket.create_connection((u.hostname, u.port or 80), timeout=10)
+    try:
+        s.sendall(b"POST / HTTP/1.0\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+                  % (len(body) if length is None else length))
+        try:
+            s.sendall(body)
+        except OSError:
+            pass  # the server may refuse before reading it all
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    if not data.startswith(b"HTTP/"):
+        return None, data
+    return int(data.split(b" ", 2)[1]), data
+
+
+def malformed(proxy, url):
+    key = Binary(sha(b"k"))
+    B = Binary
+    cases = [
+        ("a key of 19 bytes", lambda: proxy.put(B(b"x" * 19), B(b"v"), 60, "t"), 1),
+        ("a key of 21 bytes", lambda: proxy.get(B(b"x" * 21), 1, B(b""), "t"), 1),
+        ("a value of 1025 bytes", lambda: proxy.put(key, B(b"v" * 1025), 60, "t"), 1),
+        ("a TTL of 0", lambda: proxy.put(key, B(b"v"), 0, "t"), 1),
+        ("a TTL over a week", lambda: proxy.put(key, B(b"v"), 604801, "t"), 1),
+        ("hash type MD5", lambda: proxy.put_removable(key, B(b"v"), "MD5", B(sha(b"s")), 60, "t"), 1),
+        ("a secret hash of 10 bytes", lambda: proxy.put_removable(key, B(b"v"), "SHA", B(b"s" * 10), 60, "t"), 1),
+        ("a secret of 41 bytes", lambda: proxy.rm(key, B(sha(b"v")), "SHA", B(b"s" * 41), 60, "t"), 1),
+        ("a value hash of 5 bytes", lambda: proxy.rm(key, B(b"12345"), "SHA", B(b"s"), 60, "t"), 1),
+        ("maxvals 0", lambda: proxy.get(key, 0, B(b""), "t"), 1),
+        ("a placemark of 5 bytes", lambda: proxy.get(key, 1, B(b"12345"), "t"), 1),
+        ("an application name of 300 bytes", lambda: proxy.put(key, B(b"v"), 60, "a" * 300), 1),
+    ]
+    for name, call, code in cases:
+        check("fault %d for %s" % (code, name), fault_code(call) == code)
+    for name, call in [
+        ("a string where a key belongs", lambda: proxy.put("not binary", B(b"v"), 60, "t")),
+        ("too few arguments", lambda: proxy.put(key, B(b"v"), 60)),
+        ("too many arguments", lambda: proxy.get(key, 1, B(b""), "t", "extra")),
+        ("an unknown method", lambda: proxy.frobnicate(key)),
+        ("a TTL of 2^31 - 1", lambda: proxy.put(key, B(b"v"), 2**31 - 1, "t")),
+    ]:
+        code = fault_code(call)
+        check("a fault for %s (%r)" % (name, code), isinstance(code, int))
+    for name, body in [
+        ("truncated XML", b"<?xml version='1.0'?><methodCall><methodName>get</methodName><params>"),
+        ("binary garbage", bytes(range(256)) * 4),
+        ("XML that is no call", b"<?xml version='1.0'?><hello/>"),
+    ]:
+        status, data = raw_post(url, body)
+        check("a fault for %s" % name, status == 200 and b"<fault>" in data)
+    status, data = raw_post(url, b"")
+    check("an empty body gets HTTP 400 (HTTP %r)" % status, status == 400)
+    status, data = raw_post(url, b"<" * (64 * 1024))
+    check("a request over 16 KiB is refused before it is read (HTTP %r)" % status,
+          status is None or status >= 400)
+    status, data = raw_post(url, b"x", length=10 ** 9)
+    check("so is a request that only claims to be huge (HTTP %r)" % status,
+          status is None or status >= 400)
+    check("the server still serves a get afterwards",
+          proxy.get(key, 1, B(b""), "t")[1] == B(b""))
+    check("and a put", proxy.put(key, B(b"still here"), 60, "t") == 0)
+
+
+def rate(proxy, n):
+    key = Binary(sha(b"rate"))
+    statuses, faults = [], 0
+    for _ in range(4 * n):
+        try:
+            proxy.get(key, 1, Binary(b""), "t")
+            statuses.append("ok")
+        except xmlrpc.client.Fault as f:
+            faults += f.faultCode == 2
+    check("a burst of %d gets: some refused with fault 2 (%d)" % (4 * n, faults), faults > 0)
+    check("but not the first %d" % n, statuses[:n] == ["ok"] * n)
+    puts = [proxy.put(key, Binary(b"r"), 60, "t") for _ in range(2 * n)]
+    check("puts over the rate return status 2 (try again)", 2 in puts)
+    time.sleep(2.5)
+    check("after a pause the client is served again", proxy.put(key, Binary(b"r"), 60, "t") == 0)
+
+
+def main():
+    url, mode = sys.argv[1], sys.argv[2]
+    proxy = xmlrpc.client.ServerProxy(url)
+    if mode == "api":
+        api(proxy)
+    elif mode == "malformed":
+        malformed(proxy, url)
+    elif mode == "rate":
+        rate(proxy, int(sys.argv[3]))
+    else:
+        sys.exit("unknown mode " + mode)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
