@@ -4,6 +4,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -100,26 +101,53 @@ class OpendhtOverlay final : public Overlay {
     runner_.join();
   }
 
+  // At most kMaxPutsInFlight puts wait for their acknowledgements at once; the others queue.
+  // A thousand services exported in one burst otherwise overflow the peers' UDP receive
+  // buffers, and the dropped requests are retried only seconds later.
   void put(const Key& key, Value value, bool permanent, DoneCallback done) override {
-    auto v = std::make_shared<::dht::Value>(kValueType, std::move(value.data), value.id);
-    if (permanent) {
-      std::lock_guard lock(mutex_);
-      permanent_.insert({{key, value.id}, true});
+    std::lock_guard lock(mutex_);
+    if (permanent) permanent_.insert({{key, value.id}, true});
+    if (inFlight_ >= kMaxPutsInFlight) {
+      queued_.push_back(QueuedPut{key, std::move(value), permanent, std::move(done)});
+      return;
     }
+    ++inFlight_;
+    dispatch(QueuedPut{key, std::move(value), permanent, std::move(done)});
+  }
+
+  struct QueuedPut {
+    Key key;
+    Value value;
+    bool permanent;
+    DoneCallback done;
+  };
+
+  // Called with mutex_ held; runner_.put only queues work for the DHT thread.
+  void dispatch(QueuedPut p) {
+    auto v = std::make_shared<::dht::Value>(kValueType, std::move(p.value.data), p.value.id);
     runner_.put(
-        toInfoHash(key), v,
-        [done = std::move(done)](bool ok) {
+        toInfoHash(p.key), v,
+        [this, done = std::move(p.done)](bool ok) {
           guarded("put callback", [&] {
             if (done) done(ok);
           });
+          std::lock_guard lock(mutex_);
+          if (queued_.empty()) {
+            --inFlight_;
+            return;
+          }
+          QueuedPut next = std::move(queued_.front());
+          queued_.pop_front();
+          dispatch(std::move(next));
         },
-        ::dht::time_point::max(), permanent);
+        ::dht::time_point::max(), p.permanent);
   }
 
   void cancelPut(const Key& key, std::uint64_t id) override {
     {
       std::lock_guard lock(mutex_);
       permanent_.erase({key, id});
+      std::erase_if(queued_, [&](const QueuedPut& q) { return q.key == key && q.value.id == id; });
     }
     runner_.cancelPut(toInfoHash(key), id);
   }
@@ -216,6 +244,9 @@ class OpendhtOverlay final : public Overlay {
   ListenToken lastToken_ = 0;
   std::map<ListenToken, std::pair<Key, std::shared_future<std::size_t>>> listens_;
   std::map<std::pair<Key, std::uint64_t>, bool> permanent_;
+  static constexpr std::size_t kMaxPutsInFlight = 32;
+  std::size_t inFlight_ = 0;
+  std::deque<QueuedPut> queued_;
 };
 
 }  // namespace
