@@ -91,6 +91,7 @@ struct Gateway::Impl {
   mdns::EventLoop& loop;
   dht::Overlay& overlay;
   config::GatewayOptions options;
+  RecordCodec codec;
   dht::Key key;
   std::string origin;
   std::mt19937_64 random;
@@ -114,8 +115,13 @@ struct Gateway::Impl {
   // Shared with DHT callbacks, which may outlive this object by a little.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  Impl(mdns::EventLoop& l, dht::Overlay& o, const config::GatewayOptions& opts)
-      : loop(l), overlay(o), options(opts), key(keyFor(opts.key)), random(std::random_device{}()) {
+  Impl(mdns::EventLoop& l, dht::Overlay& o, const config::GatewayOptions& opts, RecordCodec c)
+      : loop(l),
+        overlay(o),
+        options(opts),
+        codec(std::move(c)),
+        key(keyFor(opts.key)),
+        random(std::random_device{}()) {
     origin = hex64(random());
     exportTypes.insert(options.exportTypes.begin(), options.exportTypes.end());
     log::notice(kTag, "gateway ", origin, ": key '", options.key, "' (DHT key ", key.hex(), ")",
@@ -156,8 +162,13 @@ struct Gateway::Impl {
 
   // ---- export --------------------------------------------------------------------------------
 
-  void put(const Record& record, std::uint64_t valueId, bool permanent, int attemptsLeft = 1) {
+  std::string encode(const Record& record) const {
     std::string text = encodeRecord(record);
+    return codec.encode ? codec.encode(text) : text;
+  }
+
+  void put(const Record& record, std::uint64_t valueId, bool permanent, int attemptsLeft = 1) {
+    std::string text = encode(record);
     overlay.put(key, dht::Value{valueId, dht::Bytes(text.begin(), text.end())}, permanent,
                 [this, alive = std::weak_ptr<bool>(alive), record, valueId, permanent,
                  attemptsLeft](bool ok) {
@@ -285,7 +296,15 @@ struct Gateway::Impl {
   void onValues(std::vector<dht::Value> values, bool expired) {
     for (dht::Value& v : values) {
       ++counters.recordsReceived;
-      auto r = decodeRecord(std::string_view(reinterpret_cast<const char*>(v.data.data()), v.data.size()));
+      std::string_view raw(reinterpret_cast<const char*>(v.data.data()), v.data.size());
+      Result<std::string> plain = codec.decode ? codec.decode(raw) : Result<std::string>(std::string(raw));
+      if (!plain) {
+        ++counters.recordsRejected;
+        log::warning(kTag, "rejected DHT value ", hex64(v.id), " under key '", options.key,
+                     "': ", plain.error());
+        continue;
+      }
+      auto r = decodeRecord(*plain);
       if (!r) {
         ++counters.recordsRejected;
         log::warning(kTag, "rejected DHT value ", hex64(v.id), " under key '", options.key,
@@ -444,7 +463,7 @@ struct Gateway::Impl {
       r.seq = nextSeq();
       r.lease = options.ttl;
       r.service.key = k;
-      std::string text = encodeRecord(r);
+      std::string text = encode(r);
       overlay.put(key, dht::Value{random(), dht::Bytes(text.begin(), text.end())}, false,
                   [this, alive = std::weak_ptr<bool>(alive)](bool) {
                     loop.post([this, alive] {
@@ -468,8 +487,9 @@ struct Gateway::Impl {
   }
 };
 
-Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options)
-    : impl_(std::make_unique<Impl>(loop, overlay, options)) {}
+Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options,
+                 RecordCodec codec)
+    : impl_(std::make_unique<Impl>(loop, overlay, options, std::move(codec))) {}
 
 Gateway::~Gateway() = default;
 

@@ -29,12 +29,21 @@ struct GatewayCounters {
   std::uint64_t originsExpired = 0;
 };
 
+/// Turns a record's XML into the bytes stored in the DHT and back. A private group seals its
+/// records with it; without one, records are stored as they are.
+struct RecordCodec {
+  std::function<std::string(std::string_view xml)> encode;
+  /// Fails (with a reason) for a value that does not authenticate.
+  std::function<Result<std::string>(std::string_view value)> decode;
+};
+
 /// One gateway: exports services of the link to a DHT key and imports the key's services onto
 /// the link. Owns its mdns::Link. Loop thread only.
 class Gateway {
  public:
   /// Throws z2z::Error if the link cannot be set up (unknown interface, say).
-  Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options);
+  Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options,
+          RecordCodec codec = {});
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

@@ -32,6 +32,21 @@ Result<Endpoint> parseEndpoint(std::string_view text, std::uint16_t defaultPort 
 /// True for a DNS-SD service type of the form _name._tcp or _name._udp (RFC 6763 section 7).
 bool isServiceType(std::string_view type);
 
+/// One named group the gateway joins (z2z-groups(7)); the process's --export and --import apply
+/// to it as to --key.
+struct GroupOptions {
+  std::string name;
+  std::string secretFile;            ///< private group: its shared secret; empty: public
+  std::string description;           ///< written into the group-info when this gateway creates it
+  std::vector<std::string> aliases;  ///< alias names bound to the group
+  bool operator==(const GroupOptions&) const = default;
+};
+
+inline constexpr std::string_view kDefaultStateDir = "/var/lib/z2z";
+
+/// True for a group or alias name: 1 to 63 bytes of letters, digits, '-', '_' and '.'.
+bool isGroupName(std::string_view name);
+
 /// Everything one gateway process does, from the command line (and, later, the config file).
 struct GatewayOptions {
   std::vector<std::string> exportTypes;  ///< service types browsed and stored under `key`
@@ -44,9 +59,11 @@ struct GatewayOptions {
   std::vector<std::string> interfaces;   ///< link interfaces to browse and publish on; empty: all
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
+  std::vector<GroupOptions> groups;      ///< groups joined, each in its own overlay
+  std::string stateDir = std::string(kDefaultStateDir);  ///< the gateway's identity key lives here
 };
 
-enum class Action { Run, Help, Version };
+enum class Action { Run, Help, Version, ListGroups };
 
 struct CommandLine {
   Action action = Action::Run;

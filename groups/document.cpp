@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "z2z/config/encoding.hpp"
+#include "z2z/config/options.hpp"
 #include "z2z/groups/crypto.hpp"
 
 namespace z2z::groups {
@@ -123,15 +124,7 @@ const char* typeName(DocType type) {
   return "?";
 }
 
-bool isGroupName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxGroupName) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool isGroupName(std::string_view name) { return config::isGroupName(name); }
 
 std::string encodeDocument(const Document& doc) {
   return std::string(kHeader) + render(doc, true);
