@@ -14,7 +14,8 @@ check() {
 out=$("$z2z" --help); rc=$?
 check "--help exits 0" test "$rc" -eq 0
 for flag in --export --exportopendht --import --importopendht --key --bootstrap --dht-port \
-            --dht-bind --ttl --interface --log-level --syslog --help --version; do
+            --dht-bind --ttl --interface --log-level --syslog --help --version \
+            --group --group-secret-file --group-description --alias --list-groups --state-dir; do
   check "--help lists $flag" grep -q -- "$flag" <<<"$out"
 done
 check "--help says what --interface defaults to" grep -q "default: every interface" <<<"$out"
@@ -31,6 +32,11 @@ err=$("$z2z" --export daap --key k 2>&1); rc=$?
 check "a bad service type exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep daap <<<"$err")"
 err=$("$z2z" --import 2>&1); rc=$?
 check "a missing --key exits 2" test "$rc" -eq 2
+
+err=$("$z2z" --import --group 'a b' 2>&1); rc=$?
+check "a bad group name exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep "'a b'" <<<"$err")"
+err=$("$z2z" --import --alias x --group A 2>&1); rc=$?
+check "--alias before --group exits 2" test "$rc" -eq 2
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
