@@ -125,8 +125,9 @@ struct GroupSession::Impl {
   // Runs `f` on the loop thread if this session still exists.
   template <typename F>
   auto onLoop(F f) {
-    return [this, a = std::weak_ptr<bool>(alive), f = std::move(f)](auto&&... args) mutable {
-      ctx.loop.post([this, a, f, args...]() mutable {
+    // The loop outlives every session; `this` is touched only on the loop, after the check.
+    return [loop = &ctx.loop, a = std::weak_ptr<bool>(alive), f = std::move(f)](auto&&... args) {
+      loop->post([a, f, args...]() mutable {
         if (a.lock()) f(std::move(args)...);
       });
     };

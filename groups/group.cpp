@@ -90,7 +90,9 @@ GroupKeys GroupKeys::derive(std::string_view name, const Secret* secret) {
   k.infoKeyName = "z2z:v1:private:" + secretLabel(*secret, "info", n);
   k.membersKeyName = "z2z:v1:private:" + secretLabel(*secret, "members", n);
   k.recordsKeyName = "private:" + secretLabel(*secret, "records", n);
-  k.aeadKey = hkdf(secret->locator + "\n" + secret->key, kSalt, "aead:" + n, 32);
+  // One key per secret (not per name), so that a private alias, sealed by its group, opens with
+  // the same secret; every value is bound to its DHT key name by the AEAD's additional data.
+  k.aeadKey = hkdf(secret->locator + "\n" + secret->key, kSalt, "aead", 32);
   return k;
 }
 
