@@ -27,26 +27,28 @@ namespace {
 constexpr std::string_view kTag = "groups";
 
 std::uint64_t nowSeconds() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
 
 std::uint64_t nowMicros() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
 
-dht::Bytes bytesOf(std::string_view s) { return dht::Bytes(s.begin(), s.end()); }
+dht::Bytes bytesOf(std::string_view s) {
+  return dht::Bytes(s.begin(), s.end());
+}
 std::string_view textOf(const dht::Bytes& b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
 // The first 8 hex digits of a public key: enough to tell members apart in logs.
-std::string shortKey(const std::string& raw) { return groups::toHex(raw).substr(0, 8); }
+std::string shortKey(const std::string& raw) {
+  return groups::toHex(raw).substr(0, 8);
+}
 
 std::string describe(const groups::BootstrapEndpoint& ep) {
   bool v6 = ep.address.find(':') != std::string::npos;
@@ -88,7 +90,8 @@ struct GroupSession::Impl {
       : ctx(c), opts(std::move(g)), port(p), tracker(true) {
     if (!opts.secretFile.empty()) {
       auto s = groups::loadSecretFile(opts.secretFile);
-      if (!s) throw Error(s.error());
+      if (!s)
+        throw Error(s.error());
       secret = *s;
     }
     resolve(opts.name);
@@ -99,8 +102,10 @@ struct GroupSession::Impl {
 
   ~Impl() {
     *alive = false;
-    if (infoListen != 0) ctx.main.cancelListen(infoListen);
-    if (overlay && membersListen != 0) overlay->cancelListen(membersListen);
+    if (infoListen != 0)
+      ctx.main.cancelListen(infoListen);
+    if (overlay && membersListen != 0)
+      overlay->cancelListen(membersListen);
     gateway.reset();
     overlay.reset();
   }
@@ -128,7 +133,8 @@ struct GroupSession::Impl {
     // The loop outlives every session; `this` is touched only on the loop, after the check.
     return [loop = &ctx.loop, a = std::weak_ptr<bool>(alive), f = std::move(f)](auto&&... args) {
       loop->post([a, f, args...]() mutable {
-        if (a.lock()) f(std::move(args)...);
+        if (a.lock())
+          f(std::move(args)...);
       });
     };
   }
@@ -141,7 +147,8 @@ struct GroupSession::Impl {
   }
 
   void onLookup(std::vector<dht::Value> values) {
-    if (stopping) return;
+    if (stopping)
+      return;
     std::uint64_t now = nowSeconds();
     std::size_t authFailures = 0, valid = 0;
     std::vector<groups::Document> infos;
@@ -149,12 +156,15 @@ struct GroupSession::Impl {
     for (const dht::Value& v : values) {
       auto doc = groups::readDocument(codec, textOf(v.data), keys.infoKeyName);
       if (!doc) {
-        if (codec.sealed() && textOf(v.data).starts_with(groups::kSealedHeader)) ++authFailures;
-        log::warning(kTag, "group '", keys.name, "': rejected a value under its key: ", doc.error());
+        if (codec.sealed() && textOf(v.data).starts_with(groups::kSealedHeader))
+          ++authFailures;
+        log::warning(kTag, "group '", keys.name,
+                     "': rejected a value under its key: ", doc.error());
         continue;
       }
       ++valid;
-      if (doc->name != keys.name) continue;
+      if (doc->name != keys.name)
+        continue;
       if (doc->type == groups::DocType::GroupInfo) {
         infos.push_back(*doc);
       } else if (doc->type == groups::DocType::Alias && doc->expires > now &&
@@ -168,14 +178,15 @@ struct GroupSession::Impl {
     for (const groups::Document& d : infos) {
       groups::Verdict v = tracker.offer(d, now);
       if (v == groups::Verdict::Untrusted) {
-        log::warning(kTag, "group '", keys.name, "': rejected group-info version ", d.version,
-                     ": ", groups::verdictName(v), " (", shortKey(d.signer), ")");
+        log::warning(kTag, "group '", keys.name, "': rejected group-info version ", d.version, ": ",
+                     groups::verdictName(v), " (", shortKey(d.signer), ")");
       }
     }
     const groups::Document* info = tracker.current(now);
     if (info != nullptr && info->status == groups::DocStatus::Active) {
       std::vector<config::Endpoint> eps;
-      for (const auto& ep : info->endpoints) eps.push_back(config::Endpoint{ep.address, ep.port});
+      for (const auto& ep : info->endpoints)
+        eps.push_back(config::Endpoint{ep.address, ep.port});
       log::notice(kTag, "group '", keys.name, "': joining through ", eps.size(),
                   " bootstrap endpoints (group-info version ", info->version, " by ",
                   shortKey(info->signer), ")");
@@ -191,8 +202,8 @@ struct GroupSession::Impl {
     }
     if (keys.isPrivate && authFailures > 0 && valid == 0) {
       ctx.fatal("group '" + keys.name + "': wrong group secret: the group exists, but its " +
-                std::to_string(authFailures) +
-                " documents fail authentication with the key in " + opts.secretFile);
+                std::to_string(authFailures) + " documents fail authentication with the key in " +
+                opts.secretFile);
       return;
     }
     log::notice(kTag, "group '", keys.name, "': no live group-info",
@@ -203,7 +214,8 @@ struct GroupSession::Impl {
   void start(const std::vector<config::Endpoint>& eps, bool creating) {
     created = creating;
     overlay = dht::startOpendht(dht::NodeOptions{port, ctx.options.dhtBind, keys.network, eps});
-    for (const auto& ep : eps) bootstrapped.insert(ep.host + ":" + std::to_string(ep.port));
+    for (const auto& ep : eps)
+      bootstrapped.insert(ep.host + ":" + std::to_string(ep.port));
     since = nextVersion();
     config::GatewayOptions g = ctx.options;
     g.key = keys.recordsKeyName;
@@ -218,18 +230,19 @@ struct GroupSession::Impl {
       };
     }
     gateway = std::make_unique<Gateway>(ctx.loop, *overlay, g, std::move(rc));
-    membersListen = overlay->listen(
-        dht::Key::hash(keys.membersKeyName),
-        onLoop([this](std::vector<dht::Value> values, bool expired) {
-          if (!expired) onMembers(std::move(values));
-        }));
+    membersListen = overlay->listen(dht::Key::hash(keys.membersKeyName),
+                                    onLoop([this](std::vector<dht::Value> values, bool expired) {
+                                      if (!expired)
+                                        onMembers(std::move(values));
+                                    }));
     infoListen = ctx.main.listen(dht::Key::hash(keys.infoKeyName),
                                  onLoop([this](std::vector<dht::Value> values, bool expired) {
-                                   if (!expired) onInfo(std::move(values));
+                                   if (!expired)
+                                     onInfo(std::move(values));
                                  }));
     log::notice(kTag, "group '", keys.name, "': ", creating ? "created" : "joined",
-                ", overlay network ", keys.network, " on UDP port ", overlay->port(),
-                ", member ", shortKey(me()), " at ", ctx.advertise);
+                ", overlay network ", keys.network, " on UDP port ", overlay->port(), ", member ",
+                shortKey(me()), " at ", ctx.advertise);
     tick = ctx.loop.timer([this] { maintain(); });
     maintain();
   }
@@ -237,32 +250,37 @@ struct GroupSession::Impl {
   // ---- maintenance -----------------------------------------------------------------------
 
   bool isMaintainer(std::uint64_t now) const {
-    if (members.maintainer(now) != me()) return false;
+    if (members.maintainer(now) != me())
+      return false;
     const groups::Document* info = tracker.current(now);
     // A joiner that has not heard of the others yet must not take the group over.
     return created || seenOther || info == nullptr || info->signer == me();
   }
 
   void maintain() {
-    if (stopping) return;
+    if (stopping)
+      return;
     std::uint64_t now = nowSeconds();
     publishMembership(groups::DocStatus::Active);
-    if (isMaintainer(now)) publishInfo(groups::DocStatus::Active);
-    for (const std::string& a : opts.aliases) publishAlias(a, groups::DocStatus::Active);
+    if (isMaintainer(now))
+      publishInfo(groups::DocStatus::Active);
+    for (const std::string& a : opts.aliases)
+      publishAlias(a, groups::DocStatus::Active);
     tick->arm(period());
   }
 
-  void put(dht::Overlay& o, const std::string& keyName, const groups::Document& doc,
-           bool counted) {
+  void put(dht::Overlay& o, const std::string& keyName, const groups::Document& doc, bool counted) {
     std::string value = codec.encode(groups::encodeDocument(doc), keyName);
-    if (counted) ++shutdownPending;
+    if (counted)
+      ++shutdownPending;
     o.put(dht::Key::hash(keyName), dht::Value{random(), bytesOf(value)}, false,
           onLoop([this, counted, type = doc.type](bool ok) {
             if (!ok) {
               log::info(kTag, "group '", keys.name, "': ", groups::typeName(type),
                         " not stored (no peers yet?)");
             }
-            if (counted && shutdownPending > 0 && --shutdownPending == 0) finishShutdown();
+            if (counted && shutdownPending > 0 && --shutdownPending == 0)
+              finishShutdown();
           }));
   }
 
@@ -274,7 +292,8 @@ struct GroupSession::Impl {
     m.expires = nowSeconds() + static_cast<std::uint64_t>(ctx.options.ttl.count());
     m.status = status;
     m.since = since;
-    if (status == groups::DocStatus::Active) m.endpoints = {{ctx.advertise, overlay->port()}};
+    if (status == groups::DocStatus::Active)
+      m.endpoints = {{ctx.advertise, overlay->port()}};
     groups::signDocument(m, ctx.identity);
     members.offer(m);
     put(*overlay, keys.membersKeyName, m, stopping);
@@ -299,7 +318,8 @@ struct GroupSession::Impl {
     groups::signDocument(g, ctx.identity);
     tracker.offer(g, now);
     put(ctx.main, keys.infoKeyName, g, stopping);
-    if (!keys.isPrivate) put(ctx.main, std::string(kGroupDirectoryKey), g, stopping);
+    if (!keys.isPrivate)
+      put(ctx.main, std::string(kGroupDirectoryKey), g, stopping);
   }
 
   void publishAlias(const std::string& alias, groups::DocStatus status) {
@@ -313,13 +333,15 @@ struct GroupSession::Impl {
     groups::signDocument(a, ctx.identity);
     std::string keyName = groups::GroupKeys::aliasKeyName(alias, secret ? &*secret : nullptr);
     put(ctx.main, keyName, a, stopping);
-    if (!keys.isPrivate) put(ctx.main, std::string(kGroupDirectoryKey), a, stopping);
+    if (!keys.isPrivate)
+      put(ctx.main, std::string(kGroupDirectoryKey), a, stopping);
   }
 
   // ---- what others write -----------------------------------------------------------------
 
   void onInfo(std::vector<dht::Value> values) {
-    if (stopping) return;
+    if (stopping)
+      return;
     std::uint64_t now = nowSeconds();
     for (const dht::Value& v : values) {
       auto doc = groups::readDocument(codec, textOf(v.data), keys.infoKeyName);
@@ -328,7 +350,8 @@ struct GroupSession::Impl {
                      doc.error());
         continue;
       }
-      if (doc->type != groups::DocType::GroupInfo || doc->name != keys.name) continue;
+      if (doc->type != groups::DocType::GroupInfo || doc->name != keys.name)
+        continue;
       std::uint64_t had = tracker.current(now) ? tracker.current(now)->version : 0;
       groups::Verdict verdict = tracker.offer(*doc, now);
       switch (verdict) {
@@ -344,9 +367,8 @@ struct GroupSession::Impl {
                     ": replayed or stale (have version ", had, ")");
           break;
         case groups::Verdict::Untrusted:
-          log::warning(kTag, "group '", keys.name, "': rejected group-info version ",
-                       doc->version, ": ", groups::verdictName(verdict), " (",
-                       shortKey(doc->signer), ")");
+          log::warning(kTag, "group '", keys.name, "': rejected group-info version ", doc->version,
+                       ": ", groups::verdictName(verdict), " (", shortKey(doc->signer), ")");
           break;
       }
       if ((verdict == groups::Verdict::Accepted || verdict == groups::Verdict::Untrusted) &&
@@ -360,22 +382,26 @@ struct GroupSession::Impl {
   // it at the same moment): join their overlay too; one overlay results, one maintainer.
   void merge(const groups::Document& doc, std::uint64_t now) {
     auto known = members.keys(now);
-    if (std::find(known.begin(), known.end(), doc.signer) != known.end()) return;
+    if (std::find(known.begin(), known.end(), doc.signer) != known.end())
+      return;
     std::vector<config::Endpoint> fresh;
     for (const auto& ep : doc.endpoints) {
-      if (ep.address == ctx.advertise && ep.port == overlay->port()) continue;
+      if (ep.address == ctx.advertise && ep.port == overlay->port())
+        continue;
       if (bootstrapped.insert(ep.address + ":" + std::to_string(ep.port)).second) {
         fresh.push_back(config::Endpoint{ep.address, ep.port});
       }
     }
-    if (fresh.empty()) return;
+    if (fresh.empty())
+      return;
     log::notice(kTag, "group '", keys.name, "': another overlay of the group (by ",
                 shortKey(doc.signer), "): merging through ", describe(doc.endpoints.front()));
     overlay->bootstrap(fresh);
   }
 
   void onMembers(std::vector<dht::Value> values) {
-    if (stopping) return;
+    if (stopping)
+      return;
     std::uint64_t now = nowSeconds();
     bool changed = false;
     for (const dht::Value& v : values) {
@@ -385,11 +411,14 @@ struct GroupSession::Impl {
                      doc.error());
         continue;
       }
-      if (doc->type != groups::DocType::Membership || doc->name != keys.name) continue;
-      if (doc->signer == me()) continue;
+      if (doc->type != groups::DocType::Membership || doc->name != keys.name)
+        continue;
+      if (doc->signer == me())
+        continue;
       auto before = members.keys(now);
       bool wasLive = std::find(before.begin(), before.end(), doc->signer) != before.end();
-      if (!members.offer(*doc)) continue;
+      if (!members.offer(*doc))
+        continue;
       seenOther = true;
       auto after = members.keys(now);
       bool isLive = std::find(after.begin(), after.end(), doc->signer) != after.end();
@@ -399,7 +428,8 @@ struct GroupSession::Impl {
                   isLive ? " is here" : " left", " (", after.size(), " members)");
       }
     }
-    if (changed && isMaintainer(now)) publishInfo(groups::DocStatus::Active);
+    if (changed && isMaintainer(now))
+      publishInfo(groups::DocStatus::Active);
   }
 
   // ---- leave -------------------------------------------------------------------------------
@@ -409,35 +439,40 @@ struct GroupSession::Impl {
     shutdownDone = std::move(done);
     if (!gateway) {
       ctx.loop.post([this, a = std::weak_ptr<bool>(alive)] {
-        if (a.lock()) finishShutdown();
+        if (a.lock())
+          finishShutdown();
       });
       return;
     }
     tick->disarm();
     ++shutdownPending;  // the gateway's own withdrawals
     gateway->shutdown(wait, [this] {
-      if (shutdownPending > 0 && --shutdownPending == 0) finishShutdown();
+      if (shutdownPending > 0 && --shutdownPending == 0)
+        finishShutdown();
     });
     std::uint64_t now = nowSeconds();
     publishMembership(groups::DocStatus::Removed);
     if (members.live(now).empty()) {
       log::notice(kTag, "group '", keys.name, "': last member leaving: removing the group");
       publishInfo(groups::DocStatus::Removed);
-      for (const std::string& a : opts.aliases) publishAlias(a, groups::DocStatus::Removed);
+      for (const std::string& a : opts.aliases)
+        publishAlias(a, groups::DocStatus::Removed);
     } else {
       log::notice(kTag, "group '", keys.name, "': leaving (", members.live(now).size(),
                   " members stay)");
     }
     shutdownDeadline = ctx.loop.timer([this] {
       ctx.loop.post([this, a = std::weak_ptr<bool>(alive)] {
-        if (a.lock()) finishShutdown();
+        if (a.lock())
+          finishShutdown();
       });
     });
     shutdownDeadline->arm(wait + std::chrono::milliseconds(500));
   }
 
   void finishShutdown() {
-    if (shutdownDone) std::exchange(shutdownDone, nullptr)();
+    if (shutdownDone)
+      std::exchange(shutdownDone, nullptr)();
   }
 };
 
@@ -450,7 +485,9 @@ void GroupSession::shutdown(std::chrono::milliseconds wait, std::function<void()
   impl_->shutdown(wait, std::move(done));
 }
 
-bool GroupSession::joined() const { return impl_->gateway != nullptr; }
+bool GroupSession::joined() const {
+  return impl_->gateway != nullptr;
+}
 
 std::vector<std::string> listGroups(dht::Overlay& main) {
   std::mutex m;
@@ -476,22 +513,26 @@ std::vector<std::string> listGroups(dht::Overlay& main) {
       log::info(kTag, "directory: rejected a value: ", doc.error());
       continue;
     }
-    if (doc->type == groups::DocType::Membership) continue;
+    if (doc->type == groups::DocType::Membership)
+      continue;
     std::string id = doc->name;
     auto it = newest.find(id);
-    if (it == newest.end() || it->second.version < doc->version) newest[id] = *doc;
+    if (it == newest.end() || it->second.version < doc->version)
+      newest[id] = *doc;
   }
   std::vector<std::string> lines;
   for (const auto& [name, d] : newest) {
-    if (d.status != groups::DocStatus::Active || d.expires <= now) continue;
+    if (d.status != groups::DocStatus::Active || d.expires <= now)
+      continue;
     if (d.type == groups::DocType::Alias) {
       lines.push_back(name + "\talias of " + d.target);
       continue;
     }
     std::string eps;
-    for (const auto& ep : d.endpoints) eps += (eps.empty() ? "" : ",") + describe(ep);
-    lines.push_back(name + "\t" + std::to_string(d.memberKeys.size()) + " members\t" + eps +
-                    "\t" + d.description);
+    for (const auto& ep : d.endpoints)
+      eps += (eps.empty() ? "" : ",") + describe(ep);
+    lines.push_back(name + "\t" + std::to_string(d.memberKeys.size()) + " members\t" + eps + "\t" +
+                    d.description);
   }
   return lines;
 }
@@ -505,34 +546,42 @@ std::string advertiseAddress(const config::GatewayOptions& options) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_DGRAM;
     addrinfo* res = nullptr;
-    if (getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &res) != 0) continue;
+    if (getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &res) != 0)
+      continue;
     std::string found;
     for (addrinfo* a = res; a != nullptr && found.empty(); a = a->ai_next) {
       int fd = ::socket(a->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) continue;
+      if (fd < 0)
+        continue;
       sockaddr_storage local{};
       socklen_t len = sizeof local;
       if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
           ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
-        const void* addr = local.ss_family == AF_INET
-                               ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
-                               : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
-        if (inet_ntop(local.ss_family, addr, buf, sizeof buf) != nullptr) found = buf;
+        const void* addr =
+            local.ss_family == AF_INET
+                ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
+                : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+        if (inet_ntop(local.ss_family, addr, buf, sizeof buf) != nullptr)
+          found = buf;
       }
       ::close(fd);
     }
     freeaddrinfo(res);
-    if (!found.empty()) return found;
+    if (!found.empty())
+      return found;
   }
   ifaddrs* ifs = nullptr;
   std::string found;
   if (getifaddrs(&ifs) == 0) {
     for (ifaddrs* i = ifs; i != nullptr && found.empty(); i = i->ifa_next) {
-      if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+      if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET)
+        continue;
       auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
       std::uint32_t a = ntohl(sin->sin_addr.s_addr);
-      if ((a >> 24) == 127 || (a >> 16) == 0xa9fe) continue;
-      if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) != nullptr) found = buf;
+      if ((a >> 24) == 127 || (a >> 16) == 0xa9fe)
+        continue;
+      if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) != nullptr)
+        found = buf;
     }
     freeifaddrs(ifs);
   }

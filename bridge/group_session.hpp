@@ -22,10 +22,10 @@ inline constexpr std::string_view kGroupDirectoryKey = "z2z:v1:group-directory";
 /// What every group session of a process shares.
 struct GroupContext {
   mdns::EventLoop& loop;
-  dht::Overlay& main;                  ///< the main overlay: group-info documents
-  const groups::Identity& identity;    ///< signs this gateway's documents
-  config::GatewayOptions options;      ///< export types, import, ttl, interfaces, bind
-  std::string advertise;               ///< address other members bootstrap from
+  dht::Overlay& main;                ///< the main overlay: group-info documents
+  const groups::Identity& identity;  ///< signs this gateway's documents
+  config::GatewayOptions options;    ///< export types, import, ttl, interfaces, bind
+  std::string advertise;             ///< address other members bootstrap from
   /// Called when a group cannot go on (a wrong secret): the process should stop non-zero.
   std::function<void(const std::string& why)> fatal;
 };

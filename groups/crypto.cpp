@@ -8,11 +8,11 @@
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace z2z::groups {
 namespace {
@@ -47,7 +47,8 @@ std::string rawPublicKey(EVP_PKEY* key) {
 
 PkeyPtr generateKey() {
   EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  if (key == nullptr) throw Error("cannot generate an Ed25519 key");
+  if (key == nullptr)
+    throw Error("cannot generate an Ed25519 key");
   return PkeyPtr(key);
 }
 
@@ -64,7 +65,9 @@ Identity::Identity(Identity&&) noexcept = default;
 Identity& Identity::operator=(Identity&&) noexcept = default;
 Identity::~Identity() = default;
 
-Identity Identity::generate() { return Identity(std::make_unique<Key>(Key{generateKey()})); }
+Identity Identity::generate() {
+  return Identity(std::make_unique<Key>(Key{generateKey()}));
+}
 
 Identity Identity::loadOrCreate(const std::string& stateDir) {
   if (::mkdir(stateDir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -79,10 +82,12 @@ Identity Identity::loadOrCreate(const std::string& stateDir) {
     if ((st.st_mode & 077) != 0) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      throw Error(path + " has mode " + mode + ": group and others must have no access (chmod 600)");
+      throw Error(path + " has mode " + mode +
+                  ": group and others must have no access (chmod 600)");
     }
     FILE* f = std::fopen(path.c_str(), "r");
-    if (f == nullptr) throw Error("cannot read " + path + ": " + std::strerror(errno));
+    if (f == nullptr)
+      throw Error("cannot read " + path + ": " + std::strerror(errno));
     EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     std::fclose(f);
     if (key == nullptr || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
@@ -94,12 +99,14 @@ Identity Identity::loadOrCreate(const std::string& stateDir) {
   PkeyPtr key = generateKey();
   std::string tmp = path + ".new";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error("cannot create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw Error("cannot create " + tmp + ": " + std::strerror(errno));
   FILE* f = ::fdopen(fd, "w");
   bool ok = f != nullptr &&
             PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
   ok = (f != nullptr && std::fclose(f) == 0) && ok;
-  if (f == nullptr) ::close(fd);
+  if (f == nullptr)
+    ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     throw Error("cannot write " + path);
@@ -122,10 +129,12 @@ std::string Identity::sign(std::string_view message) const {
 
 bool verifySignature(std::string_view publicKey, std::string_view message,
                      std::string_view signature) {
-  if (publicKey.size() != kPublicKeySize || signature.size() != kSignatureSize) return false;
-  PkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, u8(publicKey),
-                                          publicKey.size()));
-  if (!key) return false;
+  if (publicKey.size() != kPublicKeySize || signature.size() != kSignatureSize)
+    return false;
+  PkeyPtr key(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, u8(publicKey), publicKey.size()));
+  if (!key)
+    return false;
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   return ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
          EVP_DigestVerify(ctx.get(), u8(signature), signature.size(), u8(message),
@@ -135,24 +144,26 @@ bool verifySignature(std::string_view publicKey, std::string_view message,
 std::string hkdf(std::string_view secret, std::string_view salt, std::string_view info,
                  std::size_t length) {
   EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (kdf == nullptr) throw Error("HKDF is not available");
+  if (kdf == nullptr)
+    throw Error("HKDF is not available");
   EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
   EVP_KDF_free(kdf);
-  if (ctx == nullptr) throw Error("HKDF context");
+  if (ctx == nullptr)
+    throw Error("HKDF context");
   char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()),
-                                        secret.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()),
-                                        salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
-                                        info.size()),
-      OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()), secret.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()), salt.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
+                         OSSL_PARAM_construct_end()};
   std::string out(length, '\0');
   int rc = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char*>(out.data()), out.size(), params);
   EVP_KDF_CTX_free(ctx);
-  if (rc != 1) throw Error("HKDF derivation failed");
+  if (rc != 1)
+    throw Error("HKDF derivation failed");
   return out;
 }
 
@@ -178,10 +189,12 @@ std::string toHex(std::string_view bytes) {
 }
 
 std::string seal(std::string_view key32, std::string_view plaintext, std::string_view aad) {
-  if (key32.size() != 32) throw Error("AES-256-GCM needs a 32-byte key");
+  if (key32.size() != 32)
+    throw Error("AES-256-GCM needs a 32-byte key");
   std::string out(kNonceSize + plaintext.size() + kTagSize, '\0');
   auto* o = reinterpret_cast<unsigned char*>(out.data());
-  if (RAND_bytes(o, kNonceSize) != 1) throw Error("no random bytes for a nonce");
+  if (RAND_bytes(o, kNonceSize) != 1)
+    throw Error("no random bytes for a nonce");
   std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u8(key32), o) != 1 ||
@@ -197,8 +210,10 @@ std::string seal(std::string_view key32, std::string_view plaintext, std::string
 }
 
 Result<std::string> open(std::string_view key32, std::string_view sealed, std::string_view aad) {
-  if (key32.size() != 32) return fail("AES-256-GCM needs a 32-byte key");
-  if (sealed.size() < kNonceSize + kTagSize) return fail("sealed data too short");
+  if (key32.size() != 32)
+    return fail("AES-256-GCM needs a 32-byte key");
+  if (sealed.size() < kNonceSize + kTagSize)
+    return fail("sealed data too short");
   std::size_t ctLen = sealed.size() - kNonceSize - kTagSize;
   std::string out(ctLen, '\0');
   std::string tag(sealed.substr(kNonceSize + ctLen));

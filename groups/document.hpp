@@ -43,17 +43,17 @@ struct BootstrapEndpoint {
 /// One group-management document (see z2z-groups(7) for the schema).
 struct Document {
   DocType type = DocType::GroupInfo;
-  std::string name;            ///< the group (or alias) name
-  std::uint64_t version = 0;   ///< microseconds since the epoch; newer documents are larger
-  std::uint64_t expires = 0;   ///< seconds since the epoch after which the document is void
+  std::string name;           ///< the group (or alias) name
+  std::uint64_t version = 0;  ///< microseconds since the epoch; newer documents are larger
+  std::uint64_t expires = 0;  ///< seconds since the epoch after which the document is void
   DocStatus status = DocStatus::Active;
-  std::uint64_t since = 0;     ///< Membership: when the member joined (microseconds)
-  std::string target;          ///< Alias: the group the alias names
+  std::uint64_t since = 0;                   ///< Membership: when the member joined (microseconds)
+  std::string target;                        ///< Alias: the group the alias names
   std::vector<BootstrapEndpoint> endpoints;  ///< GroupInfo, Membership
-  std::string description;     ///< GroupInfo, optional
-  std::vector<std::string> memberKeys;  ///< GroupInfo: raw public keys of current members
-  std::string signer;          ///< raw public key of the writer
-  std::string signature;       ///< raw signature over signingInput()
+  std::string description;                   ///< GroupInfo, optional
+  std::vector<std::string> memberKeys;       ///< GroupInfo: raw public keys of current members
+  std::string signer;                        ///< raw public key of the writer
+  std::string signature;                     ///< raw signature over signingInput()
   bool operator==(const Document&) const = default;
 };
 

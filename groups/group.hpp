@@ -30,11 +30,11 @@ Result<Secret> loadSecretFile(const std::string& path);
 struct GroupKeys {
   std::string name;
   bool isPrivate = false;
-  std::uint32_t network = 0;  ///< the group overlay's network id (never 0, the main overlay's)
-  std::string infoKeyName;    ///< main overlay: group-info documents
-  std::string membersKeyName; ///< group overlay: membership documents
-  std::string recordsKeyName; ///< group overlay: the gateway's service records (a --key name)
-  std::string aeadKey;        ///< private groups: 32-byte AES-256-GCM key
+  std::uint32_t network = 0;   ///< the group overlay's network id (never 0, the main overlay's)
+  std::string infoKeyName;     ///< main overlay: group-info documents
+  std::string membersKeyName;  ///< group overlay: membership documents
+  std::string recordsKeyName;  ///< group overlay: the gateway's service records (a --key name)
+  std::string aeadKey;         ///< private groups: 32-byte AES-256-GCM key
 
   static GroupKeys derive(std::string_view name, const Secret* secret);
   /// The main-overlay key name an alias document of this group is stored under (and looked

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto doc = z2z::groups::decodeDocument(input);
   if (doc) {
     auto again = z2z::groups::decodeDocument(z2z::groups::encodeDocument(*doc));
-    if (!again || !(*again == *doc)) std::abort();
+    if (!again || !(*again == *doc))
+      std::abort();
     (void)z2z::groups::verifyDocument(*doc);
   }
   return 0;

@@ -109,13 +109,15 @@ TEST_CASE("every schema violation is rejected with a reason") {
   rejects(variant("schema=\"1\"", "schema=\"1\" x=\"y\""), "unknown attribute");
   rejects(variant("<name>jolly</name>", "<name>jol ly</name>"), "not a group name");
   rejects(variant("<name>jolly</name>", "<name></name>"), "not a group name");
-  rejects(variant("<name>jolly</name>", "<name>" + std::string(64, 'a') + "</name>"), "not a group name");
+  rejects(variant("<name>jolly</name>", "<name>" + std::string(64, 'a') + "</name>"),
+          "not a group name");
   rejects(variant("<name>jolly</name>", ""), "<name> expected");
   rejects(variant("<name>jolly</name>", "<name a=\"b\">jolly</name>"), "has attributes");
   rejects(variant("<name>jolly</name>", "<name><b/>jolly</name>"), "only text");
   rejects(variant("<version>1763766000000123</version>", "<version>0</version>"), "positive");
   rejects(variant("<version>1763766000000123</version>", "<version>-1</version>"), "not a number");
-  rejects(variant("<version>1763766000000123</version>", "<version>0123</version>"), "not a number");
+  rejects(variant("<version>1763766000000123</version>", "<version>0123</version>"),
+          "not a number");
   rejects(variant("<version>1763766000000123</version>", "<version>99999999999999999999</version>"),
           "not a number");
   rejects(variant("<expires>1763766120</expires>", "<expires>soon</expires>"), "not a number");
@@ -126,15 +128,16 @@ TEST_CASE("every schema violation is rejected with a reason") {
           "not an IP address");
   rejects(variant("<bootstrap-port>5080</bootstrap-port>", "<bootstrap-port>0</bootstrap-port>"),
           "out of range");
-  rejects(variant("<bootstrap-port>5080</bootstrap-port>", "<bootstrap-port>65536</bootstrap-port>"),
-          "out of range");
+  rejects(
+      variant("<bootstrap-port>5080</bootstrap-port>", "<bootstrap-port>65536</bootstrap-port>"),
+      "out of range");
   rejects(variant("<bootstrap-port>5080</bootstrap-port>", ""), "<bootstrap-port> expected");
   std::string many;
   for (int i = 0; i < 17; ++i) {
     many += "<bootstrap-address>1.2.3.4</bootstrap-address><bootstrap-port>1</bootstrap-port>";
   }
-  rejects(variant("<bootstrap-address>12.34.56.78</bootstrap-address>", many +
-                  "<bootstrap-address>12.34.56.78</bootstrap-address>"),
+  rejects(variant("<bootstrap-address>12.34.56.78</bootstrap-address>",
+                  many + "<bootstrap-address>12.34.56.78</bootstrap-address>"),
           "more than 16");
   rejects(variant("<description>", "<description></description><description>"), "1 to 256");
   rejects(variant("The most jolly group!", std::string(300, 'x')), "1 to 256");
@@ -162,21 +165,25 @@ TEST_CASE("every schema violation is rejected with a reason") {
   rejects(encodeDocument(noKeys), "needs a <member-key>");
   Document m = sampleMembership();
   rejects(variant("<since>3</since>", "", m), "<since> expected");
-  rejects(variant("<status>active</status>", "<status>active</status><description>x</description>", m),
-          "<since> expected");
+  rejects(
+      variant("<status>active</status>", "<status>active</status><description>x</description>", m),
+      "<since> expected");
   m.description = "x";
   rejects(encodeDocument(m), "only group-info has a <description>");
   Document a = sampleAlias();
   rejects(variant("<target>jolly</target>", "<target>merry</target>", a), "cannot name itself");
-  rejects(variant("<target>jolly</target>", "<target>jolly</target><bootstrap-address>1.2.3.4</bootstrap-address><bootstrap-port>1</bootstrap-port>", a),
+  rejects(variant("<target>jolly</target>",
+                  "<target>jolly</target><bootstrap-address>1.2.3.4</"
+                  "bootstrap-address><bootstrap-port>1</bootstrap-port>",
+                  a),
           "alias has no bootstrap");
   a.memberKeys = {identity().publicKey()};
   rejects(encodeDocument(a), "only group-info lists");
 }
 
 TEST_CASE("a changed field breaks the signature") {
-  auto d = decodeDocument(variant("<bootstrap-port>5080</bootstrap-port>",
-                                  "<bootstrap-port>5081</bootstrap-port>"));
+  auto d = decodeDocument(
+      variant("<bootstrap-port>5080</bootstrap-port>", "<bootstrap-port>5081</bootstrap-port>"));
   REQUIRE(d.ok());
   CHECK_FALSE(verifyDocument(*d));
   Document other = sampleInfo();

@@ -54,24 +54,28 @@ Document member(const Identity& who, std::uint64_t since, std::uint64_t version,
 }  // namespace
 
 TEST_CASE("secret files: format and mode 0600") {
-  std::string good = writeFile("good", "# comment\nlocator 0123456789abcdef0\nkey  fedcba9876543210fedcba\n", 0600);
+  std::string good = writeFile(
+      "good", "# comment\nlocator 0123456789abcdef0\nkey  fedcba9876543210fedcba\n", 0600);
   auto s = loadSecretFile(good);
   REQUIRE_MESSAGE(s.ok(), s.error());
   CHECK(s->locator == "0123456789abcdef0");
   CHECK(s->key == "fedcba9876543210fedcba");
-  std::string open = writeFile("open", "locator 0123456789abcdef0\nkey fedcba9876543210fedcba\n", 0644);
+  std::string open =
+      writeFile("open", "locator 0123456789abcdef0\nkey fedcba9876543210fedcba\n", 0644);
   auto o = loadSecretFile(open);
   REQUIRE_FALSE(o.ok());
   CHECK(o.error().find("mode 0644") != std::string::npos);
   CHECK(o.error().find("fedcba") == std::string::npos);  // never the secret itself
   std::string shortKey = writeFile("short", "locator 0123456789abcdef0\nkey short\n", 0600);
-  CHECK(loadSecretFile(shortKey).error().find(":2: 'key' needs at least 16 bytes") != std::string::npos);
+  CHECK(loadSecretFile(shortKey).error().find(":2: 'key' needs at least 16 bytes") !=
+        std::string::npos);
   std::string missing = writeFile("missing", "locator 0123456789abcdef0\n", 0600);
   CHECK_FALSE(loadSecretFile(missing).ok());
   std::string unknown = writeFile("unknown", "password 0123456789abcdef0\n", 0600);
   CHECK(loadSecretFile(unknown).error().find("unknown field 'password'") != std::string::npos);
   CHECK_FALSE(loadSecretFile(tempPath("absent")).ok());
-  for (const auto& p : {good, open, shortKey, missing, unknown}) ::unlink(p.c_str());
+  for (const auto& p : {good, open, shortKey, missing, unknown})
+    ::unlink(p.c_str());
 }
 
 TEST_CASE("key derivation separates groups and hides private ones") {
@@ -163,7 +167,7 @@ TEST_CASE("members: the oldest live member maintains, the next takes over") {
   left.endpoints.clear();
   signDocument(left, a);
   CHECK(v.offer(left));
-  CHECK(v.maintainer(50) == b.publicKey());  // a left
+  CHECK(v.maintainer(50) == b.publicKey());   // a left
   CHECK(v.maintainer(150) == c.publicKey());  // b's membership expired (crash)
   CHECK(v.live(250).empty());
 }
