@@ -18,8 +18,10 @@
 #include "z2z/bridge/control.hpp"
 #include "z2z/bridge/election.hpp"
 #include "z2z/bridge/gateway.hpp"
+#include "z2z/bridge/group_session.hpp"
 #include "z2z/bridge/growth.hpp"
 #include "z2z/bridge/xmlrpc_server.hpp"
+#include "z2z/groups/group.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/overlay.hpp"
 
@@ -157,10 +159,20 @@ struct Daemon::Impl {
   std::unique_ptr<mdns::EventLoop::Timer> standDownTimer;
   std::unique_ptr<mdns::EventLoop::Timer> nodeCacheTimer;
   std::unique_ptr<Growth> growth;
+  struct GroupRun {
+    config::GroupSection section;
+    std::unique_ptr<GroupContext> context;
+    std::unique_ptr<GroupSession> session;
+  };
+  std::map<std::string, GroupRun> groupRuns;  // by group name; while leading
+  std::list<GroupRun> retiringGroups;
+  std::optional<groups::Identity> identity;
+  std::function<void(const std::string&)> fatal;
   std::unique_ptr<mdns::EventLoop::Timer> republishTimer;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  Impl(mdns::EventLoop& l, config::DaemonConfig c) : loop(l), config(std::move(c)) {
+  Impl(mdns::EventLoop& l, config::DaemonConfig c, std::function<void(const std::string&)> onFatal)
+      : loop(l), config(std::move(c)), fatal(std::move(onFatal)) {
     prepareStateDirectory(config.server.stateDirectory);
     // The DHT node before anything else opens descriptors: opendht's select() aborts on a
     // descriptor number of 1024 or more. It joins the overlay only when this gateway leads.
@@ -187,6 +199,18 @@ struct Daemon::Impl {
       for (auto& [id, r] : sections) r.gateway->republish();
     });
     standDownTimer = loop.timer([this] { standDown(); });
+    // Groups fail here, at start, rather than when this gateway first leads: an unusable
+    // identity or secret file is a configuration error.
+    if (!config.groups.empty()) {
+      std::string dir = config.server.stateDirectory.empty() ? std::string(config::kDefaultStateDir)
+                                                             : config.server.stateDirectory;
+      identity = groups::Identity::loadOrCreate(dir);
+      for (const auto& g : config.groups) {
+        if (g.secretFile.empty()) continue;
+        auto secret = groups::loadSecretFile(g.secretFile);
+        if (!secret) throw Error("group '" + g.name + "': " + secret.error());
+      }
+    }
     election = std::make_unique<Election>(
         loop, ElectionOptions{electionInterfaces(), config.server.priority, overlay->port()},
         origin, [this](bool leader) { onLeadership(leader); });
@@ -258,6 +282,7 @@ struct Daemon::Impl {
     overlay->bootstrap(peers);
     for (const auto& e : config.exports) start(e);
     for (const auto& i : config.imports) start(i);
+    startGroups();
     nodeCacheTimer->arm(std::chrono::seconds(10));
     growth->start();
     log::notice(kTag, "leading the link: ", summary());
@@ -269,6 +294,8 @@ struct Daemon::Impl {
     leading = false;
     for (auto& [id, r] : sections) retire(std::move(r.gateway));
     sections.clear();
+    for (auto& [name, g] : groupRuns) retire(std::move(g));
+    groupRuns.clear();
     growth->stop();
     nodeCacheTimer->disarm();
     log::notice(kTag, "standing by");
@@ -284,6 +311,62 @@ struct Daemon::Impl {
     sections.insert_or_assign("import " + i.name, std::move(r));
   }
 
+  // The UDP port of the i-th group's overlay: the ports after dht-port, or any if that is 0.
+  std::uint16_t groupPort(std::size_t i) const {
+    std::size_t p = config.server.dhtPort == 0 ? 0 : config.server.dhtPort + 1 + i;
+    return p > 65535 ? 0 : static_cast<std::uint16_t>(p);
+  }
+
+  void start(const config::GroupSection& g, std::size_t index) {
+    if (!identity) {
+      std::string dir = config.server.stateDirectory.empty() ? std::string(config::kDefaultStateDir)
+                                                             : config.server.stateDirectory;
+      identity = groups::Identity::loadOrCreate(dir);
+    }
+    config::GatewayOptions o;
+    o.exportTypes = g.types;
+    o.import = g.import;
+    o.interfaces = g.interfaces;
+    o.ttl = g.ttl;
+    o.dhtBind = config.server.dhtBind;
+    o.bootstrap = config.server.bootstrap;
+    o.stateDir = config.server.stateDirectory;
+    GroupRun run;
+    run.section = g;
+    run.context = std::make_unique<GroupContext>(GroupContext{
+        loop, *overlay, *identity, o, advertiseAddress(o),
+        [this](const std::string& why) {
+          if (fatal) fatal(why);
+        },
+        origin});
+    run.session = std::make_unique<GroupSession>(
+        *run.context, config::GroupOptions{g.name, g.secretFile, g.description, g.aliases},
+        groupPort(index));
+    groupRuns.insert_or_assign(g.name, std::move(run));
+  }
+
+  void startGroups() {
+    for (std::size_t i = 0; i < config.groups.size(); ++i) {
+      if (groupRuns.count(config.groups[i].name)) continue;
+      try {
+        start(config.groups[i], i);
+      } catch (const std::exception& e) {
+        if (fatal) fatal("group '" + config.groups[i].name + "': " + e.what());
+      }
+    }
+  }
+
+  // Leaves a group and destroys its session once that is done.
+  void retire(GroupRun run) {
+    retiringGroups.push_back(std::move(run));
+    GroupSession* raw = retiringGroups.back().session.get();
+    raw->shutdown(kReloadWithdrawWait, [this, raw] {
+      loop.post([this, raw] {
+        retiringGroups.remove_if([raw](const GroupRun& r) { return r.session.get() == raw; });
+      });
+    });
+  }
+
   // Withdraws a gateway and destroys it once that is done.
   void retire(std::unique_ptr<Gateway> gateway) {
     Gateway* raw = gateway.get();
@@ -296,6 +379,14 @@ struct Daemon::Impl {
   }
 
   void reload(config::DaemonConfig next) {
+    for (const auto& g : next.groups) {
+      if (g.secretFile.empty()) continue;
+      if (auto secret = groups::loadSecretFile(g.secretFile); !secret) {
+        log::error(kTag, "reload refused, keeping the running configuration: group '", g.name,
+                   "': ", secret.error());
+        return;
+      }
+    }
     const config::ServerConfig& was = config.server;
     const config::ServerConfig& now = next.server;
     auto restartOnly = [&](bool changed, std::string_view key) {
@@ -377,20 +468,48 @@ struct Daemon::Impl {
       ++started;
     }
     started -= changed;
+    // Groups: a changed group is left and joined again with its new keys.
+    std::map<std::string, const config::GroupSection*> nextGroups;
+    for (const auto& g : next.groups) nextGroups[g.name] = &g;
+    for (auto it = groupRuns.begin(); it != groupRuns.end();) {
+      auto n = nextGroups.find(it->first);
+      if (n != nextGroups.end() && n->second->sameAs(it->second.section)) {
+        ++unchanged;
+        ++it;
+        continue;
+      }
+      ++(n != nextGroups.end() ? changed : removed);
+      log::notice(kTag, "reload: [group ", it->first, "] ", n != nextGroups.end() ? "changed" : "removed",
+                  "; leaving it");
+      retire(std::move(it->second));
+      it = groupRuns.erase(it);
+    }
     config = std::move(next);
     config.server = kept;
+    for (std::size_t i = 0; i < config.groups.size(); ++i) {
+      if (groupRuns.count(config.groups[i].name)) continue;
+      bool wasChanged = false;
+      for (const auto& r : retiringGroups) wasChanged |= r.section.name == config.groups[i].name;
+      if (!wasChanged) ++started;
+      try {
+        start(config.groups[i], i);
+      } catch (const std::exception& e) {
+        log::error(kTag, "group '", config.groups[i].name, "': ", e.what());
+      }
+    }
     log::notice(kTag, "reloaded: ", unchanged, " sections unchanged, ", changed, " changed, ",
                 started, " added, ", removed, " removed");
   }
 
   void shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
     saveNodes();
-    auto pending = std::make_shared<std::size_t>(sections.size() + 1);
+    auto pending = std::make_shared<std::size_t>(sections.size() + groupRuns.size() + 1);
     auto finished = std::make_shared<std::function<void()>>(std::move(done));
     auto one = [pending, finished] {
       if (--*pending == 0 && *finished) std::exchange(*finished, nullptr)();
     };
     for (auto& [id, r] : sections) r.gateway->shutdown(wait, one);
+    for (auto& [name, g] : groupRuns) g.session->shutdown(wait, one);
     one();
   }
 
@@ -462,6 +581,10 @@ struct Daemon::Impl {
             << " withdrawals put, " << c.putsFailed << " puts failed; " << c.originsExpired
             << " gateways expired\n";
       }
+      for (const auto& [name, g] : groupRuns) {
+        out << "\n[group " << name << "] " << (g.section.secretFile.empty() ? "public" : "private")
+            << ", " << (g.session->joined() ? "joined" : "joining") << "\n";
+      }
       return out.str();
     }
     out << "{\"version\":" << jsonString(Z2Z_VERSION) << ",\"gateway\":" << jsonString(origin)
@@ -502,6 +625,14 @@ struct Daemon::Impl {
       out << "],\"counters\":" << counters(s.counters) << "}";
       first = false;
     }
+    out << "],\"groups\":[";
+    first = true;
+    for (const auto& [name, g] : groupRuns) {
+      out << (first ? "" : ",") << "{\"name\":" << jsonString(name) << ",\"private\":"
+          << (g.section.secretFile.empty() ? "false" : "true")
+          << ",\"joined\":" << (g.session->joined() ? "true" : "false") << "}";
+      first = false;
+    }
     out << "]}\n";
     return out.str();
   }
@@ -517,8 +648,9 @@ struct Daemon::Impl {
   }
 };
 
-Daemon::Daemon(mdns::EventLoop& loop, config::DaemonConfig config)
-    : impl_(std::make_unique<Impl>(loop, std::move(config))) {}
+Daemon::Daemon(mdns::EventLoop& loop, config::DaemonConfig config,
+               std::function<void(const std::string&)> fatal)
+    : impl_(std::make_unique<Impl>(loop, std::move(config), std::move(fatal))) {}
 
 Daemon::~Daemon() = default;
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "z2z/config/daemon_config.hpp"
 #include "z2z/mdns/event_loop.hpp"
@@ -16,8 +17,10 @@ namespace z2z::bridge {
 class Daemon {
  public:
   /// Starts everything `config` describes. Throws z2z::Error if that fails (a taken port, an
-  /// unknown interface, an unusable state directory).
-  Daemon(mdns::EventLoop& loop, config::DaemonConfig config);
+  /// unknown interface, an unusable state directory). `fatal` is called when something cannot
+  /// go on later (a group's wrong secret): the process should stop with a non-zero status.
+  Daemon(mdns::EventLoop& loop, config::DaemonConfig config,
+         std::function<void(const std::string& why)> fatal = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

@@ -95,6 +95,7 @@ struct Gateway::Impl {
   mdns::EventLoop& loop;
   dht::Overlay& overlay;
   config::GatewayOptions options;
+  RecordCodec codec;
   dht::Key key;
   std::string origin;
   std::mt19937_64 random;
@@ -119,9 +120,9 @@ struct Gateway::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(mdns::EventLoop& l, dht::Overlay& o, const config::GatewayOptions& opts,
-       const std::string& originId)
-      : loop(l), overlay(o), options(opts), key(keyFor(opts.key)), origin(originId),
-        random(std::random_device{}()) {
+       const std::string& originId, RecordCodec c)
+      : loop(l), overlay(o), options(opts), codec(std::move(c)), key(keyFor(opts.key)),
+        origin(originId), random(std::random_device{}()) {
     exportTypes.insert(options.exportTypes.begin(), options.exportTypes.end());
     log::notice(kTag, "gateway ", origin, ": key '", options.key, "' (DHT key ", key.hex(), ")",
                 exportTypes.empty() ? "" : ", exporting", options.import ? ", importing" : "");
@@ -161,8 +162,13 @@ struct Gateway::Impl {
 
   // ---- export --------------------------------------------------------------------------------
 
-  void put(const Record& record, std::uint64_t valueId, bool permanent, int attemptsLeft = 1) {
+  std::string encode(const Record& record) const {
     std::string text = encodeRecord(record);
+    return codec.encode ? codec.encode(text) : text;
+  }
+
+  void put(const Record& record, std::uint64_t valueId, bool permanent, int attemptsLeft = 1) {
+    std::string text = encode(record);
     overlay.put(key, dht::Value{valueId, dht::Bytes(text.begin(), text.end())}, permanent,
                 [this, alive = std::weak_ptr<bool>(alive), record, valueId, permanent,
                  attemptsLeft](bool ok) {
@@ -290,7 +296,15 @@ struct Gateway::Impl {
   void onValues(std::vector<dht::Value> values, bool expired) {
     for (dht::Value& v : values) {
       ++counters.recordsReceived;
-      auto r = decodeRecord(std::string_view(reinterpret_cast<const char*>(v.data.data()), v.data.size()));
+      std::string_view raw(reinterpret_cast<const char*>(v.data.data()), v.data.size());
+      Result<std::string> plain = codec.decode ? codec.decode(raw) : Result<std::string>(std::string(raw));
+      if (!plain) {
+        ++counters.recordsRejected;
+        log::warning(kTag, "rejected DHT value ", hex64(v.id), " under key '", options.key,
+                     "': ", plain.error());
+        continue;
+      }
+      auto r = decodeRecord(*plain);
       if (!r) {
         ++counters.recordsRejected;
         log::warning(kTag, "rejected DHT value ", hex64(v.id), " under key '", options.key,
@@ -449,7 +463,7 @@ struct Gateway::Impl {
       r.seq = nextSeq();
       r.lease = options.ttl;
       r.service.key = k;
-      std::string text = encodeRecord(r);
+      std::string text = encode(r);
       overlay.put(key, dht::Value{random(), dht::Bytes(text.begin(), text.end())}, false,
                   [this, alive = std::weak_ptr<bool>(alive)](bool) {
                     loop.post([this, alive] {
@@ -479,8 +493,8 @@ std::string newOriginId() {
 }
 
 Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options,
-                 const std::string& origin)
-    : impl_(std::make_unique<Impl>(loop, overlay, options, origin)) {}
+                 const std::string& origin, RecordCodec codec)
+    : impl_(std::make_unique<Impl>(loop, overlay, options, origin, std::move(codec))) {}
 
 GatewayStatus Gateway::status() const {
   GatewayStatus s;

@@ -47,15 +47,23 @@ struct GatewayStatus {
 /// A random gateway id: 16 lowercase hex digits.
 std::string newOriginId();
 
+/// Turns a record's XML into the bytes stored in the DHT and back. A private group seals its
+/// records with it; without one, records are stored as they are.
+struct RecordCodec {
+  std::function<std::string(std::string_view xml)> encode;
+  /// Fails (with a reason) for a value that does not authenticate.
+  std::function<Result<std::string>(std::string_view value)> decode;
+};
+
 /// One gateway: exports services of the link to a DHT key and imports the key's services onto
 /// the link. Owns its mdns::Link. Loop thread only.
 class Gateway {
  public:
   /// `origin` identifies this process's records; gateways of one process share it, so none
-  /// imports what another exported. Throws z2z::Error if the link cannot be set up (unknown
-  /// interface, say).
+  /// imports what another exported. `codec` seals records (private groups); none: plain XML.
+  /// Throws z2z::Error if the link cannot be set up (unknown interface, say).
   Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options,
-          const std::string& origin);
+          const std::string& origin, RecordCodec codec = {});
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

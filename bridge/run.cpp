@@ -22,8 +22,20 @@ int runGateway(const config::DaemonConfig& config, const ConfigSource& source) {
   log::useSyslog(config.server.syslog);
   blockSignals();
   mdns::EventLoop loop;
-  Daemon daemon(loop, config);
   bool stopping = false;
+  int status = 0;
+  std::function<void()> stop;
+  Daemon daemon(loop, config, [&](const std::string& why) {
+    log::error(kTag, why);
+    status = 1;
+    loop.post([&] { stop(); });
+  });
+  stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    notifyServiceManager("STOPPING=1");
+    daemon.shutdown(kWithdrawWait, [&] { loop.quit(); });
+  };
   SignalWatch signals(loop, [&](int sig) {
     if (sig == SIGHUP) {
       if (!source) {
@@ -45,14 +57,12 @@ int runGateway(const config::DaemonConfig& config, const ConfigSource& source) {
       loop.quit();
       return;
     }
-    stopping = true;
     log::notice(kTag, "signal ", sig, ": withdrawing and stopping");
-    notifyServiceManager("STOPPING=1");
-    daemon.shutdown(kWithdrawWait, [&] { loop.quit(); });
+    stop();
   });
   notifyServiceManager("READY=1\nSTATUS=" + daemon.summary());
   loop.run();
-  return 0;
+  return status;
 }
 
 }  // namespace z2z::bridge

@@ -20,10 +20,11 @@ constexpr std::size_t kMaxLineLength = 4096;
 using ServerApply = std::function<Status(std::string_view, ServerConfig&)>;
 using ExportApply = std::function<Status(std::string_view, ExportSection&)>;
 using ImportApply = std::function<Status(std::string_view, ImportSection&)>;
+using GroupApply = std::function<Status(std::string_view, GroupSection&)>;
 
 struct KeySpec {
   KeyInfo info;
-  std::variant<ServerApply, ExportApply, ImportApply> apply;
+  std::variant<ServerApply, ExportApply, ImportApply, GroupApply> apply;
 };
 
 // ---- value parsers shared by several keys ----------------------------------------------------
@@ -198,6 +199,55 @@ const std::vector<KeySpec>& specs() {
        ImportApply([](std::string_view v, ImportSection& i) {
          return assign(interfaceList(v), i.interfaces);
        })},
+      {{"group", "types", "list of service types", "", false, true,
+        "Service types of the link exported into the group's overlay."},
+       GroupApply([](std::string_view v, GroupSection& g) -> Status {
+         if (v.empty()) return {};
+         return assign(serviceTypes(v), g.types);
+       })},
+      {{"group", "import", "yes or no", "no", false, true,
+        "Publish the group's services on the link."},
+       GroupApply([](std::string_view v, GroupSection& g) -> Status {
+         auto b = parseBool(v);
+         if (!b) return fail("'" + std::string(v) + "' is not yes or no");
+         g.import = *b;
+         return {};
+       })},
+      {{"group", "interfaces", "list of interfaces", "", false, true,
+        "Browse and publish the group's services only on these interfaces. Empty: every "
+        "interface avahi-daemon uses."},
+       GroupApply([](std::string_view v, GroupSection& g) {
+         return assign(interfaceList(v), g.interfaces);
+       })},
+      {{"group", "ttl", "seconds", "120", false, true,
+        "Lease of the records and membership documents this gateway writes into the group, 5 to "
+        "86400 seconds."},
+       GroupApply([](std::string_view v, GroupSection& g) { return assign(ttl(v), g.ttl); })},
+      {{"group", "secret-file", "path", "", false, true,
+        "Makes the group private: the file with its shared secret (mode 0600, owned by the "
+        "daemon's user; see z2z-groups(7)). Empty: a public group."},
+       GroupApply([](std::string_view v, GroupSection& g) -> Status {
+         if (v.empty()) return {};
+         return assign(absolutePath(v), g.secretFile);
+       })},
+      {{"group", "description", "text", "", false, true,
+        "Written into the group-info when this gateway creates the group (at most 256 bytes)."},
+       GroupApply([](std::string_view v, GroupSection& g) -> Status {
+         if (v.size() > 256) return fail("longer than 256 bytes");
+         g.description = v;
+         return {};
+       })},
+      {{"group", "aliases", "list of names", "", false, true,
+        "Alias names bound to the group; joining by an alias reaches the same overlay."},
+       GroupApply([](std::string_view v, GroupSection& g) -> Status {
+         g.aliases.clear();
+         for (const std::string& a : splitList(v)) {
+           if (!isGroupName(a)) return fail("'" + a + "' is not a group name");
+           if (a == g.name) return fail("'" + a + "' is the group's own name");
+           g.aliases.push_back(a);
+         }
+         return {};
+       })},
   };
   return table;
 }
@@ -292,9 +342,9 @@ class Parser {
       lastHeaderFailed_ = false;
       return;
     }
-    if (kind != "export" && kind != "import") {
+    if (kind != "export" && kind != "import" && kind != "group") {
       std::string hint;
-      for (std::string_view k : {"server", "export", "import"}) {
+      for (std::string_view k : {"server", "export", "import", "group"}) {
         if (editDistance(kind, k) <= 2) hint = "; did you mean '" + std::string(k) + "'?";
       }
       return error("unknown section [" + std::string(inner) + "]" + hint);
@@ -312,11 +362,19 @@ class Parser {
       applyDefaults<ExportSection, ExportApply>(exportSection_);
       exportSection_.name = name;
       exportSection_.line = line_;
-    } else {
+    } else if (kind == "import") {
       importSection_ = ImportSection{};
       applyDefaults<ImportSection, ImportApply>(importSection_);
       importSection_.name = name;
       importSection_.line = line_;
+    } else {
+      if (!isGroupName(name)) {
+        return error("[group NAME] needs a group name: 1 to 63 letters, digits, '-', '_' or '.'");
+      }
+      groupSection_ = GroupSection{};
+      applyDefaults<GroupSection, GroupApply>(groupSection_);
+      groupSection_.name = name;
+      groupSection_.line = line_;
     }
   }
 
@@ -338,8 +396,10 @@ class Parser {
       s = std::get<ServerApply>(spec->apply)(value, config_.server);
     } else if (sectionKind_ == "export") {
       s = std::get<ExportApply>(spec->apply)(value, exportSection_);
-    } else {
+    } else if (sectionKind_ == "import") {
       s = std::get<ImportApply>(spec->apply)(value, importSection_);
+    } else {
+      s = std::get<GroupApply>(spec->apply)(value, groupSection_);
     }
     if (!s) error(std::string(key) + ": " + s.error());
   }
@@ -348,7 +408,7 @@ class Parser {
   bool sawSectionError() const { return lastHeaderFailed_; }
 
   void closeSection() {
-    if (sectionKind_ == "export" || sectionKind_ == "import") {
+    if (sectionKind_ == "export" || sectionKind_ == "import" || sectionKind_ == "group") {
       for (const KeySpec& s : specs()) {
         if (s.info.section == sectionKind_ && s.info.required && !seenKeys_.count(std::string(s.info.key))) {
           error("[" + sectionKind_ + "] lacks the required key '" + std::string(s.info.key) + "'",
@@ -357,6 +417,12 @@ class Parser {
       }
       if (sectionKind_ == "export") config_.exports.push_back(exportSection_);
       if (sectionKind_ == "import") config_.imports.push_back(importSection_);
+      if (sectionKind_ == "group") {
+        if (groupSection_.types.empty() && !groupSection_.import) {
+          error("[group " + groupSection_.name + "] neither exports (types) nor imports", sectionStart_);
+        }
+        config_.groups.push_back(groupSection_);
+      }
     }
     sectionKind_.clear();
   }
@@ -391,6 +457,7 @@ class Parser {
   std::set<std::string> seenKeys_;
   ExportSection exportSection_;
   ImportSection importSection_;
+  GroupSection groupSection_;
   DaemonConfig config_;
   std::vector<std::string> errors_;
 };
@@ -515,6 +582,16 @@ std::string dumpConfig(const DaemonConfig& c) {
         << "key = " << i.key << "\n"
         << "interfaces = " << joinList(i.interfaces) << "\n";
   }
+  for (const GroupSection& g : c.groups) {
+    out << "\n[group " << g.name << "]\n"
+        << "types = " << joinList(g.types) << "\n"
+        << "import = " << (g.import ? "yes" : "no") << "\n"
+        << "interfaces = " << joinList(g.interfaces) << "\n"
+        << "ttl = " << g.ttl.count() << "\n"
+        << "secret-file = " << g.secretFile << "\n"
+        << "description = " << g.description << "\n"
+        << "aliases = " << joinList(g.aliases) << "\n";
+  }
   return out.str();
 }
 
@@ -536,7 +613,7 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
     c.server.xmlrpcListen = endpointText(o.xmlrpcListen);
   }
   c.server.xmlrpcRate = o.xmlrpcRate;
-  if (!o.exportTypes.empty()) {
+  if (!o.exportTypes.empty() && !o.key.empty()) {
     ExportSection e;
     e.name = "cli";
     e.types = o.exportTypes;
@@ -545,12 +622,24 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
     e.ttl = o.ttl;
     c.exports.push_back(e);
   }
-  if (o.import) {
+  if (o.import && !o.key.empty()) {
     ImportSection i;
     i.name = "cli";
     i.key = o.key;
     i.interfaces = o.interfaces;
     c.imports.push_back(i);
+  }
+  for (const GroupOptions& go : o.groups) {
+    GroupSection g;
+    g.name = go.name;
+    g.types = o.exportTypes;
+    g.import = o.import;
+    g.interfaces = o.interfaces;
+    g.ttl = o.ttl;
+    g.secretFile = go.secretFile;
+    g.description = go.description;
+    g.aliases = go.aliases;
+    c.groups.push_back(g);
   }
   return c;
 }

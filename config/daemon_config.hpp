@@ -61,17 +61,36 @@ struct ImportSection {
   }
 };
 
+/// [group NAME]: a group joined, in its own overlay (z2z-groups(7)).
+struct GroupSection {
+  std::string name;
+  std::vector<std::string> types;  ///< exported into the group
+  bool import = false;             ///< the group's services published on the link
+  std::vector<std::string> interfaces;
+  std::chrono::seconds ttl = kDefaultTtl;
+  std::string secretFile;
+  std::string description;
+  std::vector<std::string> aliases;
+  int line = 0;
+  bool sameAs(const GroupSection& o) const {
+    return name == o.name && types == o.types && import == o.import &&
+           interfaces == o.interfaces && ttl == o.ttl && secretFile == o.secretFile &&
+           description == o.description && aliases == o.aliases;
+  }
+};
+
 /// The whole z2zd.conf.
 struct DaemonConfig {
   ServerConfig server;
   std::vector<ExportSection> exports;
   std::vector<ImportSection> imports;
+  std::vector<GroupSection> groups;
 };
 
 /// How one key is declared, once: the parser, `z2zd --check`, the example config, `--dump-config`
 /// and the man page test all read this table.
 struct KeyInfo {
-  std::string_view section;       ///< "server", "export" or "import"
+  std::string_view section;       ///< "server", "export", "import" or "group"
   std::string_view key;
   std::string_view type;          ///< for humans: "port", "list of service types", ...
   std::string_view defaultValue;  ///< as written in the file; empty: no default

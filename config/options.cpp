@@ -98,8 +98,9 @@ const std::vector<Flag>& flags() {
          return {};
        }},
       {"state-dir", "", 0, true, "DIR",
-       "keep state here, such as the DHT node cache that lets a restart rejoin without "
-       "--bootstrap (default: none kept)",
+       "keep state here (created with mode 0700): the identity key that signs group documents "
+       "and the DHT node cache that lets a restart rejoin without --bootstrap (default: none; "
+       "/var/lib/z2z when groups are joined)",
        [](std::string_view v, CommandLine& cl) -> Status {
          if (v.empty() || v.front() != '/') {
            return fail("--state-dir: '" + std::string(v) + "' is not an absolute path");
@@ -181,6 +182,51 @@ const std::vector<Flag>& flags() {
          cl.options.xmlrpcRate = *n;
          return {};
        }},
+      {"group", "", 0, true, "NAME",
+       "join the group NAME (repeatable): export and import in the group's own overlay; the "
+       "group flags below apply to the last --group",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (!isGroupName(v)) {
+           return fail("--group: '" + std::string(v) +
+                       "' is not a group name (1 to 63 letters, digits, '-', '_', '.')");
+         }
+         for (const GroupOptions& g : cl.options.groups) {
+           if (g.name == v) return fail("--group: '" + std::string(v) + "' given twice");
+         }
+         cl.options.groups.push_back(GroupOptions{std::string(v), {}, {}, {}});
+         return {};
+       }},
+      {"group-secret-file", "", 0, true, "FILE",
+       "make the last --group private: its shared secret (mode 0600, see z2z-groups(7))",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (cl.options.groups.empty()) return fail("--group-secret-file must follow a --group");
+         if (v.empty()) return fail("--group-secret-file: empty file name");
+         cl.options.groups.back().secretFile = v;
+         return {};
+       }},
+      {"group-description", "", 0, true, "TEXT",
+       "description of the last --group, published when this gateway creates it",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (cl.options.groups.empty()) return fail("--group-description must follow a --group");
+         if (v.empty() || v.size() > 256) return fail("--group-description: 1 to 256 bytes");
+         cl.options.groups.back().description = v;
+         return {};
+       }},
+      {"alias", "", 0, true, "NAME",
+       "bind the alias NAME to the last --group (repeatable): joining by the alias reaches it",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (cl.options.groups.empty()) return fail("--alias must follow a --group");
+         if (!isGroupName(v)) return fail("--alias: '" + std::string(v) + "' is not a group name");
+         if (v == cl.options.groups.back().name) return fail("--alias: same as the group's name");
+         cl.options.groups.back().aliases.emplace_back(v);
+         return {};
+       }},
+      {"list-groups", "", 0, false, "",
+       "print the public groups found in the main overlay (joined with --bootstrap) and exit",
+       [](std::string_view, CommandLine& cl) -> Status {
+         cl.action = Action::ListGroups;
+         return {};
+       }},
       {"help", "", 'h', false, "", "print this help and exit",
        [](std::string_view, CommandLine& cl) -> Status {
          cl.action = Action::Help;
@@ -218,6 +264,16 @@ std::vector<std::string> flagNames() {
     if (!f.alias.empty()) names.emplace_back(f.alias);
   }
   return names;
+}
+
+bool isGroupName(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 bool isServiceType(std::string_view type) {
@@ -308,7 +364,9 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
   if (o.exportTypes.empty() && !o.import) {
     return fail("nothing to do: give --export TYPE and/or --import");
   }
-  if (o.key.empty()) return fail("--export and --import need --key NAME");
+  if (o.key.empty() && o.groups.empty()) {
+    return fail("--export and --import need --key NAME or --group NAME");
+  }
   if (o.xmlrpcServe && !o.gatewayUrl.empty()) {
     return fail("--xmlrpc-listen serves an embedded DHT node: it cannot go with --gateway");
   }
@@ -319,6 +377,8 @@ std::string usage() {
   std::string text =
       "Usage: z2z [--export TYPE[,TYPE...]]... [--import] --key NAME [OPTION]...\n"
       "       z2z --status [--json] [--control-socket PATH]\n"
+      "       z2z [--export TYPE[,TYPE...]]... [--import] --group NAME [OPTION]...\n"
+      "       z2z --list-groups --bootstrap HOST[:PORT]\n"
       "Carries DNS-SD services between LAN islands through a DHT.\n\n";
   for (const Flag& f : flags()) {
     std::string left = "  ";
@@ -352,6 +412,7 @@ std::string usage() {
       "  z2z --export _daap._tcp --key columbia\n"
       "  z2z --import --key columbia --bootstrap 198.19.0.1\n"
       "  z2z --export _ipp._tcp --import --key columbia --gateway http://198.19.0.1:5851/\n"
+      "  z2z --export _ipp._tcp --import --group lab --bootstrap 198.19.0.1\n"
       "\nExit status: 0 on a clean stop, 1 on a failed start, 2 on bad arguments.\n";
   return text;
 }

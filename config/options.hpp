@@ -35,6 +35,21 @@ Result<Endpoint> parseEndpoint(std::string_view text, std::uint16_t defaultPort 
 /// True for a DNS-SD service type of the form _name._tcp or _name._udp (RFC 6763 section 7).
 bool isServiceType(std::string_view type);
 
+/// One named group the gateway joins (z2z-groups(7)); the process's --export and --import apply
+/// to it as to --key.
+struct GroupOptions {
+  std::string name;
+  std::string secretFile;            ///< private group: its shared secret; empty: public
+  std::string description;           ///< written into the group-info when this gateway creates it
+  std::vector<std::string> aliases;  ///< alias names bound to the group
+  bool operator==(const GroupOptions&) const = default;
+};
+
+inline constexpr std::string_view kDefaultStateDir = "/var/lib/z2z";
+
+/// True for a group or alias name: 1 to 63 bytes of letters, digits, '-', '_' and '.'.
+bool isGroupName(std::string_view name);
+
 /// Everything one gateway process does, from the command line (and, later, the config file).
 struct GatewayOptions {
   std::vector<std::string> exportTypes;  ///< service types browsed and stored under `key`
@@ -48,7 +63,7 @@ struct GatewayOptions {
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
   std::string controlSocket;             ///< serve status here; --status: ask here
-  std::string stateDir;                  ///< node cache and other state; empty: none kept
+  std::string stateDir;                  ///< identity key, node cache; empty: none kept (groups: /var/lib/z2z)
   int priority = 0;                      ///< leader election on the link: higher wins
   bool json = false;                     ///< --status prints JSON
   std::string gatewayUrl;                ///< use this OpenDHT gateway (XML-RPC) instead of a node
@@ -56,11 +71,12 @@ struct GatewayOptions {
   bool xmlrpcServe = false;              ///< serve the gateway API in front of the node
   Endpoint xmlrpcListen{"127.0.0.1", kDefaultXmlrpcPort};
   unsigned xmlrpcRate = kDefaultXmlrpcRate;  ///< requests a second per client; 0: no limit
+  std::vector<GroupOptions> groups;      ///< groups joined, each in its own overlay
 };
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/z2z/z2zd.sock";
 
-enum class Action { Run, Help, Version, Status };
+enum class Action { Run, Help, Version, Status, ListGroups };
 
 struct CommandLine {
   Action action = Action::Run;

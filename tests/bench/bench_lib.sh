@@ -16,7 +16,7 @@
 #   bench_gateways_start    start z2z on ga (--export) and gb (--import), set GWA_PID and GWB_PID;
 #                           with BENCH_GATEWAY_API=1, gb runs no DHT node but uses ga's served
 #                           gateway API (--gateway, --poll BENCH_POLL_S, default 1) and ga's node
-#                           gets a bare peer (dht_tool node; BENCH_DHT_TOOL, default next to z2z)
+#                           gets a bare peer (dht_tool serve; BENCH_DHT_TOOL, default next to z2z)
 #   bench_appear_ts FILE NAME
 #                           print the time of the first resolved "=" line of NAME in FILE
 #   bench_gone_ts FILE NAME SINCE
@@ -175,7 +175,7 @@ _bench_z2z_start() {
 bench_gateways_start() {
     if [[ ${BENCH_GATEWAY_API:-0} == 1 ]]; then
         local tool=${BENCH_DHT_TOOL:-$(dirname "$Z2Z_BIN")/../tests/dht_tool}
-        tb_spawn ga dhtnode.log "$tool" node 4300 "$BENCH_BROWSE_MAX_S" >/dev/null || return 1
+        tb_spawn ga dhtnode.log "$tool" serve --port 4300 >/dev/null || return 1
         GWA_PID=$(_bench_z2z_start ga gwa.log --export "$BENCH_TYPE" --key "$BENCH_KEY" \
             --interface lan0 --bootstrap 127.0.0.1:4300 --xmlrpc-listen "$(tb_addr ga wan):5851" \
             --xmlrpc-rate 0) || return 1

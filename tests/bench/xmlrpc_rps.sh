@@ -6,7 +6,7 @@
 # one keep-alive connection, one call at a time).
 #
 # Runs in a private network namespace (unshare -n: its own loopback, no port clashes): a bare
-# DHT node (dht_tool node, next to z2z or BENCH_DHT_TOOL) and one z2z with --xmlrpc-listen 5851
+# DHT node (dht_tool serve, next to z2z or BENCH_DHT_TOOL) and one z2z with --xmlrpc-listen 5851
 # --xmlrpc-rate 0 bootstrapped from it. Phases, each bounded to SECONDS: put (distinct 100-byte
 # values, TTL 600, under one key), then get of another key that holds 10 values of 100 bytes
 # (maxvals 10: one page, as a z2z --gateway poll of a small site). Needs root.
@@ -30,7 +30,7 @@ set -u
 bin=$1 tool=$2 secs=$3
 ip link set lo up
 work=$(mktemp -d)
-"$tool" node 4300 $((secs * 4 + 60)) >"$work/node.log" 2>&1 &
+"$tool" serve --port 4300 >"$work/node.log" 2>&1 &
 node=$!
 "$bin" --import --key bench --dht-bind 127.0.0.1 --bootstrap 127.0.0.1:4300 \
     --xmlrpc-listen 5851 --xmlrpc-rate 0 --log-level warning >"$work/z2z.log" 2>&1 &

@@ -108,3 +108,47 @@ TEST_CASE("service types") {
   CHECK_FALSE(isServiceType("_abcdefghijklmnop._tcp"));
   CHECK_FALSE(isServiceType("_daap._tcp.local"));
 }
+
+TEST_CASE("groups on the command line") {
+  std::vector<std::string_view> args = {
+      "--export", "_ipp._tcp", "--import", "--key", "k", "--group", "A", "--group-secret-file",
+      "/etc/z2z/a.secret", "--alias", "a2", "--group", "B", "--group-description", "lab printers",
+      "--state-dir", "/tmp/s"};
+  auto cl = parseCommandLine(args);
+  REQUIRE_MESSAGE(cl.ok(), cl.error());
+  const GatewayOptions& o = cl->options;
+  REQUIRE(o.groups.size() == 2);
+  CHECK(o.groups[0] == GroupOptions{"A", "/etc/z2z/a.secret", "", {"a2"}});
+  CHECK(o.groups[1] == GroupOptions{"B", "", "lab printers", {}});
+  CHECK(o.key == "k");
+  CHECK(o.stateDir == "/tmp/s");
+  std::vector<std::string_view> groupOnly = {"--import", "--group", "A"};
+  CHECK(parseCommandLine(groupOnly).ok());
+  std::vector<std::string_view> list = {"--list-groups", "--bootstrap", "198.19.0.1"};
+  auto l = parseCommandLine(list);
+  REQUIRE(l.ok());
+  CHECK(l->action == Action::ListGroups);
+  CHECK(parseCommandLine(std::vector<std::string_view>{"--import"}).error().find("--group") !=
+        std::string::npos);
+
+  struct Case {
+    std::vector<std::string_view> args;
+    std::string_view mentions;
+  };
+  std::vector<Case> cases = {
+      {{"--import", "--group", "a b"}, "not a group name"},
+      {{"--import", "--group", "A", "--group", "A"}, "twice"},
+      {{"--import", "--group-secret-file", "f", "--group", "A"}, "must follow a --group"},
+      {{"--import", "--alias", "x", "--group", "A"}, "must follow a --group"},
+      {{"--import", "--group-description", "x", "--group", "A"}, "must follow a --group"},
+      {{"--import", "--group", "A", "--alias", "A"}, "same as the group"},
+      {{"--import", "--group", "A", "--alias", "x/y"}, "not a group name"},
+      {{"--import", "--group", "A", "--state-dir", ""}, "--state-dir"},
+  };
+  for (const Case& c : cases) {
+    auto r = parseCommandLine(c.args);
+    CAPTURE(c.mentions);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find(c.mentions) != std::string::npos);
+  }
+}

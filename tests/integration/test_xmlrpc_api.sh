@@ -9,7 +9,7 @@ z2z_init "$1"
 : "${Z2Z_DHT_TOOL:?set Z2Z_DHT_TOOL to the dht_tool binary}"
 client=$(dirname "$0")/xmlrpc_client.py
 
-tb_spawn ga dhtnode.log "$Z2Z_DHT_TOOL" node 4300 100 >/dev/null
+tb_spawn ga dhtnode.log "$Z2Z_DHT_TOOL" serve --port 4300 >/dev/null
 z2z_start ga gwa.log --import --key columbia --interface lan0 --bootstrap 127.0.0.1:4300 \
   --xmlrpc-listen 5851 --xmlrpc-rate 0 >/dev/null
 z2z_start ga gwa2.log --import --key columbia --interface lan0 --bootstrap 127.0.0.1:4300 \

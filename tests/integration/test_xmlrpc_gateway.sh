@@ -11,7 +11,7 @@ z2z_init "$1"
 wan_a=$(tb_addr ga wan)
 url="http://$wan_a:5851/"
 # A's node needs a peer to store values: a bare node next to it (it also outlives A's restart).
-tb_spawn ga dhtnode.log "$Z2Z_DHT_TOOL" node 4300 280 >/dev/null
+tb_spawn ga dhtnode.log "$Z2Z_DHT_TOOL" serve --port 4300 >/dev/null
 start_a() {
   z2z_start ga gwa.log --export _daap._tcp --import --key columbia --interface lan0 \
     --bootstrap 127.0.0.1:4300 --xmlrpc-listen "$wan_a:5851"

@@ -27,13 +27,27 @@
 # Namespaces are named "${TB_PREFIX}ha" etc.; interface names are fixed and
 # short because every host has its own namespace.
 #
-# Functions (HOST is one of ha ga gb hb rf):
+# Four islands (TB_ISLANDS=4 before tb_up, or tb_up_islands 4): two more
+# islands like A and B, and the four gateways' WANs on one switch "ws" (a
+# bridge in its own namespace) instead of the ga-gb veth:
+#
+#   LAN C 198.18.3.0/24 fd00:3::/64  hc (br0 .3.2) -- gc lan0 (.3.1), wan0 198.19.0.3
+#   LAN D 198.18.4.0/24 fd00:4::/64  hd (br0 .4.2) -- gd lan0 (.4.1), wan0 198.19.0.4
+#   ws: br0 with ports wga wgb wgc wgd (the gateways' wan0 peers)
+#
+# Every gateway routes to the other LANs via their WAN addresses; avahi runs
+# on ha ga gb hb hc gc hd gd (names hostc gwc hostd gwd). Island 1 is A
+# (ha/ga), 2 is B (hb/gb), 3 is C (hc/gc), 4 is D (hd/gd).
+#
+# Functions (HOST is one of ha ga gb hb rf, and hc gc hd gd ws with four islands):
 #   tb_up [PREFIX]        Build the topology (default prefix "z2z$$"), start
 #                         dbus+avahi on ha ga gb hb, wait until every avahi is
 #                         RUNNING, install an EXIT/INT/TERM/HUP trap calling
 #                         tb_down (skip with TB_NO_TRAP=1). Exports TB_DIR and
 #                         TB_PREFIX. Returns non-zero (after cleaning up) on
 #                         failure.
+#   tb_up_islands N [PREFIX]
+#                         tb_up with N (2 or 4) islands.
 #   tb_down               Idempotent cleanup: TERM then KILL every tracked
 #                         process group (bounded waits), KILL whatever else
 #                         still runs in the namespaces, delete the namespaces,
@@ -152,6 +166,11 @@
 # Hosts in the topology and the ones whose avahi tb_up starts.
 TB_HOSTS="ha ga gb hb rf"
 TB_AVAHI_HOSTS="ha ga gb hb"
+# The same with four islands (tb_up sets TB_HOSTS/TB_AVAHI_HOSTS from these).
+_TB_HOSTS2="ha ga gb hb rf"
+_TB_AVAHI_HOSTS2="ha ga gb hb"
+_TB_HOSTS4="ha ga gb hb rf hc gc hd gd ws"
+_TB_AVAHI_HOSTS4="ha ga gb hb hc gc hd gd"
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -185,6 +204,7 @@ _tb_need_up() {
 _tb_check_host() {
     case $1 in
         ha | ga | gb | hb | rf) return 0 ;;
+        hc | gc | hd | gd | ws) [[ ${_TB_ISLANDS:-2} == 4 ]] && return 0 ;;&
         *) _tb_log "unknown host '$1' (want one of: $TB_HOSTS)"; return 1 ;;
     esac
 }
@@ -206,8 +226,8 @@ tb_bus() {
 
 tb_if() {
     case $1 in
-        ha | hb) echo br0 ;;
-        ga | gb) echo lan0 ;;
+        ha | hb | hc | hd) echo br0 ;;
+        ga | gb | gc | gd) echo lan0 ;;
         rf) echo lana,lanb ;;
         *) _tb_check_host "$1"; return 1 ;;
     esac
@@ -217,6 +237,7 @@ _tb_avahi_hostname() {
     case $1 in
         ha) echo hosta ;; ga) echo gwa ;; gb) echo gwb ;;
         hb) echo hostb ;; rf) echo refl ;;
+        hc) echo hostc ;; gc) echo gwc ;; hd) echo hostd ;; gd) echo gwd ;;
     esac
 }
 
@@ -233,6 +254,12 @@ tb_addr() {
         gb:wan | gb:wan0) v4=198.19.0.2 v6=fd00:ff::2 ;;
         rf:lan | rf:lana) v4=198.18.1.3 v6=fd00:1::3 ;;
         rf:lanb) v4=198.18.2.3 v6=fd00:2::3 ;;
+        hc:lan | hc:br0) v4=198.18.3.2 v6=fd00:3::2 ;;
+        hd:lan | hd:br0) v4=198.18.4.2 v6=fd00:4::2 ;;
+        gc:lan | gc:lan0) v4=198.18.3.1 v6=fd00:3::1 ;;
+        gc:wan | gc:wan0) v4=198.19.0.3 v6=fd00:ff::3 ;;
+        gd:lan | gd:lan0) v4=198.18.4.1 v6=fd00:4::1 ;;
+        gd:wan | gd:wan0) v4=198.19.0.4 v6=fd00:ff::4 ;;
         *) _tb_log "host $host has no interface '$ifc'"; return 1 ;;
     esac
     case $fam in
@@ -481,6 +508,82 @@ _tb_net_up() {
         _tb_ip "${p}ga" -6 route add fd00:2::/64 via fd00:ff::2 &&
         _tb_ip "${p}gb" route add 198.18.1.0/24 via 198.19.0.1 &&
         _tb_ip "${p}gb" -6 route add fd00:1::/64 via fd00:ff::1
+}
+
+# Four islands: A..D, each a host bridge and a gateway; the gateways' WANs on
+# the switch "ws"; the reflector between A and B as with two islands.
+_tb_net_up4() {
+    local p=$_TB_PREFIX h ns fwd dev n g
+    for h in $TB_HOSTS; do
+        ip netns add "$p$h" || { _tb_log "ip netns add $p$h failed"; return 1; }
+    done
+    for h in $TB_HOSTS; do
+        fwd=0
+        [[ $h == g? ]] && fwd=1
+        ip netns exec "$p$h" sysctl -q -w \
+            net.ipv4.ip_forward=$fwd \
+            net.ipv4.conf.all.forwarding=$fwd \
+            net.ipv4.conf.all.rp_filter=0 \
+            net.ipv4.conf.default.rp_filter=0 \
+            net.ipv6.conf.all.forwarding=$fwd \
+            net.ipv6.conf.all.disable_ipv6=0 \
+            net.ipv6.conf.default.disable_ipv6=0 \
+            net.ipv6.conf.all.accept_dad=0 \
+            net.ipv6.conf.default.accept_dad=0 \
+            net.ipv6.conf.default.accept_ra=0 \
+            >/dev/null || { _tb_log "sysctl failed in $p$h"; return 1; }
+    done
+    for h in ha hb hc hd ws; do
+        _tb_ip "$p$h" link add br0 type bridge stp_state 0 forward_delay 0 \
+            mcast_snooping 0 || return 1
+    done
+    _tb_ip "${p}rf" link add lana type veth peer name prf netns "${p}ha" &&
+        _tb_ip "${p}rf" link add lanb type veth peer name prf netns "${p}hb" &&
+        _tb_ip "${p}ha" link set prf master br0 &&
+        _tb_ip "${p}hb" link set prf master br0 || return 1
+    n=0
+    for g in a b c d; do
+        n=$((n + 1))
+        _tb_ip "${p}g$g" link add lan0 type veth peer name pgw netns "${p}h$g" &&
+            _tb_ip "${p}h$g" link set pgw master br0 &&
+            _tb_ip "${p}g$g" link add wan0 type veth peer name "wg$g" netns "${p}ws" &&
+            _tb_ip "${p}ws" link set "wg$g" master br0 || return 1
+    done
+    for h in $TB_HOSTS; do
+        _tb_ip "$p$h" link set lo up || return 1
+        case $h in
+            ha | hb) set -- pgw prf br0 ;;
+            hc | hd) set -- pgw br0 ;;
+            g?) set -- lan0 wan0 ;;
+            rf) set -- lana lanb ;;
+            ws) set -- wga wgb wgc wgd br0 ;;
+        esac
+        for dev in "$@"; do
+            _tb_ip "$p$h" link set "$dev" multicast on up || return 1
+        done
+    done
+    _tb_ip "${p}rf" addr add 198.18.1.3/24 dev lana &&
+        _tb_ip "${p}rf" addr add fd00:1::3/64 dev lana nodad &&
+        _tb_ip "${p}rf" addr add 198.18.2.3/24 dev lanb &&
+        _tb_ip "${p}rf" addr add fd00:2::3/64 dev lanb nodad || return 1
+    n=0
+    for g in a b c d; do
+        n=$((n + 1))
+        _tb_ip "${p}h$g" addr add "198.18.$n.2/24" dev br0 &&
+            _tb_ip "${p}h$g" addr add "fd00:$n::2/64" dev br0 nodad &&
+            _tb_ip "${p}h$g" route add default via "198.18.$n.1" &&
+            _tb_ip "${p}h$g" -6 route add default via "fd00:$n::1" &&
+            _tb_ip "${p}g$g" addr add "198.18.$n.1/24" dev lan0 &&
+            _tb_ip "${p}g$g" addr add "fd00:$n::1/64" dev lan0 nodad &&
+            _tb_ip "${p}g$g" addr add "198.19.0.$n/24" dev wan0 &&
+            _tb_ip "${p}g$g" addr add "fd00:ff::$n/64" dev wan0 nodad || return 1
+        local m
+        for m in 1 2 3 4; do
+            ((m == n)) && continue
+            _tb_ip "${p}g$g" route add "198.18.$m.0/24" via "198.19.0.$m" &&
+                _tb_ip "${p}g$g" -6 route add "fd00:$m::/64" via "fd00:ff::$m" || return 1
+        done
+    done
 }
 
 # ---------------------------------------------------------------------------
@@ -748,12 +851,23 @@ _tb_on_signal() {
     exit $((128 + num))
 }
 
+tb_up_islands() {
+    [[ ${1:-} == 2 || ${1:-} == 4 ]] || { _tb_log "usage: tb_up_islands 2|4 [PREFIX]"; return 1; }
+    TB_ISLANDS=$1 tb_up "${@:2}"
+}
+
 tb_up() {
     local p=${1:-z2z$$} h deadline ok=1
     if [[ -n ${_TB_PREFIX:-} ]]; then
         _tb_log "a testbed ($_TB_PREFIX) is already up in this shell"
         return 1
     fi
+    case ${TB_ISLANDS:-2} in
+        2) TB_HOSTS=$_TB_HOSTS2 TB_AVAHI_HOSTS=$_TB_AVAHI_HOSTS2 ;;
+        4) TB_HOSTS=$_TB_HOSTS4 TB_AVAHI_HOSTS=$_TB_AVAHI_HOSTS4 ;;
+        *) _tb_log "TB_ISLANDS must be 2 or 4"; return 1 ;;
+    esac
+    _TB_ISLANDS=${TB_ISLANDS:-2}
     if ((EUID != 0)); then
         _tb_log "must run as root"
         return 1
@@ -788,7 +902,11 @@ tb_up() {
         trap '_tb_on_signal HUP' HUP
     fi
 
-    _tb_net_up || { tb_down; return 1; }
+    if [[ $_TB_ISLANDS == 4 ]]; then
+        _tb_net_up4 || { tb_down; return 1; }
+    else
+        _tb_net_up || { tb_down; return 1; }
+    fi
     for h in $TB_HOSTS; do
         _tb_host_dir "$h" || { tb_down; return 1; }
     done
@@ -868,6 +986,7 @@ tb_down() {
     # shellcheck disable=SC2034
     TB_LAST_PREFIX=$p
     _TB_PREFIX=""
+    _TB_ISLANDS=2
     unset TB_PREFIX
     return 0
 }
@@ -875,7 +994,7 @@ tb_down() {
 tb_purge() {
     local p=${1:-} h
     [[ $p =~ ^[A-Za-z0-9_-]{1,13}$ ]] || { _tb_log "usage: tb_purge PREFIX"; return 1; }
-    for h in $TB_HOSTS; do
+    for h in $_TB_HOSTS4; do
         [[ -e /run/netns/$p$h ]] || continue
         _tb_kill_ns_pids "$p$h"
         ip netns del "$p$h" 2>/dev/null || _tb_log "could not delete netns $p$h"
