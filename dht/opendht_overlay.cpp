@@ -194,11 +194,27 @@ class OpendhtOverlay final : public Overlay {
     listens_.erase(it);
   }
 
+  // runner_.bootstrap(host, service) only helps a node that has no peers yet; a node already in
+  // an overlay ignores it. An address literal is also inserted into the routing table at once,
+  // which is what merges two overlays (growth, a bootstrap peer added on reload).
   void bootstrap(const std::vector<config::Endpoint>& nodes) override {
+    std::vector<::dht::SockAddr> direct;
     for (const config::Endpoint& ep : nodes) {
       log::info(kTag, "bootstrapping from ", ep.host, " port ", ep.port);
       runner_.bootstrap(ep.host, std::to_string(ep.port));
+      sockaddr_in v4{};
+      sockaddr_in6 v6{};
+      if (inet_pton(AF_INET, ep.host.c_str(), &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons(ep.port);
+        direct.emplace_back(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+      } else if (inet_pton(AF_INET6, ep.host.c_str(), &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons(ep.port);
+        direct.emplace_back(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
+      }
     }
+    if (!direct.empty()) runner_.bootstrap(std::move(direct));
   }
 
   OverlayStats stats() const override {

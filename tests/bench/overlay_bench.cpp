@@ -162,7 +162,7 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   char other = role == 'a' ? 'b' : 'a';
   Nodes nodes;
   nodes.form(half, net);
-  double formed = nodes.waitFormed(60s);
+  double formed = nodes.waitFormed(20s);
   std::vector<std::string> mine;
   for (std::size_t k = 0; k < keys; ++k) mine.push_back(std::string("merge-") + role + "-" + std::to_string(k));
   putAll(nodes, mine, true);
@@ -199,7 +199,11 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   auto start = Clock::now();
   double merged = -1;
   while (Clock::now() - start < 150s) {
-    if (repost.exchange(false)) putAll(nodes, mine, true);
+    // Gateways store their records again after growth contacts (Gateway::republish); here
+    // every node of the half stores its keys again every few seconds while the halves mix.
+    if (repost.exchange(false) || static_cast<int>(seconds(Clock::now() - start)) % 5 == 0) {
+      putAll(nodes, mine, true);
+    }
     std::vector<std::string> theirs;
     for (std::size_t k = 0; k < keys; ++k) theirs.push_back(std::string("merge-") + other + "-" + std::to_string(k));
     std::size_t found = getAll(nodes, theirs).size();
