@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "z2z/config/error.hpp"
+#include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/overlay.hpp"
 
@@ -56,17 +57,6 @@ std::optional<config::Endpoint> endpoint(const ::dht::SockAddr& addr) {
   return ::dht::InfoHash(key.bytes.data(), key.bytes.size());
 }
 
-template <typename F>
-auto guarded(const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    log::error(kTag, what, ": ", e.what());
-  } catch (...) {
-    log::error(kTag, what, ": unknown exception");
-  }
-  return decltype(f())();
-}
 
 class OpendhtOverlay final : public Overlay {
  public:
@@ -128,7 +118,7 @@ class OpendhtOverlay final : public Overlay {
     runner_.put(
         toInfoHash(p.key), v,
         [this, done = std::move(p.done)](bool ok) {
-          guarded("put callback", [&] {
+          guarded(kTag, "put callback", [&] {
             if (done) done(ok);
           });
           std::lock_guard lock(mutex_);
@@ -161,7 +151,7 @@ class OpendhtOverlay final : public Overlay {
           return true;
         },
         [found, done = std::move(done)](bool) {
-          guarded("get callback", [&] { done(std::move(*found)); });
+          guarded(kTag, "get callback", [&] { done(std::move(*found)); });
         },
         ::dht::Value::TypeFilter(kValueType));
   }
@@ -171,7 +161,7 @@ class OpendhtOverlay final : public Overlay {
         toInfoHash(key),
         [callback = std::move(callback)](const std::vector<std::shared_ptr<::dht::Value>>& values,
                                          bool expired) {
-          return guarded("listen callback", [&] {
+          return guarded(kTag, "listen callback", [&] {
             std::vector<Value> copy;
             copy.reserve(values.size());
             for (const auto& v : values) copy.push_back(Value{v->id, v->data});

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "z2z/config/error.hpp"
+#include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/gateway_api.hpp"
 #include "z2z/dht/overlay.hpp"
@@ -335,7 +336,7 @@ class XmlrpcOverlay final : public Overlay {
       } catch (const CallFailed& f) {
         failed(f);
       }
-      guardedCall("get callback", [&] { g.done(std::move(values)); });
+      guarded(kTag, "get callback", [&] { g.done(std::move(values)); });
       return true;
     }
     if (!ops_.empty()) {
@@ -369,7 +370,7 @@ class XmlrpcOverlay final : public Overlay {
         }
       }
       if (done)
-        guardedCall("put callback", [&] { done(true); });
+        guarded(kTag, "put callback", [&] { done(true); });
       return true;
     }
     std::shared_ptr<Listen> due;
@@ -400,9 +401,9 @@ class XmlrpcOverlay final : public Overlay {
     }
     auto change = l.diff.update(current);
     if (!change.added.empty())
-      guardedCall("listen callback", [&] { l.callback(change.added, false); });
+      guarded(kTag, "listen callback", [&] { l.callback(change.added, false); });
     if (!change.gone.empty())
-      guardedCall("listen callback", [&] { l.callback(change.gone, true); });
+      guarded(kTag, "listen callback", [&] { l.callback(change.gone, true); });
     // Our own values missing from the answer (the gateway's node restarted, say): write again.
     std::lock_guard lock(mutex_);
     for (auto& [k, p] : permanent_) {
@@ -414,17 +415,6 @@ class XmlrpcOverlay final : public Overlay {
         log::info(kTag, "value ", k.second, " missing at the gateway: writing it again");
         requeuePermanent(k, p);
       }
-    }
-  }
-
-  template <typename F>
-  void guardedCall(const char* what, F&& f) {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      log::error(kTag, what, ": ", e.what());
-    } catch (...) {
-      log::error(kTag, what, ": unknown exception");
     }
   }
 

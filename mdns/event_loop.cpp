@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "z2z/config/error.hpp"
+#include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
 
 namespace z2z::mdns {
@@ -19,17 +20,6 @@ namespace {
 
 constexpr std::string_view kTag = "loop";
 
-// Runs a callback at a boundary with C code: nothing may escape into Avahi.
-template <typename F>
-void guarded(const char* what, F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    log::error(kTag, what, ": ", e.what());
-  } catch (...) {
-    log::error(kTag, what, ": unknown exception");
-  }
-}
 
 class AvahiTimer final : public EventLoop::Timer {
  public:
@@ -58,7 +48,7 @@ class AvahiTimer final : public EventLoop::Timer {
     timer->armed_ = false;
     // A copy, so that the callback may destroy its own timer.
     std::function<void()> cb = timer->cb_;
-    guarded("timer", cb);
+    guarded(kTag, "timer", cb);
   }
 
   const AvahiPoll* poll_;
@@ -78,7 +68,7 @@ class AvahiFdWatch final : public EventLoop::Watch {
 
  private:
   static void fire(AvahiWatch*, int, AvahiWatchEvent, void* self) {
-    guarded("descriptor watch", static_cast<AvahiFdWatch*>(self)->cb_);
+    guarded(kTag, "descriptor watch", static_cast<AvahiFdWatch*>(self)->cb_);
   }
   const AvahiPoll* poll_;
   std::function<void()> cb_;
@@ -103,7 +93,7 @@ struct EventLoop::Impl {
       std::lock_guard lock(mutex);
       work.swap(queue);
     }
-    for (auto& w : work) guarded("posted work", w);
+    for (auto& w : work) guarded(kTag, "posted work", w);
   }
 };
 

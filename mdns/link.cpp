@@ -15,6 +15,7 @@
 #include <set>
 
 #include "z2z/config/error.hpp"
+#include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/mdns/dns_wire.hpp"
 
@@ -47,16 +48,6 @@ constexpr std::uint16_t kTypeTxt = 16;
 constexpr std::uint16_t kTypeAaaa = 28;
 constexpr std::uint16_t kTypeSrv = 33;
 
-template <typename F>
-void guarded(const char* what, F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    log::error(kTag, what, ": ", e.what());
-  } catch (...) {
-    log::error(kTag, what, ": unknown exception");
-  }
-}
 
 std::string avahiError(AvahiClient* client) {
   return client ? avahi_strerror(avahi_client_errno(client)) : "no client";
@@ -184,7 +175,7 @@ struct Link::Impl {
   }
 
   static void clientCb(AvahiClient* c, AvahiClientState state, void* self) {
-    guarded("client state", [&] { static_cast<Impl*>(self)->onClientState(c, state); });
+    guarded(kTag, "client state", [&] { static_cast<Impl*>(self)->onClientState(c, state); });
   }
 
   void onClientState(AvahiClient* c, AvahiClientState state) {
@@ -318,7 +309,7 @@ struct Link::Impl {
   static void browseCb(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
                        AvahiBrowserEvent event, const char* name, const char* type,
                        const char* domain, AvahiLookupResultFlags flags, void* self) {
-    guarded("service browser", [&] {
+    guarded(kTag, "service browser", [&] {
       static_cast<Impl*>(self)->onBrowse(sb, iface, proto, event, name, type, domain, flags);
     });
   }
@@ -412,7 +403,7 @@ struct Link::Impl {
                         AvahiResolverEvent event, const char* name, const char* type,
                         const char* domain, const char* host, const AvahiAddress* address,
                         uint16_t port, AvahiStringList* txt, AvahiLookupResultFlags, void* self) {
-    guarded("service resolver", [&] {
+    guarded(kTag, "service resolver", [&] {
       static_cast<Impl*>(self)->onResolve(r, iface, event, name, type, domain, host, address,
                                           port, txt);
     });
@@ -498,7 +489,7 @@ struct Link::Impl {
   static void recordCb(AvahiRecordBrowser* rb, AvahiIfIndex, AvahiProtocol,
                        AvahiBrowserEvent event, const char*, uint16_t, uint16_t type,
                        const void* rdata, size_t size, AvahiLookupResultFlags, void* self) {
-    guarded("record browser", [&] {
+    guarded(kTag, "record browser", [&] {
       static_cast<Impl*>(self)->onRecord(rb, event, type, rdata, size);
     });
   }
@@ -789,7 +780,7 @@ struct Link::Impl {
   }
 
   static void groupCb(AvahiEntryGroup* g, AvahiEntryGroupState state, void* self) {
-    guarded("entry group", [&] { static_cast<Impl*>(self)->onGroup(g, state); });
+    guarded(kTag, "entry group", [&] { static_cast<Impl*>(self)->onGroup(g, state); });
   }
 
   void onGroup(AvahiEntryGroup* g, AvahiEntryGroupState state) {
