@@ -12,9 +12,9 @@
 namespace z2z::bridge {
 
 struct GrowthOptions {
-  std::chrono::milliseconds first{3000};     ///< first round after start()
-  std::chrono::milliseconds interval{10000};  ///< then one round this often
-  std::size_t contactsPerRound = 8;
+  std::chrono::milliseconds first{2000};     ///< first round after start()
+  std::chrono::milliseconds interval{5000};   ///< then one round this often
+  std::size_t contactsPerRound = 32;
   std::chrono::seconds recontactAfter{600};
 };
 

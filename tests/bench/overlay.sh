@@ -14,7 +14,7 @@ echo "# $0 $*"
 echo "# started: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "## lookups: 200 random keys put from random nodes, each read from another random node"
 timeout 900 "$bench" lookup "$sizes" 200
-echo "## merge: two halves formed apart, one contact, growth rounds every 10 s"
+echo "## merge: two halves formed apart, one contact, growth rounds every 5 s"
 IFS=, read -ra list <<<"$totals"
 for total in "${list[@]}"; do
   dir=$(mktemp -d)

@@ -160,6 +160,8 @@ bool waitFile(const std::filesystem::path& p, std::chrono::seconds limit) {
 int merge(std::size_t half, char role, const std::filesystem::path& dir, std::size_t keys) {
   int net = role == 'a' ? 21 : 22;
   char other = role == 'a' ? 'b' : 'a';
+  // Declared before the nodes so that it outlives them: their threads post to it until joined.
+  z2z::mdns::EventLoop loop;
   Nodes nodes;
   nodes.form(half, net);
   double formed = nodes.waitFormed(20s);
@@ -174,8 +176,7 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   }
   if (!waitFile(dir / (std::string(1, other) + ".ready"), 180s)) return 1;
 
-  // Every node runs the growth protocol, driven by one event loop on its own thread.
-  z2z::mdns::EventLoop loop;
+  // Every node runs the growth protocol, driven by the event loop on its own thread.
   std::atomic<bool> repost{false};
   std::vector<std::unique_ptr<z2z::bridge::Growth>> growth;
   for (std::size_t i = 0; i < nodes.all.size(); ++i) {
