@@ -204,7 +204,7 @@ struct Daemon::Impl {
     if (!config.groups.empty()) {
       std::string dir = config.server.stateDirectory.empty() ? std::string(config::kDefaultStateDir)
                                                              : config.server.stateDirectory;
-      identity = groups::Identity::loadOrCreate(dir);
+      identity = groups::Identity::loadOrCreate(dir, config.server.identity);
       for (const auto& g : config.groups) {
         if (g.secretFile.empty()) continue;
         auto secret = groups::loadSecretFile(g.secretFile);
@@ -321,7 +321,7 @@ struct Daemon::Impl {
     if (!identity) {
       std::string dir = config.server.stateDirectory.empty() ? std::string(config::kDefaultStateDir)
                                                              : config.server.stateDirectory;
-      identity = groups::Identity::loadOrCreate(dir);
+      identity = groups::Identity::loadOrCreate(dir, config.server.identity);
     }
     config::GatewayOptions o;
     o.exportTypes = g.types;
@@ -397,6 +397,7 @@ struct Daemon::Impl {
     restartOnly(was.stateDirectory != now.stateDirectory, "state-directory");
     restartOnly(was.controlSocket != now.controlSocket, "control-socket");
     restartOnly(was.priority != now.priority, "priority");
+    restartOnly(was.identity != now.identity, "identity");
     restartOnly(was.gateway != now.gateway || was.poll != now.poll, "gateway and poll");
     restartOnly(was.xmlrpcListen != now.xmlrpcListen || was.xmlrpcRate != now.xmlrpcRate,
                 "xmlrpc-listen and xmlrpc-rate");
@@ -419,6 +420,7 @@ struct Daemon::Impl {
     kept.stateDirectory = was.stateDirectory;
     kept.controlSocket = was.controlSocket;
     kept.priority = was.priority;
+    kept.identity = was.identity;
     kept.gateway = was.gateway;
     kept.poll = was.poll;
     kept.xmlrpcListen = was.xmlrpcListen;

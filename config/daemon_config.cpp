@@ -106,6 +106,17 @@ const std::vector<KeySpec>& specs() {
        ServerApply([](std::string_view v, ServerConfig& s) {
          return assign(absolutePath(v), s.stateDirectory);
        })},
+      {{"server", "identity", "path", "", false, false,
+        "The gateway's Ed25519 identity key, which signs its group documents; created with mode "
+        "0600 if missing, refused if others may read it. Empty: identity.pem in the state "
+        "directory."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         if (v.empty()) {
+           s.identity.clear();
+           return {};
+         }
+         return assign(absolutePath(v), s.identity);
+       })},
       {{"server", "control-socket", "path", "/run/z2z/z2zd.sock", false, false,
         "UNIX socket that `z2z --status` asks; created with mode 0660."},
        ServerApply([](std::string_view v, ServerConfig& s) {
@@ -562,6 +573,7 @@ std::string dumpConfig(const DaemonConfig& c) {
       << "dht-bind = " << c.server.dhtBind << "\n"
       << "bootstrap = " << joinList(bootstrap) << "\n"
       << "state-directory = " << c.server.stateDirectory << "\n"
+      << "identity = " << c.server.identity << "\n"
       << "control-socket = " << c.server.controlSocket << "\n"
       << "priority = " << c.server.priority << "\n"
       << "gateway = " << c.server.gateway << "\n"

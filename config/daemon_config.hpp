@@ -23,6 +23,7 @@ struct ServerConfig {
   std::string dhtBind;
   std::vector<Endpoint> bootstrap;
   std::string stateDirectory;
+  std::string identity;  ///< the identity key file; empty: identity.pem in the state directory
   std::string controlSocket;
   int priority = 0;
   std::string gateway;  ///< a classic OpenDHT gateway's URL instead of an embedded node

@@ -69,7 +69,7 @@ Identity Identity::generate() {
   return Identity(std::make_unique<Key>(Key{generateKey()}));
 }
 
-Identity Identity::loadOrCreate(const std::string& stateDir) {
+Identity Identity::loadOrCreate(const std::string& stateDir, const std::string& keyFile) {
   if (::mkdir(stateDir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw Error("cannot create the state directory " + stateDir + ": " + std::strerror(errno));
   }
@@ -77,7 +77,7 @@ Identity Identity::loadOrCreate(const std::string& stateDir) {
   if (::stat(stateDir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     throw Error("the state directory " + stateDir + " is not a directory");
   }
-  std::string path = stateDir + "/identity.pem";
+  std::string path = keyFile.empty() ? stateDir + "/identity.pem" : keyFile;
   if (::stat(path.c_str(), &st) == 0) {
     if ((st.st_mode & 077) != 0) {
       char mode[8];

@@ -20,10 +20,10 @@ inline constexpr std::size_t kSignatureSize = 64;
 /// level with this key instead.
 class Identity {
  public:
-  /// Loads DIR/identity.pem, or creates it (mode 0600) and DIR (mode 0700) if missing. Throws
-  /// z2z::Error if the directory or key cannot be read or created, or the key file is readable
-  /// by others.
-  static Identity loadOrCreate(const std::string& stateDir);
+  /// Loads DIR/identity.pem (or `keyFile` if given), or creates it (mode 0600) and DIR (mode
+  /// 0700) if missing. Throws z2z::Error if the directory or key cannot be read or created, or
+  /// the key file is readable by others.
+  static Identity loadOrCreate(const std::string& stateDir, const std::string& keyFile = "");
   /// A fresh key that lives in memory only (tests, one-shot commands).
   static Identity generate();
 
