@@ -194,7 +194,9 @@ struct Daemon::Impl {
       saveNodes();
       nodeCacheTimer->arm(kNodeCacheInterval);
     });
-    growth = std::make_unique<Growth>(loop, *overlay, origin, GrowthOptions{}, [this] { republishSoon(); });
+    GrowthOptions growthOptions;
+    growthOptions.probe.bind = config.server.dhtBind;
+    growth = std::make_unique<Growth>(loop, *overlay, origin, growthOptions, [this] { republishSoon(); });
     republishTimer = loop.timer([this] {
       for (auto& [id, r] : sections) r.gateway->republish();
     });
@@ -409,11 +411,7 @@ struct Daemon::Impl {
         added.push_back(ep);
       }
     }
-    if (!added.empty() && leading) {
-      growth->noteMerge();
-      republishSoon();
-      overlay->bootstrap(added);
-    }
+    if (!added.empty() && leading) growth->join(added);
     config::ServerConfig kept = now;
     kept.dhtPort = was.dhtPort;
     kept.dhtBind = was.dhtBind;

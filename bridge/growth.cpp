@@ -53,10 +53,13 @@ struct Growth::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   std::function<void()> onContact;
+  std::unique_ptr<dht::Overlay> probe;  // while a probe runs
+  std::unique_ptr<mdns::EventLoop::Timer> probeTimer;
 
   Impl(mdns::EventLoop& l, dht::Overlay& o, std::string id, GrowthOptions opts, std::function<void()> cb)
       : loop(l), overlay(o), self(std::move(id)), options(opts), onContact(std::move(cb)) {
     timer = loop.timer([this] { round(); });
+    probeTimer = loop.timer([this] { finishProbe(); });
   }
 
   ~Impl() {
@@ -72,6 +75,8 @@ struct Growth::Impl {
   void stop() {
     running = false;
     timer->disarm();
+    probeTimer->disarm();
+    probe.reset();
     for (std::uint64_t v : ownValues) overlay.cancelPut(key, v);
     ownValues.clear();
   }
@@ -92,6 +97,10 @@ struct Growth::Impl {
       });
     });
   }
+
+  bool probeSearched = false;
+  void startProbe(const config::Endpoint& through);
+  void finishProbe();
 
   void contact(const std::vector<dht::Value>& values) {
     if (!running) return;
@@ -115,9 +124,47 @@ struct Growth::Impl {
     lastMerge = now;
     log::info(kTag, "contacting ", fresh.size(), " leaders this node did not know");
     overlay.bootstrap(fresh);
+    startProbe(fresh.front());
     if (onContact) onContact();
   }
 };
+
+void Growth::Impl::startProbe(const config::Endpoint& through) {
+  if (probe) return;  // one at a time
+  dht::NodeOptions o = options.probe;
+  o.port = 0;
+  o.bootstrap = {through};
+  try {
+    probe = dht::startOpendht(o);
+  } catch (const std::exception& e) {
+    log::info(kTag, "no probe: ", e.what());
+    return;
+  }
+  // First let it join; then it looks this node's own id up over there (finishProbe).
+  probeTimer->arm(std::chrono::milliseconds(1500));
+}
+
+void Growth::Impl::finishProbe() {
+  if (!probe) return;
+  if (!probeSearched) {
+    probeSearched = true;
+    probe->get(overlay.nodeId(), [](std::vector<dht::Value>) {});
+    probe->get(key, [this, alive = std::weak_ptr<bool>(alive)](std::vector<dht::Value> values) {
+      loop.post([this, alive, values = std::move(values)] {
+        if (alive.lock() && running) contact(values);
+      });
+    });
+    probeTimer->arm(std::chrono::milliseconds(1500));
+    return;
+  }
+  auto met = probe->knownNodes();
+  log::info(kTag, "probe met ", met.size(), " nodes of the other overlay");
+  overlay.bootstrap(met);
+  probeSearched = false;
+  loop.post([this, alive = std::weak_ptr<bool>(alive)] {
+    if (alive.lock()) probe.reset();  // not from inside the probe timer's callback chain
+  });
+}
 
 Growth::Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options,
                std::function<void()> onContact)
@@ -126,6 +173,12 @@ Growth::~Growth() = default;
 void Growth::start() { impl_->start(); }
 void Growth::stop() { impl_->stop(); }
 std::chrono::steady_clock::time_point Growth::lastMerge() const { return impl_->lastMerge; }
-void Growth::noteMerge() { impl_->lastMerge = Clock::now(); }
+void Growth::join(const std::vector<config::Endpoint>& peers) {
+  if (peers.empty()) return;
+  impl_->lastMerge = Clock::now();
+  impl_->overlay.bootstrap(peers);
+  impl_->startProbe(peers.front());
+  if (impl_->onContact) impl_->onContact();
+}
 
 }  // namespace z2z::bridge

@@ -73,6 +73,7 @@ class ApiValuesOverlay final : public Overlay {
   std::vector<config::Endpoint> knownNodes() const override { return raw_.knownNodes(); }
   std::vector<config::Endpoint> publicEndpoints() const override { return raw_.publicEndpoints(); }
   std::uint16_t port() const override { return raw_.port(); }
+  Key nodeId() const override { return raw_.nodeId(); }
   std::size_t permanentPuts() const override { return raw_.permanentPuts(); }
 
  private:

@@ -234,6 +234,13 @@ class OpendhtOverlay final : public Overlay {
     return out;
   }
 
+  Key nodeId() const override {
+    auto id = runner_.getNodeId();
+    Key k;
+    std::copy(id.begin(), id.end(), k.bytes.begin());
+    return k;
+  }
+
   std::uint16_t port() const override {
     auto p = runner_.getBoundPort(AF_INET);
     return p != 0 ? p : runner_.getBoundPort(AF_INET6);

@@ -67,6 +67,8 @@ class Overlay {
   virtual std::vector<config::Endpoint> knownNodes() const = 0;
   /// The addresses other nodes see this node at (learned from their answers; may be empty).
   virtual std::vector<config::Endpoint> publicEndpoints() const = 0;
+  /// This node's id in the overlay (zero for a backend without one).
+  virtual Key nodeId() const = 0;
   /// The UDP port the node is bound to (IPv4, else IPv6).
   virtual std::uint16_t port() const = 0;
   /// The values this process would still keep alive (for status).

@@ -145,6 +145,7 @@ class XmlrpcOverlay final : public Overlay {
   }
 
   std::uint16_t port() const override { return 0; }
+  Key nodeId() const override { return {}; }
   // A gateway's client has no routing table and is reached by nobody.
   std::vector<config::Endpoint> knownNodes() const override { return {}; }
   std::vector<config::Endpoint> publicEndpoints() const override { return {}; }

@@ -179,10 +179,13 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   // Every node runs the growth protocol, driven by the event loop on its own thread.
   std::atomic<bool> repost{false};
   std::vector<std::unique_ptr<z2z::bridge::Growth>> growth;
+  z2z::bridge::GrowthOptions growthOptions;
+  growthOptions.probe.bind = "127.0.0.1";
+  growthOptions.probe.unlimitedPeerRate = true;
   for (std::size_t i = 0; i < nodes.all.size(); ++i) {
     // A gateway stores its records again after a merge contact; the bench's keys stand for them.
     growth.push_back(std::make_unique<z2z::bridge::Growth>(
-        loop, *nodes.all[i], std::string(1, role) + std::to_string(i), z2z::bridge::GrowthOptions{},
+        loop, *nodes.all[i], std::string(1, role) + std::to_string(i), growthOptions,
         [&, i] { repost = true; }));
     growth.back()->start();
   }
@@ -193,7 +196,8 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
     std::string host;
     unsigned port = 0;
     in >> host >> port;
-    nodes.all[0]->bootstrap({{host, static_cast<std::uint16_t>(port)}});
+    // One contact, made the way a reload's new bootstrap peer is (Growth::join).
+    loop.post([&, host, port] { growth[0]->join({{host, static_cast<std::uint16_t>(port)}}); });
     std::ofstream(dir / "merge.start") << "go\n";
   }
   if (!waitFile(dir / "merge.start", 30s)) return 1;
