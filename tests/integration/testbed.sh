@@ -427,14 +427,14 @@ _tb_ip() {
     ip -n "$ns" "$@" || { _tb_log "failed in $ns: ip $*"; return 1; }
 }
 
-_tb_net_up() {
-    local p=$_TB_PREFIX h ns fwd dev
+# Create the namespaces of $TB_HOSTS and set their sysctls first, so that interfaces created
+# afterwards inherit "default". IPv4 settings of a new namespace are copied from the initial
+# one, so forwarding and rp_filter are set explicitly everywhere.
+_tb_namespaces_up() {
+    local p=$_TB_PREFIX h fwd
     for h in $TB_HOSTS; do
         ip netns add "$p$h" || { _tb_log "ip netns add $p$h failed"; return 1; }
     done
-    # Sysctls first, so interfaces created afterwards inherit "default".
-    # IPv4 settings of a new namespace are copied from the initial one, so
-    # forwarding and rp_filter are set explicitly everywhere.
     for h in $TB_HOSTS; do
         fwd=0
         [[ $h == g? ]] && fwd=1
@@ -451,6 +451,11 @@ _tb_net_up() {
             net.ipv6.conf.default.accept_ra=0 \
             >/dev/null || { _tb_log "sysctl failed in $p$h"; return 1; }
     done
+}
+
+_tb_net_up() {
+    local p=$_TB_PREFIX h ns fwd dev
+    _tb_namespaces_up || return 1
 
     # Bridges for the two LANs (no snooping: multicast floods to all ports).
     for h in ha hb; do
@@ -514,25 +519,7 @@ _tb_net_up() {
 # the switch "ws"; the reflector between A and B as with two islands.
 _tb_net_up4() {
     local p=$_TB_PREFIX h ns fwd dev n g
-    for h in $TB_HOSTS; do
-        ip netns add "$p$h" || { _tb_log "ip netns add $p$h failed"; return 1; }
-    done
-    for h in $TB_HOSTS; do
-        fwd=0
-        [[ $h == g? ]] && fwd=1
-        ip netns exec "$p$h" sysctl -q -w \
-            net.ipv4.ip_forward=$fwd \
-            net.ipv4.conf.all.forwarding=$fwd \
-            net.ipv4.conf.all.rp_filter=0 \
-            net.ipv4.conf.default.rp_filter=0 \
-            net.ipv6.conf.all.forwarding=$fwd \
-            net.ipv6.conf.all.disable_ipv6=0 \
-            net.ipv6.conf.default.disable_ipv6=0 \
-            net.ipv6.conf.all.accept_dad=0 \
-            net.ipv6.conf.default.accept_dad=0 \
-            net.ipv6.conf.default.accept_ra=0 \
-            >/dev/null || { _tb_log "sysctl failed in $p$h"; return 1; }
-    done
+    _tb_namespaces_up || return 1
     for h in ha hb hc hd ws; do
         _tb_ip "$p$h" link add br0 type bridge stp_state 0 forward_delay 0 \
             mcast_snooping 0 || return 1
