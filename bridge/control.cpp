@@ -21,12 +21,15 @@ constexpr std::string_view kTag = "control";
 constexpr std::size_t kMaxRequest = 256;
 constexpr std::size_t kMaxClients = 8;
 
-std::string errnoText() { return std::strerror(errno); }
+std::string errnoText() {
+  return std::strerror(errno);
+}
 
 sockaddr_un socketAddress(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw Error("control socket path too long: " + path);
+  if (path.size() >= sizeof addr.sun_path)
+    throw Error("control socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return addr;
 }
@@ -54,12 +57,14 @@ struct ControlServer::Impl {
   std::unique_ptr<mdns::EventLoop::Watch> watch;
   std::map<int, Client> clients;
 
-  Impl(mdns::EventLoop& l, std::string p, Handler h) : loop(l), path(std::move(p)), handler(std::move(h)) {
+  Impl(mdns::EventLoop& l, std::string p, Handler h)
+      : loop(l), path(std::move(p)), handler(std::move(h)) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     sockaddr_un addr = socketAddress(path);
     listenFd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listenFd < 0) throw Error("control socket: " + errnoText());
+    if (listenFd < 0)
+      throw Error("control socket: " + errnoText());
     ::unlink(path.c_str());
     if (::bind(listenFd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
         ::chmod(path.c_str(), 0660) < 0 || ::listen(listenFd, 8) < 0) {
@@ -81,7 +86,8 @@ struct ControlServer::Impl {
   void accept() {
     while (true) {
       int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;
+      if (fd < 0)
+        return;
       if (clients.size() >= kMaxClients) {
         ::close(fd);
         continue;
@@ -94,15 +100,20 @@ struct ControlServer::Impl {
 
   void readable(int fd) {
     auto it = clients.find(fd);
-    if (it == clients.end()) return;
+    if (it == clients.end())
+      return;
     Client& c = it->second;
     char buf[kMaxRequest];
     ssize_t n = ::read(fd, buf, sizeof buf);
-    if (c.answered) return;  // closing: anything more is ignored
-    if (n > 0) c.request.append(buf, static_cast<std::size_t>(n));
+    if (c.answered)
+      return;  // closing: anything more is ignored
+    if (n > 0)
+      c.request.append(buf, static_cast<std::size_t>(n));
     auto nl = c.request.find('\n');
-    if (n > 0 && nl == std::string::npos && c.request.size() < kMaxRequest) return;
-    if (n < 0 && errno == EAGAIN) return;
+    if (n > 0 && nl == std::string::npos && c.request.size() < kMaxRequest)
+      return;
+    if (n < 0 && errno == EAGAIN)
+      return;
     std::string reply = nl == std::string::npos && c.request.size() >= kMaxRequest
                             ? "error: request too long\n"
                             : handler(c.request.substr(0, nl));
@@ -114,13 +125,15 @@ struct ControlServer::Impl {
     std::string_view rest = reply;
     while (!rest.empty()) {
       ssize_t w = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (w <= 0) break;
+      if (w <= 0)
+        break;
       rest.remove_prefix(static_cast<std::size_t>(w));
     }
     // Not from inside this watch's callback: the watch goes with the client.
     loop.post([this, fd] {
       auto gone = clients.find(fd);
-      if (gone == clients.end()) return;
+      if (gone == clients.end())
+        return;
       gone->second.watch.reset();
       ::close(fd);
       clients.erase(gone);
@@ -142,7 +155,8 @@ Result<std::string> controlRequest(const std::string& path, std::string_view req
     return fail(e.what());
   }
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail("socket: " + errnoText());
+  if (fd < 0)
+    return fail("socket: " + errnoText());
   setTimeouts(fd, 2);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
     std::string why = errnoText();
@@ -154,9 +168,11 @@ Result<std::string> controlRequest(const std::string& path, std::string_view req
   std::string reply;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::read(fd, buf, sizeof buf)) > 0)
+    reply.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
-  if (n < 0) return fail("no answer from " + path + ": " + errnoText());
+  if (n < 0)
+    return fail("no answer from " + path + ": " + errnoText());
   return reply;
 }
 

@@ -21,9 +21,9 @@
 #include "z2z/bridge/group_session.hpp"
 #include "z2z/bridge/growth.hpp"
 #include "z2z/bridge/xmlrpc_server.hpp"
-#include "z2z/groups/group.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/overlay.hpp"
+#include "z2z/groups/group.hpp"
 
 namespace z2z::bridge {
 namespace {
@@ -50,21 +50,24 @@ std::vector<config::Endpoint> loadNodeCache(const std::string& file) {
   std::string host;
   unsigned port = 0;
   while (nodes.size() < kNodeCacheMax && in >> host >> port) {
-    if (port == 0 || port > 65535 || host.size() > 64) continue;
+    if (port == 0 || port > 65535 || host.size() > 64)
+      continue;
     nodes.push_back({host, static_cast<std::uint16_t>(port)});
   }
   return nodes;
 }
 
 void saveNodeCache(const std::string& file, const std::vector<config::Endpoint>& nodes) {
-  if (nodes.empty()) return;  // never forget what we knew because we know nothing now
+  if (nodes.empty())
+    return;  // never forget what we knew because we know nothing now
   std::string tmp = file + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     for (std::size_t i = 0; i < nodes.size() && i < kNodeCacheMax; ++i) {
       out << endpointText(nodes[i]) << "\n";
     }
-    if (!out) return;
+    if (!out)
+      return;
   }
   std::rename(tmp.c_str(), file.c_str());
 }
@@ -73,10 +76,18 @@ std::string jsonString(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -92,18 +103,21 @@ std::string jsonString(std::string_view text) {
 
 std::string jsonList(const std::vector<std::string>& items) {
   std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + jsonString(items[i]);
+  for (std::size_t i = 0; i < items.size(); ++i)
+    out += (i ? "," : "") + jsonString(items[i]);
   return out + "]";
 }
 
 // The state directory: created 0700; an existing one that others can read is reported.
 void prepareStateDirectory(const std::string& dir) {
-  if (dir.empty()) return;
+  if (dir.empty())
+    return;
   if (::mkdir(dir.c_str(), 0700) == 0) {
     log::info(kTag, "created state directory ", dir);
     return;
   }
-  if (errno != EEXIST) throw Error("state directory " + dir + ": " + std::strerror(errno));
+  if (errno != EEXIST)
+    throw Error("state directory " + dir + ": " + std::strerror(errno));
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     throw Error("state directory " + dir + " is not a directory");
@@ -177,18 +191,21 @@ struct Daemon::Impl {
     // The DHT node before anything else opens descriptors: opendht's select() aborts on a
     // descriptor number of 1024 or more. It joins the overlay only when this gateway leads.
     if (config.server.gateway.empty()) {
-      node = dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0, {}});
+      node =
+          dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0, {}});
       // Gateways see what clients of a served gateway API wrote, reassembled.
       overlay = dht::withGatewayApiValues(*node);
       if (!config.server.xmlrpcListen.empty()) {
         xmlrpc = std::make_unique<XmlrpcServer>(
-            *node, XmlrpcServerOptions{config.server.xmlrpcEndpoint.host,
-                                       config.server.xmlrpcEndpoint.port, config.server.xmlrpcRate});
+            *node,
+            XmlrpcServerOptions{config.server.xmlrpcEndpoint.host,
+                                config.server.xmlrpcEndpoint.port, config.server.xmlrpcRate});
         // Its clients need the overlay whatever role this gateway has on its link.
         node->bootstrap(config.server.bootstrap);
       }
     } else {
-      overlay = dht::startXmlrpcClient(dht::XmlrpcOptions{config.server.gateway, config.server.poll, "z2z"});
+      overlay = dht::startXmlrpcClient(
+          dht::XmlrpcOptions{config.server.gateway, config.server.poll, "z2z"});
     }
     nodeCacheTimer = loop.timer([this] {
       saveNodes();
@@ -196,9 +213,11 @@ struct Daemon::Impl {
     });
     GrowthOptions growthOptions;
     growthOptions.probe.bind = config.server.dhtBind;
-    growth = std::make_unique<Growth>(loop, *overlay, origin, growthOptions, [this] { republishSoon(); });
+    growth = std::make_unique<Growth>(loop, *overlay, origin, growthOptions,
+                                      [this] { republishSoon(); });
     republishTimer = loop.timer([this] {
-      for (auto& [id, r] : sections) r.gateway->republish();
+      for (auto& [id, r] : sections)
+        r.gateway->republish();
     });
     standDownTimer = loop.timer([this] { standDown(); });
     // Groups fail here, at start, rather than when this gateway first leads: an unusable
@@ -208,19 +227,20 @@ struct Daemon::Impl {
                                                              : config.server.stateDirectory;
       identity = groups::Identity::loadOrCreate(dir, config.server.identity);
       for (const auto& g : config.groups) {
-        if (g.secretFile.empty()) continue;
+        if (g.secretFile.empty())
+          continue;
         auto secret = groups::loadSecretFile(g.secretFile);
-        if (!secret) throw Error("group '" + g.name + "': " + secret.error());
+        if (!secret)
+          throw Error("group '" + g.name + "': " + secret.error());
       }
     }
     election = std::make_unique<Election>(
         loop, ElectionOptions{electionInterfaces(), config.server.priority, overlay->port()},
         origin, [this](bool leader) { onLeadership(leader); });
     if (!config.server.controlSocket.empty()) {
-      control = std::make_unique<ControlServer>(loop, config.server.controlSocket,
-                                                [this](std::string_view request) {
-                                                  return answer(request);
-                                                });
+      control = std::make_unique<ControlServer>(
+          loop, config.server.controlSocket,
+          [this](std::string_view request) { return answer(request); });
     }
     log::notice(kTag, "gateway ", origin, " started; electing the link's leader");
   }
@@ -231,11 +251,13 @@ struct Daemon::Impl {
   std::vector<std::string> electionInterfaces() const {
     std::set<std::string> all;
     for (const auto& e : config.exports) {
-      if (e.interfaces.empty()) return {};
+      if (e.interfaces.empty())
+        return {};
       all.insert(e.interfaces.begin(), e.interfaces.end());
     }
     for (const auto& i : config.imports) {
-      if (i.interfaces.empty()) return {};
+      if (i.interfaces.empty())
+        return {};
       all.insert(i.interfaces.begin(), i.interfaces.end());
     }
     return {all.begin(), all.end()};
@@ -246,7 +268,8 @@ struct Daemon::Impl {
   }
 
   void saveNodes() {
-    if (!leading || nodeCacheFile().empty()) return;
+    if (!leading || nodeCacheFile().empty())
+      return;
     saveNodeCache(nodeCacheFile(), overlay->knownNodes());
   }
 
@@ -255,18 +278,21 @@ struct Daemon::Impl {
   void onLeadership(bool leader) {
     if (leader) {
       standDownTimer->disarm();
-      if (!leading) lead();
+      if (!leading)
+        lead();
       return;
     }
     if (leading && !standDownTimer->armed()) {
-      log::notice(kTag, "another gateway leads now; handing over in ", kHandOverGrace.count(), " ms");
+      log::notice(kTag, "another gateway leads now; handing over in ", kHandOverGrace.count(),
+                  " ms");
       standDownTimer->arm(kHandOverGrace);
     }
   }
 
   // After a merge contact, once the routing tables have had a moment to mix.
   void republishSoon() {
-    if (!republishTimer->armed()) republishTimer->arm(std::chrono::seconds(3));
+    if (!republishTimer->armed())
+      republishTimer->arm(std::chrono::seconds(3));
   }
 
   void lead() {
@@ -282,8 +308,10 @@ struct Daemon::Impl {
       peers.insert(peers.end(), cached.begin(), cached.end());
     }
     overlay->bootstrap(peers);
-    for (const auto& e : config.exports) start(e);
-    for (const auto& i : config.imports) start(i);
+    for (const auto& e : config.exports)
+      start(e);
+    for (const auto& i : config.imports)
+      start(i);
     startGroups();
     nodeCacheTimer->arm(std::chrono::seconds(10));
     growth->start();
@@ -291,12 +319,15 @@ struct Daemon::Impl {
   }
 
   void standDown() {
-    if (!leading) return;
+    if (!leading)
+      return;
     saveNodes();
     leading = false;
-    for (auto& [id, r] : sections) retire(std::move(r.gateway));
+    for (auto& [id, r] : sections)
+      retire(std::move(r.gateway));
     sections.clear();
-    for (auto& [name, g] : groupRuns) retire(std::move(g));
+    for (auto& [name, g] : groupRuns)
+      retire(std::move(g));
     groupRuns.clear();
     growth->stop();
     nodeCacheTimer->disarm();
@@ -335,12 +366,13 @@ struct Daemon::Impl {
     o.stateDir = config.server.stateDirectory;
     GroupRun run;
     run.section = g;
-    run.context = std::make_unique<GroupContext>(GroupContext{
-        loop, *overlay, *identity, o, advertiseAddress(o),
-        [this](const std::string& why) {
-          if (fatal) fatal(why);
-        },
-        origin});
+    run.context = std::make_unique<GroupContext>(GroupContext{loop, *overlay, *identity, o,
+                                                              advertiseAddress(o),
+                                                              [this](const std::string& why) {
+                                                                if (fatal)
+                                                                  fatal(why);
+                                                              },
+                                                              origin});
     run.session = std::make_unique<GroupSession>(
         *run.context, config::GroupOptions{g.name, g.secretFile, g.description, g.aliases},
         groupPort(index));
@@ -349,11 +381,13 @@ struct Daemon::Impl {
 
   void startGroups() {
     for (std::size_t i = 0; i < config.groups.size(); ++i) {
-      if (groupRuns.count(config.groups[i].name)) continue;
+      if (groupRuns.count(config.groups[i].name))
+        continue;
       try {
         start(config.groups[i], i);
       } catch (const std::exception& e) {
-        if (fatal) fatal("group '" + config.groups[i].name + "': " + e.what());
+        if (fatal)
+          fatal("group '" + config.groups[i].name + "': " + e.what());
       }
     }
   }
@@ -374,15 +408,15 @@ struct Daemon::Impl {
     Gateway* raw = gateway.get();
     retiring.push_back(std::move(gateway));
     raw->shutdown(kReloadWithdrawWait, [this, raw] {
-      loop.post([this, raw] {
-        retiring.remove_if([raw](const auto& g) { return g.get() == raw; });
-      });
+      loop.post(
+          [this, raw] { retiring.remove_if([raw](const auto& g) { return g.get() == raw; }); });
     });
   }
 
   void reload(config::DaemonConfig next) {
     for (const auto& g : next.groups) {
-      if (g.secretFile.empty()) continue;
+      if (g.secretFile.empty())
+        continue;
       if (auto secret = groups::loadSecretFile(g.secretFile); !secret) {
         log::error(kTag, "reload refused, keeping the running configuration: group '", g.name,
                    "': ", secret.error());
@@ -392,7 +426,8 @@ struct Daemon::Impl {
     const config::ServerConfig& was = config.server;
     const config::ServerConfig& now = next.server;
     auto restartOnly = [&](bool changed, std::string_view key) {
-      if (changed) log::warning(kTag, "reload: ", key, " changes only with a restart; keeping the old value");
+      if (changed)
+        log::warning(kTag, "reload: ", key, " changes only with a restart; keeping the old value");
     };
     restartOnly(was.dhtPort != now.dhtPort, "dht-port");
     restartOnly(was.dhtBind != now.dhtBind, "dht-bind");
@@ -411,7 +446,8 @@ struct Daemon::Impl {
         added.push_back(ep);
       }
     }
-    if (!added.empty() && leading) growth->join(added);
+    if (!added.empty() && leading)
+      growth->join(added);
     config::ServerConfig kept = now;
     kept.dhtPort = was.dhtPort;
     kept.dhtBind = was.dhtBind;
@@ -427,8 +463,10 @@ struct Daemon::Impl {
 
     std::map<std::string, const config::ExportSection*> exports;
     std::map<std::string, const config::ImportSection*> imports;
-    for (const auto& e : next.exports) exports["export " + e.name] = &e;
-    for (const auto& i : next.imports) imports["import " + i.name] = &i;
+    for (const auto& e : next.exports)
+      exports["export " + e.name] = &e;
+    for (const auto& i : next.imports)
+      imports["import " + i.name] = &i;
     int unchanged = 0, changed = 0, removed = 0, started = 0;
     if (!leading) {
       config = std::move(next);
@@ -455,7 +493,8 @@ struct Daemon::Impl {
       }
       bool stays = exports.count(it->first) || imports.count(it->first);
       ++(stays ? changed : removed);
-      log::notice(kTag, "reload: [", it->first, "] ", stays ? "changed" : "removed", "; withdrawing it");
+      log::notice(kTag, "reload: [", it->first, "] ", stays ? "changed" : "removed",
+                  "; withdrawing it");
       retire(std::move(r.gateway));
       it = sections.erase(it);
     }
@@ -470,7 +509,8 @@ struct Daemon::Impl {
     started -= changed;
     // Groups: a changed group is left and joined again with its new keys.
     std::map<std::string, const config::GroupSection*> nextGroups;
-    for (const auto& g : next.groups) nextGroups[g.name] = &g;
+    for (const auto& g : next.groups)
+      nextGroups[g.name] = &g;
     for (auto it = groupRuns.begin(); it != groupRuns.end();) {
       auto n = nextGroups.find(it->first);
       if (n != nextGroups.end() && n->second->sameAs(it->second.section)) {
@@ -479,18 +519,21 @@ struct Daemon::Impl {
         continue;
       }
       ++(n != nextGroups.end() ? changed : removed);
-      log::notice(kTag, "reload: [group ", it->first, "] ", n != nextGroups.end() ? "changed" : "removed",
-                  "; leaving it");
+      log::notice(kTag, "reload: [group ", it->first, "] ",
+                  n != nextGroups.end() ? "changed" : "removed", "; leaving it");
       retire(std::move(it->second));
       it = groupRuns.erase(it);
     }
     config = std::move(next);
     config.server = kept;
     for (std::size_t i = 0; i < config.groups.size(); ++i) {
-      if (groupRuns.count(config.groups[i].name)) continue;
+      if (groupRuns.count(config.groups[i].name))
+        continue;
       bool wasChanged = false;
-      for (const auto& r : retiringGroups) wasChanged |= r.section.name == config.groups[i].name;
-      if (!wasChanged) ++started;
+      for (const auto& r : retiringGroups)
+        wasChanged |= r.section.name == config.groups[i].name;
+      if (!wasChanged)
+        ++started;
       try {
         start(config.groups[i], i);
       } catch (const std::exception& e) {
@@ -506,16 +549,21 @@ struct Daemon::Impl {
     auto pending = std::make_shared<std::size_t>(sections.size() + groupRuns.size() + 1);
     auto finished = std::make_shared<std::function<void()>>(std::move(done));
     auto one = [pending, finished] {
-      if (--*pending == 0 && *finished) std::exchange(*finished, nullptr)();
+      if (--*pending == 0 && *finished)
+        std::exchange(*finished, nullptr)();
     };
-    for (auto& [id, r] : sections) r.gateway->shutdown(wait, one);
-    for (auto& [name, g] : groupRuns) g.session->shutdown(wait, one);
+    for (auto& [id, r] : sections)
+      r.gateway->shutdown(wait, one);
+    for (auto& [name, g] : groupRuns)
+      g.session->shutdown(wait, one);
     one();
   }
 
   std::string answer(std::string_view request) {
-    if (request == "status") return status(false);
-    if (request == "status json") return status(true);
+    if (request == "status")
+      return status(false);
+    if (request == "status json")
+      return status(true);
     return "error: unknown request '" + std::string(request.substr(0, 64)) + "'\n";
   }
 
@@ -533,17 +581,21 @@ struct Daemon::Impl {
   }
 
   std::string role() const {
-    if (!election->settled()) return "electing";
+    if (!election->settled())
+      return "electing";
     return leading ? "leader" : "standby";
   }
 
   // The stage of the main overlay as this gateway sees it.
   std::string stage() const {
-    if (!leading) return "bootstrapping";  // on the link: electing, or standing by
+    if (!leading)
+      return "bootstrapping";  // on the link: electing, or standing by
     auto stats = overlay->stats();
-    if (stats.goodNodes + stats.dubiousNodes == 0) return "interconnection";
+    if (stats.goodNodes + stats.dubiousNodes == 0)
+      return "interconnection";
     auto merged = growth->lastMerge();
-    if (merged != Clock::time_point{} && Clock::now() - merged < kMergeWindow) return "growth";
+    if (merged != Clock::time_point{} && Clock::now() - merged < kMergeWindow)
+      return "growth";
     return "structure";
   }
 
@@ -564,22 +616,22 @@ struct Daemon::Impl {
         const GatewayCounters& c = s.counters;
         if (r.kind == "export") {
           out << "\n[" << id << "] key '" << r.exportSection.key << "', types";
-          for (const auto& t : r.exportSection.types) out << " " << t;
+          for (const auto& t : r.exportSection.types)
+            out << " " << t;
           out << "\n  exported: " << s.exported.size() << "\n";
-          for (const auto& k : s.exported) out << "    " << mdns::describe(k) << "\n";
+          for (const auto& k : s.exported)
+            out << "    " << mdns::describe(k) << "\n";
         } else {
           out << "\n[" << id << "] key '" << r.importSection.key << "'\n"
-              << "  imported: " << s.imported.size() << " from " << s.liveGateways
-              << " gateways\n";
+              << "  imported: " << s.imported.size() << " from " << s.liveGateways << " gateways\n";
           for (const auto& i : s.imported) {
             out << "    " << mdns::describe(i.key) << " as '" << i.publishedAs << "' from "
                 << i.origin << "\n";
           }
         }
         out << "  records: " << c.recordsReceived << " received, " << c.recordsRejected
-            << " rejected; " << c.exported << " exports and " << c.withdrawn
-            << " withdrawals put, " << c.putsFailed << " puts failed; " << c.originsExpired
-            << " gateways expired\n";
+            << " rejected; " << c.exported << " exports and " << c.withdrawn << " withdrawals put, "
+            << c.putsFailed << " puts failed; " << c.originsExpired << " gateways expired\n";
       }
       for (const auto& [name, g] : groupRuns) {
         out << "\n[group " << name << "] " << (g.section.secretFile.empty() ? "public" : "private")
@@ -591,11 +643,12 @@ struct Daemon::Impl {
         << ",\"link\":{\"role\":" << jsonString(role()) << ",\"leader\":" << jsonString(leaderId)
         << ",\"gateways\":" << linkGateways << "}"
         << ",\"overlay\":{\"stage\":" << jsonString(stage()) << ",\"port\":" << overlay->port()
-        << ",\"good_nodes\":" << stats.goodNodes
-        << ",\"dubious_nodes\":" << stats.dubiousNodes << "},\"exports\":[";
+        << ",\"good_nodes\":" << stats.goodNodes << ",\"dubious_nodes\":" << stats.dubiousNodes
+        << "},\"exports\":[";
     bool first = true;
     for (const auto& [id, r] : sections) {
-      if (r.kind != "export") continue;
+      if (r.kind != "export")
+        continue;
       GatewayStatus s = r.gateway->status();
       out << (first ? "" : ",") << "{\"section\":" << jsonString(r.exportSection.name)
           << ",\"key\":" << jsonString(r.exportSection.key)
@@ -610,11 +663,12 @@ struct Daemon::Impl {
     out << "],\"imports\":[";
     first = true;
     for (const auto& [id, r] : sections) {
-      if (r.kind != "import") continue;
+      if (r.kind != "import")
+        continue;
       GatewayStatus s = r.gateway->status();
       out << (first ? "" : ",") << "{\"section\":" << jsonString(r.importSection.name)
-          << ",\"key\":" << jsonString(r.importSection.key)
-          << ",\"gateways\":" << s.liveGateways << ",\"services\":[";
+          << ",\"key\":" << jsonString(r.importSection.key) << ",\"gateways\":" << s.liveGateways
+          << ",\"services\":[";
       for (std::size_t i = 0; i < s.imported.size(); ++i) {
         const auto& imp = s.imported[i];
         out << (i ? "," : "") << "{\"name\":" << jsonString(imp.key.name)
@@ -628,8 +682,8 @@ struct Daemon::Impl {
     out << "],\"groups\":[";
     first = true;
     for (const auto& [name, g] : groupRuns) {
-      out << (first ? "" : ",") << "{\"name\":" << jsonString(name) << ",\"private\":"
-          << (g.section.secretFile.empty() ? "false" : "true")
+      out << (first ? "" : ",") << "{\"name\":" << jsonString(name)
+          << ",\"private\":" << (g.section.secretFile.empty() ? "false" : "true")
           << ",\"joined\":" << (g.session->joined() ? "true" : "false") << "}";
       first = false;
     }
@@ -654,13 +708,19 @@ Daemon::Daemon(mdns::EventLoop& loop, config::DaemonConfig config,
 
 Daemon::~Daemon() = default;
 
-void Daemon::reload(config::DaemonConfig next) { impl_->reload(std::move(next)); }
+void Daemon::reload(config::DaemonConfig next) {
+  impl_->reload(std::move(next));
+}
 
 void Daemon::shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
   impl_->shutdown(wait, std::move(done));
 }
 
-std::string Daemon::status(bool json) const { return impl_->status(json); }
-std::string Daemon::summary() const { return impl_->summary(); }
+std::string Daemon::status(bool json) const {
+  return impl_->status(json);
+}
+std::string Daemon::summary() const {
+  return impl_->summary();
+}
 
 }  // namespace z2z::bridge

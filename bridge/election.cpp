@@ -28,7 +28,8 @@ std::string txtValue(const std::vector<std::string>& txt, std::string_view key) 
 const Election::Peer* electLeader(const std::vector<Election::Peer>& candidates) {
   auto best = std::min_element(candidates.begin(), candidates.end(),
                                [](const Election::Peer& a, const Election::Peer& b) {
-                                 if (a.priority != b.priority) return a.priority > b.priority;
+                                 if (a.priority != b.priority)
+                                   return a.priority > b.priority;
                                  return a.id < b.id;
                                });
   return best == candidates.end() ? nullptr : &*best;
@@ -56,7 +57,8 @@ struct Election::Impl {
         mdns::LinkEvents{[this](const mdns::Service& s) { found(s); },
                          [this](const mdns::ServiceKey& k) { removed(k); },
                          [this](bool up) {
-                           if (up && link) advertise();
+                           if (up && link)
+                             advertise();
                          }});
     link->browse(std::string(kElectionServiceType));
     advertise();
@@ -85,40 +87,48 @@ struct Election::Impl {
       log::warning(kTag, "ignoring ", mdns::describe(s.key), ": malformed TXT");
       return;
     }
-    if (p.id == self.id) return;
+    if (p.id == self.id)
+      return;
     p.priority = *prio;
     p.dhtPort = *port;
     p.host = s.host;
     bool known = peers.count(s.key.name);
     peers[s.key.name] = p;
-    if (!known) log::info(kTag, "gateway ", p.id, " (priority ", p.priority, ") is on the link");
+    if (!known)
+      log::info(kTag, "gateway ", p.id, " (priority ", p.priority, ") is on the link");
     decide();
   }
 
   void removed(const mdns::ServiceKey& k) {
     auto it = peers.find(k.name);
-    if (it == peers.end()) return;
+    if (it == peers.end())
+      return;
     log::info(kTag, "gateway ", it->second.id, " left the link");
     peers.erase(it);
     decide();
   }
 
   void decide() {
-    if (!settled) return;
+    if (!settled)
+      return;
     std::vector<Peer> all{self};
-    for (const auto& [name, p] : peers) all.push_back(p);
+    for (const auto& [name, p] : peers)
+      all.push_back(p);
     const Peer* best = electLeader(all);
     std::string newLeader = best->id;
     bool nowLeader = newLeader == self.id;
     bool changedLeader = newLeader != leaderId;
     leaderId = newLeader;
     if (changedLeader) {
-      log::notice(kTag, nowLeader ? "this gateway leads the link" : "gateway " + newLeader + " leads the link",
-                  " (", all.size(), " gateways)");
+      log::notice(
+          kTag,
+          nowLeader ? "this gateway leads the link" : "gateway " + newLeader + " leads the link",
+          " (", all.size(), " gateways)");
     }
     if (nowLeader != leader) {
       leader = nowLeader;
-      if (onChange) onChange(leader);
+      if (onChange)
+        onChange(leader);
     }
   }
 };
@@ -129,13 +139,20 @@ Election::Election(mdns::EventLoop& loop, const ElectionOptions& options, std::s
 
 Election::~Election() = default;
 
-bool Election::settled() const { return impl_->settled; }
-bool Election::isLeader() const { return impl_->leader; }
-std::string Election::leaderId() const { return impl_->leaderId; }
+bool Election::settled() const {
+  return impl_->settled;
+}
+bool Election::isLeader() const {
+  return impl_->leader;
+}
+std::string Election::leaderId() const {
+  return impl_->leaderId;
+}
 
 std::vector<Election::Peer> Election::peers() const {
   std::vector<Peer> out;
-  for (const auto& [name, p] : impl_->peers) out.push_back(p);
+  for (const auto& [name, p] : impl_->peers)
+    out.push_back(p);
   return out;
 }
 

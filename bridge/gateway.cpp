@@ -25,11 +25,14 @@ using Clock = std::chrono::steady_clock;
 std::string hex64(std::uint64_t v) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = kDigits[v & 15];
+  for (int i = 15; i >= 0; --i, v >>= 4)
+    out[static_cast<std::size_t>(i)] = kDigits[v & 15];
   return out;
 }
 
-std::string serviceId(const mdns::ServiceKey& key) { return key.type + "/" + key.name; }
+std::string serviceId(const mdns::ServiceKey& key) {
+  return key.type + "/" + key.name;
+}
 
 }  // namespace
 
@@ -37,7 +40,8 @@ dht::Key keyFor(std::string_view keyName) {
   return dht::Key::hash("z2z:v1:key:" + std::string(keyName));
 }
 
-std::string importHostName(std::string_view originalHost, const std::vector<mdns::Address>& addresses) {
+std::string importHostName(std::string_view originalHost,
+                           const std::vector<mdns::Address>& addresses) {
   std::string label;
   auto labels = mdns::wire::splitEscaped(originalHost);
   if (labels && !labels->empty()) {
@@ -49,23 +53,29 @@ std::string importHostName(std::string_view originalHost, const std::vector<mdns
       }
     }
   }
-  while (!label.empty() && label.back() == '-') label.pop_back();
-  if (label.size() > 40) label.resize(40);
-  if (label.empty()) label = "host";
+  while (!label.empty() && label.back() == '-')
+    label.pop_back();
+  if (label.size() > 40)
+    label.resize(40);
+  if (label.empty())
+    label = "host";
   std::vector<mdns::Address> sorted = addresses;
   std::sort(sorted.begin(), sorted.end());
   std::string text;
-  for (const mdns::Address& a : sorted) text += a.toString() + " ";
+  for (const mdns::Address& a : sorted)
+    text += a.toString() + " ";
   return label + std::string(kImportMarker) + dht::Key::hash(text).hex().substr(0, 8) + ".local";
 }
 
 bool isImportHost(std::string_view host) {
   auto labels = mdns::wire::splitEscaped(host);
-  if (!labels || labels->empty()) return false;
+  if (!labels || labels->empty())
+    return false;
   std::string_view first = labels->front();
   // Avahi may append "-2" style suffixes on a host name conflict.
   auto marker = first.rfind(kImportMarker);
-  if (marker == std::string_view::npos) return false;
+  if (marker == std::string_view::npos)
+    return false;
   std::string_view id = first.substr(marker + kImportMarker.size(), 8);
   return id.size() == 8 && std::all_of(id.begin(), id.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -121,8 +131,13 @@ struct Gateway::Impl {
 
   Impl(mdns::EventLoop& l, dht::Overlay& o, const config::GatewayOptions& opts,
        const std::string& originId, RecordCodec c)
-      : loop(l), overlay(o), options(opts), codec(std::move(c)), key(keyFor(opts.key)),
-        origin(originId), random(std::random_device{}()) {
+      : loop(l),
+        overlay(o),
+        options(opts),
+        codec(std::move(c)),
+        key(keyFor(opts.key)),
+        origin(originId),
+        random(std::random_device{}()) {
     exportTypes.insert(options.exportTypes.begin(), options.exportTypes.end());
     log::notice(kTag, "gateway ", origin, ": key '", options.key, "' (DHT key ", key.hex(), ")",
                 exportTypes.empty() ? "" : ", exporting", options.import ? ", importing" : "");
@@ -131,13 +146,15 @@ struct Gateway::Impl {
         mdns::LinkEvents{[this](const mdns::Service& s) { onFound(s); },
                          [this](const mdns::ServiceKey& k) { onRemoved(k); },
                          [this](bool up) { onDaemon(up); }});
-    for (const std::string& type : exportTypes) link->browse(type);
+    for (const std::string& type : exportTypes)
+      link->browse(type);
     originSweep = loop.timer([this] { sweepOrigins(); });
     // Every gateway listens: importers to import, exporters to know which origins exist.
     listenToken = overlay.listen(key, [this, alive = std::weak_ptr<bool>(alive)](
                                           std::vector<dht::Value> values, bool expired) {
       loop.post([this, alive, values = std::move(values), expired]() mutable {
-        if (alive.lock()) onValues(std::move(values), expired);
+        if (alive.lock())
+          onValues(std::move(values), expired);
       });
     });
     if (!exportTypes.empty()) {
@@ -173,14 +190,16 @@ struct Gateway::Impl {
                 [this, alive = std::weak_ptr<bool>(alive), record, valueId, permanent,
                  attemptsLeft](bool ok) {
                   loop.post([=, this] {
-                    if (alive.lock()) putDone(ok, record, valueId, permanent, attemptsLeft);
+                    if (alive.lock())
+                      putDone(ok, record, valueId, permanent, attemptsLeft);
                   });
                 });
   }
 
   void putDone(bool ok, const Record& record, std::uint64_t valueId, bool permanent,
                int attemptsLeft) {
-    if (ok) return;
+    if (ok)
+      return;
     ++counters.putsFailed;
     if (record.kind == RecordKind::Heartbeat) {
       log::info(kTag, "heartbeat not stored (no DHT peers yet?)");
@@ -233,7 +252,8 @@ struct Gateway::Impl {
   }
 
   void onFound(const mdns::Service& found) {
-    if (stopping || !exportTypes.count(found.key.type)) return;
+    if (stopping || !exportTypes.count(found.key.type))
+      return;
     if (link->publishes(found.key) || isImportHost(found.host)) {
       log::debug(kTag, "not exporting ", mdns::describe(found.key), ": imported by a gateway");
       return;
@@ -243,10 +263,12 @@ struct Gateway::Impl {
     if (s.addresses.empty()) {
       log::warning(kTag, "not exporting ", mdns::describe(s.key),
                    ": its host has no address other sites can reach");
-      if (it != exports.end()) withdrawExport(it);
+      if (it != exports.end())
+        withdrawExport(it);
       return;
     }
-    if (it != exports.end() && it->second.record.service == s) return;
+    if (it != exports.end() && it->second.record.service == s)
+      return;
     Record r;
     r.kind = RecordKind::Service;
     r.origin = origin;
@@ -254,7 +276,8 @@ struct Gateway::Impl {
     r.lease = options.ttl;
     r.service = s;
     std::uint64_t valueId = random();
-    if (it != exports.end()) overlay.cancelPut(key, it->second.valueId);
+    if (it != exports.end())
+      overlay.cancelPut(key, it->second.valueId);
     put(r, valueId, true);
     exports[s.key] = Export{r, valueId};
     ++counters.exported;
@@ -277,9 +300,11 @@ struct Gateway::Impl {
   }
 
   void onRemoved(const mdns::ServiceKey& k) {
-    if (stopping) return;
+    if (stopping)
+      return;
     auto it = exports.find(k);
-    if (it != exports.end()) withdrawExport(it);
+    if (it != exports.end())
+      withdrawExport(it);
   }
 
   void onDaemon(bool up) {
@@ -297,7 +322,8 @@ struct Gateway::Impl {
     for (dht::Value& v : values) {
       ++counters.recordsReceived;
       std::string_view raw(reinterpret_cast<const char*>(v.data.data()), v.data.size());
-      Result<std::string> plain = codec.decode ? codec.decode(raw) : Result<std::string>(std::string(raw));
+      Result<std::string> plain =
+          codec.decode ? codec.decode(raw) : Result<std::string>(std::string(raw));
       if (!plain) {
         ++counters.recordsRejected;
         log::warning(kTag, "rejected DHT value ", hex64(v.id), " under key '", options.key,
@@ -311,16 +337,22 @@ struct Gateway::Impl {
                      "': ", r.error());
         continue;
       }
-      if (r->origin == origin) continue;
+      if (r->origin == origin)
+        continue;
       if (expired) {
         onExpired(*r);
         continue;
       }
       touchOrigin(*r);
       switch (r->kind) {
-        case RecordKind::Heartbeat: break;
-        case RecordKind::Service: onServiceRecord(*r); break;
-        case RecordKind::Withdrawn: onWithdrawnRecord(*r); break;
+        case RecordKind::Heartbeat:
+          break;
+        case RecordKind::Service:
+          onServiceRecord(*r);
+          break;
+        case RecordKind::Withdrawn:
+          onWithdrawnRecord(*r);
+          break;
       }
     }
   }
@@ -328,7 +360,8 @@ struct Gateway::Impl {
   void touchOrigin(const Record& r) {
     Origin& o = origins[r.origin];
     // Old values arrive again when a listen starts: only newer ones prove the origin alive.
-    if (r.seq <= o.maxSeq) return;
+    if (r.seq <= o.maxSeq)
+      return;
     o.maxSeq = r.seq;
     o.lastSeen = Clock::now();
     o.lease = r.lease;
@@ -337,13 +370,15 @@ struct Gateway::Impl {
 
   bool newer(const Record& r) {
     std::uint64_t& last = lastSeqSeen[{r.origin, r.service.key}];
-    if (r.seq <= last) return false;
+    if (r.seq <= last)
+      return false;
     last = r.seq;
     return true;
   }
 
   void onServiceRecord(const Record& r) {
-    if (!newer(r)) return;
+    if (!newer(r))
+      return;
     if (isImportHost(r.service.host)) {
       ++counters.recordsRejected;
       log::warning(kTag, "ignoring ", mdns::describe(r.service.key), " from gateway ", r.origin,
@@ -355,14 +390,17 @@ struct Gateway::Impl {
   }
 
   void onWithdrawnRecord(const Record& r) {
-    if (!newer(r)) return;
+    if (!newer(r))
+      return;
     dropCandidate(r.service.key, r.origin);
   }
 
   void onExpired(const Record& r) {
-    if (r.kind != RecordKind::Service) return;
+    if (r.kind != RecordKind::Service)
+      return;
     auto it = imports.find(r.service.key);
-    if (it == imports.end()) return;
+    if (it == imports.end())
+      return;
     auto c = it->second.candidates.find(r.origin);
     if (c != it->second.candidates.end() && c->second.seq == r.seq) {
       dropCandidate(r.service.key, r.origin);
@@ -371,14 +409,16 @@ struct Gateway::Impl {
 
   void dropCandidate(const mdns::ServiceKey& k, const std::string& from) {
     auto it = imports.find(k);
-    if (it == imports.end() || it->second.candidates.erase(from) == 0) return;
+    if (it == imports.end() || it->second.candidates.erase(from) == 0)
+      return;
     refreshImport(k);
   }
 
   // Publishes the newest candidate of a service, or withdraws it when none is left.
   void refreshImport(const mdns::ServiceKey& k) {
     auto it = imports.find(k);
-    if (it == imports.end()) return;
+    if (it == imports.end())
+      return;
     Import& imp = it->second;
     if (imp.candidates.empty()) {
       if (!imp.publishedOrigin.empty()) {
@@ -389,22 +429,27 @@ struct Gateway::Impl {
       imports.erase(it);
       return;
     }
-    if (!options.import || stopping) return;
-    auto best = std::max_element(imp.candidates.begin(), imp.candidates.end(),
-                                 [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
+    if (!options.import || stopping)
+      return;
+    auto best =
+        std::max_element(imp.candidates.begin(), imp.candidates.end(),
+                         [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
     mdns::Service s = best->second.service;
     s.key.domain = "local";
     s.addresses.clear();
     for (const mdns::Address& a : best->second.service.addresses) {
-      if (!a.isLinkLocal() && !a.isLoopback()) s.addresses.push_back(a);
+      if (!a.isLinkLocal() && !a.isLoopback())
+        s.addresses.push_back(a);
     }
     s.host = importHostName(best->second.service.host, s.addresses);
     if (s.addresses.empty()) {
       log::warning(kTag, "not importing ", mdns::describe(k), ": no usable address");
       return;
     }
-    if (imp.publishedOrigin == best->first && imp.published == s) return;
-    if (imp.publishedOrigin.empty()) ++counters.imported;
+    if (imp.publishedOrigin == best->first && imp.published == s)
+      return;
+    if (imp.publishedOrigin.empty())
+      ++counters.imported;
     imp.publishedOrigin = best->first;
     imp.published = s;
     log::info(kTag, "importing ", mdns::describe(k), " from gateway ", best->first, " port ",
@@ -418,7 +463,8 @@ struct Gateway::Impl {
       return;
     }
     auto next = Clock::time_point::max();
-    for (const auto& [id, o] : origins) next = std::min(next, o.lastSeen + o.lease);
+    for (const auto& [id, o] : origins)
+      next = std::min(next, o.lastSeen + o.lease);
     auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
     originSweep->arm(std::max(delay, std::chrono::milliseconds(0)) + std::chrono::milliseconds(10));
   }
@@ -436,11 +482,13 @@ struct Gateway::Impl {
       ++counters.originsExpired;
       std::vector<mdns::ServiceKey> affected;
       for (const auto& [k, imp] : imports) {
-        if (imp.candidates.count(gone)) affected.push_back(k);
+        if (imp.candidates.count(gone))
+          affected.push_back(k);
       }
       log::notice(kTag, "gateway ", gone, " silent past its lease: dropping its ", affected.size(),
                   " services");
-      for (const mdns::ServiceKey& k : affected) dropCandidate(k, gone);
+      for (const mdns::ServiceKey& k : affected)
+        dropCandidate(k, gone);
       std::erase_if(lastSeqSeen, [&](const auto& e) { return e.first.first == gone; });
     }
     armSweep();
@@ -450,7 +498,8 @@ struct Gateway::Impl {
 
   void shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
     stopping = true;
-    if (heartbeat) heartbeat->disarm();
+    if (heartbeat)
+      heartbeat->disarm();
     retries.clear();
     shutdownDone = std::move(done);
     shutdownPending = exports.size();
@@ -475,7 +524,8 @@ struct Gateway::Impl {
     }
     exports.clear();
     for (auto& [k, imp] : imports) {
-      if (!imp.publishedOrigin.empty()) link->unpublish(serviceId(k));
+      if (!imp.publishedOrigin.empty())
+        link->unpublish(serviceId(k));
     }
     imports.clear();
     shutdownDeadline = loop.timer([this] { loop.post([this] { finishShutdown(); }); });
@@ -483,7 +533,8 @@ struct Gateway::Impl {
   }
 
   void finishShutdown() {
-    if (shutdownDone) std::exchange(shutdownDone, nullptr)();
+    if (shutdownDone)
+      std::exchange(shutdownDone, nullptr)();
   }
 };
 
@@ -492,15 +543,18 @@ std::string newOriginId() {
   return hex64(static_cast<std::uint64_t>(device()) << 32 | device());
 }
 
-Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay, const config::GatewayOptions& options,
-                 const std::string& origin, RecordCodec codec)
+Gateway::Gateway(mdns::EventLoop& loop, dht::Overlay& overlay,
+                 const config::GatewayOptions& options, const std::string& origin,
+                 RecordCodec codec)
     : impl_(std::make_unique<Impl>(loop, overlay, options, origin, std::move(codec))) {}
 
 GatewayStatus Gateway::status() const {
   GatewayStatus s;
-  for (const auto& [k, e] : impl_->exports) s.exported.push_back(k);
+  for (const auto& [k, e] : impl_->exports)
+    s.exported.push_back(k);
   for (const auto& [k, imp] : impl_->imports) {
-    if (imp.publishedOrigin.empty()) continue;
+    if (imp.publishedOrigin.empty())
+      continue;
     s.imported.push_back({k, impl_->link->publishedName(serviceId(k)), imp.publishedOrigin});
   }
   s.liveGateways = impl_->origins.size();
@@ -515,10 +569,15 @@ void Gateway::shutdown(std::chrono::milliseconds wait, std::function<void()> don
 }
 
 void Gateway::republish() {
-  for (const auto& [k, e] : impl_->exports) impl_->put(e.record, e.valueId, true);
+  for (const auto& [k, e] : impl_->exports)
+    impl_->put(e.record, e.valueId, true);
 }
 
-const std::string& Gateway::originId() const { return impl_->origin; }
-const GatewayCounters& Gateway::counters() const { return impl_->counters; }
+const std::string& Gateway::originId() const {
+  return impl_->origin;
+}
+const GatewayCounters& Gateway::counters() const {
+  return impl_->counters;
+}
 
 }  // namespace z2z::bridge

@@ -21,7 +21,8 @@ dht::Key keyFor(std::string_view keyName);
 /// the host's exported addresses ("hosta-z2z-0123abcd.local"). It cannot clash with the link's
 /// own hosts, marks the service as imported so that no gateway exports it again, and is the same
 /// whichever gateway of the origin site exported it (so a leader hand-over changes nothing).
-std::string importHostName(std::string_view originalHost, const std::vector<mdns::Address>& addresses);
+std::string importHostName(std::string_view originalHost,
+                           const std::vector<mdns::Address>& addresses);
 bool isImportHost(std::string_view host);
 
 /// Counters for logs and status.

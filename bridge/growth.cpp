@@ -23,7 +23,8 @@ std::string endpointText(const config::Endpoint& ep) {
 
 // "z2z-leader 1 HOST PORT"
 std::optional<config::Endpoint> parseLeaderValue(const dht::Bytes& data) {
-  if (data.size() > kMaxValue) return std::nullopt;
+  if (data.size() > kMaxValue)
+    return std::nullopt;
   std::istringstream in(std::string(data.begin(), data.end()));
   std::string magic, version, host;
   unsigned port = 0;
@@ -33,7 +34,8 @@ std::optional<config::Endpoint> parseLeaderValue(const dht::Bytes& data) {
   }
   auto ep = config::parseEndpoint(host.find(':') != std::string::npos ? "[" + host + "]" : host,
                                   static_cast<std::uint16_t>(port));
-  if (!ep) return std::nullopt;
+  if (!ep)
+    return std::nullopt;
   return *ep;
 }
 
@@ -56,7 +58,8 @@ struct Growth::Impl {
   std::unique_ptr<dht::Overlay> probe;  // while a probe runs
   std::unique_ptr<mdns::EventLoop::Timer> probeTimer;
 
-  Impl(mdns::EventLoop& l, dht::Overlay& o, std::string id, GrowthOptions opts, std::function<void()> cb)
+  Impl(mdns::EventLoop& l, dht::Overlay& o, std::string id, GrowthOptions opts,
+       std::function<void()> cb)
       : loop(l), overlay(o), self(std::move(id)), options(opts), onContact(std::move(cb)) {
     timer = loop.timer([this] { round(); });
     probeTimer = loop.timer([this] { finishProbe(); });
@@ -77,23 +80,27 @@ struct Growth::Impl {
     timer->disarm();
     probeTimer->disarm();
     probe.reset();
-    for (std::uint64_t v : ownValues) overlay.cancelPut(key, v);
+    for (std::uint64_t v : ownValues)
+      overlay.cancelPut(key, v);
     ownValues.clear();
   }
 
   void round() {
-    if (!running) return;
+    if (!running)
+      return;
     timer->arm(options.interval);
     for (const config::Endpoint& ep : overlay.publicEndpoints()) {
       std::string text = "z2z-leader 1 " + endpointText(ep);
       std::uint64_t id = 0;
-      for (int i = 0; i < 8; ++i) id = id << 8 | dht::Key::hash(self + text).bytes[static_cast<std::size_t>(i)];
+      for (int i = 0; i < 8; ++i)
+        id = id << 8 | dht::Key::hash(self + text).bytes[static_cast<std::size_t>(i)];
       ownValues.insert(id);
       overlay.put(key, dht::Value{id, dht::Bytes(text.begin(), text.end())}, false, {});
     }
     overlay.get(key, [this, alive = std::weak_ptr<bool>(alive)](std::vector<dht::Value> values) {
       loop.post([this, alive, values = std::move(values)] {
-        if (alive.lock()) contact(values);
+        if (alive.lock())
+          contact(values);
       });
     });
   }
@@ -103,34 +110,44 @@ struct Growth::Impl {
   void finishProbe();
 
   void contact(const std::vector<dht::Value>& values) {
-    if (!running) return;
+    if (!running)
+      return;
     std::set<std::string> known, own;
-    for (const auto& ep : overlay.knownNodes()) known.insert(endpointText(ep));
-    for (const auto& ep : overlay.publicEndpoints()) own.insert(endpointText(ep));
+    for (const auto& ep : overlay.knownNodes())
+      known.insert(endpointText(ep));
+    for (const auto& ep : overlay.publicEndpoints())
+      own.insert(endpointText(ep));
     auto now = Clock::now();
     std::vector<config::Endpoint> fresh;
     for (const dht::Value& v : values) {
       auto ep = parseLeaderValue(v.data);
-      if (!ep) continue;
+      if (!ep)
+        continue;
       std::string text = endpointText(*ep);
-      if (known.count(text) || own.count(text)) continue;
+      if (known.count(text) || own.count(text))
+        continue;
       auto last = contacted.find(text);
-      if (last != contacted.end() && now - last->second < options.recontactAfter) continue;
+      if (last != contacted.end() && now - last->second < options.recontactAfter)
+        continue;
       contacted[text] = now;
       fresh.push_back(*ep);
-      if (fresh.size() >= options.contactsPerRound) break;
+      if (fresh.size() >= options.contactsPerRound)
+        break;
     }
-    if (fresh.empty()) return;
+    if (fresh.empty())
+      return;
     lastMerge = now;
     log::info(kTag, "contacting ", fresh.size(), " leaders this node did not know");
     overlay.bootstrap(fresh);
     startProbe(fresh.front());
-    if (onContact) onContact();
+    if (onContact)
+      onContact();
   }
 };
 
 void Growth::Impl::startProbe(const config::Endpoint& through) {
-  if (probe) return;  // one at a time
+  if (probe)
+    return;  // one at a time
   dht::NodeOptions o = options.probe;
   o.port = 0;
   o.bootstrap = {through};
@@ -145,13 +162,15 @@ void Growth::Impl::startProbe(const config::Endpoint& through) {
 }
 
 void Growth::Impl::finishProbe() {
-  if (!probe) return;
+  if (!probe)
+    return;
   if (!probeSearched) {
     probeSearched = true;
     probe->get(overlay.nodeId(), [](std::vector<dht::Value>) {});
     probe->get(key, [this, alive = std::weak_ptr<bool>(alive)](std::vector<dht::Value> values) {
       loop.post([this, alive, values = std::move(values)] {
-        if (alive.lock() && running) contact(values);
+        if (alive.lock() && running)
+          contact(values);
       });
     });
     probeTimer->arm(std::chrono::milliseconds(1500));
@@ -162,23 +181,33 @@ void Growth::Impl::finishProbe() {
   overlay.bootstrap(met);
   probeSearched = false;
   loop.post([this, alive = std::weak_ptr<bool>(alive)] {
-    if (alive.lock()) probe.reset();  // not from inside the probe timer's callback chain
+    if (alive.lock())
+      probe.reset();  // not from inside the probe timer's callback chain
   });
 }
 
-Growth::Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options,
-               std::function<void()> onContact)
-    : impl_(std::make_unique<Impl>(loop, overlay, std::move(selfId), options, std::move(onContact))) {}
+Growth::Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId,
+               GrowthOptions options, std::function<void()> onContact)
+    : impl_(std::make_unique<Impl>(loop, overlay, std::move(selfId), options,
+                                   std::move(onContact))) {}
 Growth::~Growth() = default;
-void Growth::start() { impl_->start(); }
-void Growth::stop() { impl_->stop(); }
-std::chrono::steady_clock::time_point Growth::lastMerge() const { return impl_->lastMerge; }
+void Growth::start() {
+  impl_->start();
+}
+void Growth::stop() {
+  impl_->stop();
+}
+std::chrono::steady_clock::time_point Growth::lastMerge() const {
+  return impl_->lastMerge;
+}
 void Growth::join(const std::vector<config::Endpoint>& peers) {
-  if (peers.empty()) return;
+  if (peers.empty())
+    return;
   impl_->lastMerge = Clock::now();
   impl_->overlay.bootstrap(peers);
   impl_->startProbe(peers.front());
-  if (impl_->onContact) impl_->onContact();
+  if (impl_->onContact)
+    impl_->onContact();
 }
 
 }  // namespace z2z::bridge

@@ -13,7 +13,7 @@ namespace z2z::bridge {
 
 struct GrowthOptions {
   std::chrono::milliseconds first{2000};     ///< first round after start()
-  std::chrono::milliseconds interval{5000};   ///< then one round this often
+  std::chrono::milliseconds interval{5000};  ///< then one round this often
   std::size_t contactsPerRound = 32;
   std::chrono::seconds recontactAfter{600};
   /// The probe node's options (bind address, network id); see Growth.
@@ -34,8 +34,8 @@ class Growth {
  public:
   /// `onContact` (may be empty) runs after each round that contacted unknown leaders: values
   /// this node keeps should be stored again, to reach the merged overlay's closest nodes.
-  Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId, GrowthOptions options = {},
-         std::function<void()> onContact = {});
+  Growth(mdns::EventLoop& loop, dht::Overlay& overlay, std::string selfId,
+         GrowthOptions options = {}, std::function<void()> onContact = {});
   ~Growth();
   Growth(const Growth&) = delete;
   Growth& operator=(const Growth&) = delete;

@@ -18,9 +18,12 @@ constexpr std::string_view kVersion = "1";
 
 const char* kindName(RecordKind kind) {
   switch (kind) {
-    case RecordKind::Service: return "service";
-    case RecordKind::Withdrawn: return "withdrawn";
-    case RecordKind::Heartbeat: return "heartbeat";
+    case RecordKind::Service:
+      return "service";
+    case RecordKind::Withdrawn:
+      return "withdrawn";
+    case RecordKind::Heartbeat:
+      return "heartbeat";
   }
   return "?";
 }
@@ -39,7 +42,8 @@ Status checkAttributes(const pugi::xml_node& node, std::initializer_list<std::st
   }
   for (std::string_view r : required) {
     if (!seen.count(r)) {
-      return fail("<" + std::string(node.name()) + "> lacks the attribute '" + std::string(r) + "'");
+      return fail("<" + std::string(node.name()) + "> lacks the attribute '" + std::string(r) +
+                  "'");
     }
   }
   return {};
@@ -71,8 +75,10 @@ Status parseServiceKey(const pugi::xml_node& node, mdns::ServiceKey& key) {
   if (key.name.empty() || key.name.size() > 63 || !isCleanUtf8(key.name)) {
     return fail("service name must be 1 to 63 bytes of printable UTF-8");
   }
-  if (!config::isServiceType(key.type)) return fail("'" + key.type + "' is not a service type");
-  if (key.domain != "local") return fail("domain '" + key.domain + "' is not 'local'");
+  if (!config::isServiceType(key.type))
+    return fail("'" + key.type + "' is not a service type");
+  if (key.domain != "local")
+    return fail("domain '" + key.domain + "' is not 'local'");
   return {};
 }
 
@@ -82,8 +88,10 @@ Status parseService(const pugi::xml_node& node, mdns::Service& service) {
       !s) {
     return s;
   }
-  if (Status s = onlyElements(node); !s) return s;
-  if (Status s = parseServiceKey(node, service.key); !s) return s;
+  if (Status s = onlyElements(node); !s)
+    return s;
+  if (Status s = parseServiceKey(node, service.key); !s)
+    return s;
   service.host = node.attribute("host").value();
   auto labels = mdns::wire::splitEscaped(service.host);
   if (!labels || labels->size() < 2 || !mdns::wire::encodeName(*labels)) {
@@ -95,38 +103,48 @@ Status parseService(const pugi::xml_node& node, mdns::Service& service) {
   std::size_t txtBytes = 0;
   for (const pugi::xml_node& child : node.children()) {
     std::string_view name = child.name();
-    if (Status s = checkAttributes(child, {}, {}); !s) return s;
+    if (Status s = checkAttributes(child, {}, {}); !s)
+      return s;
     if (child.first_child() && child.first_child().type() != pugi::node_pcdata) {
       return fail("<" + std::string(name) + "> must contain only text");
     }
     std::string_view text = child.text().get();
     if (name == "address") {
-      if (service.addresses.size() >= kMaxAddresses) return fail("more than 16 addresses");
+      if (service.addresses.size() >= kMaxAddresses)
+        return fail("more than 16 addresses");
       auto a = mdns::Address::parse(text);
-      if (!a) return fail(a.error());
+      if (!a)
+        return fail(a.error());
       service.addresses.push_back(*a);
     } else if (name == "txt") {
-      if (service.txt.size() >= kMaxTxtStrings) return fail("more than 255 TXT strings");
+      if (service.txt.size() >= kMaxTxtStrings)
+        return fail("more than 255 TXT strings");
       auto bytes = base64Decode(text);
-      if (!bytes) return fail("<txt> is not canonical base64");
-      if (bytes->empty() || bytes->size() > 255) return fail("TXT string of 0 or over 255 bytes");
+      if (!bytes)
+        return fail("<txt> is not canonical base64");
+      if (bytes->empty() || bytes->size() > 255)
+        return fail("TXT string of 0 or over 255 bytes");
       txtBytes += bytes->size() + 1;
-      if (txtBytes > kMaxTxtBytes) return fail("TXT data over 8900 bytes");
+      if (txtBytes > kMaxTxtBytes)
+        return fail("TXT data over 8900 bytes");
       service.txt.push_back(std::move(*bytes));
     } else {
       return fail("<service> has an unknown element <" + std::string(name) + ">");
     }
   }
-  if (service.addresses.empty()) return fail("service without an address");
+  if (service.addresses.empty())
+    return fail("service without an address");
   return {};
 }
 
 }  // namespace
 
 bool isOriginId(std::string_view id) {
-  if (id.size() != 16) return false;
+  if (id.size() != 16)
+    return false;
   for (char c : id) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
   }
   return true;
 }
@@ -142,7 +160,8 @@ std::string encodeRecord(const Record& record) {
   origin.append_attribute("lease") = std::to_string(record.lease.count()).c_str();
   const mdns::Service& s = record.service;
   if (record.kind != RecordKind::Heartbeat) {
-    pugi::xml_node service = root.append_child(record.kind == RecordKind::Service ? "service" : "withdrawn");
+    pugi::xml_node service =
+        root.append_child(record.kind == RecordKind::Service ? "service" : "withdrawn");
     service.append_attribute("name") = s.key.name.c_str();
     service.append_attribute("type") = s.key.type.c_str();
     service.append_attribute("domain") = s.key.domain.c_str();
@@ -169,27 +188,31 @@ Result<Record> decodeRecord(std::string_view bytes) {
   }
   pugi::xml_document doc;
   // No DOCTYPE, no entities beyond XML's five: parse_default leaves DTDs out.
-  pugi::xml_parse_result parsed =
-      doc.load_buffer(bytes.data(), bytes.size(), pugi::parse_default & ~pugi::parse_comments,
-                      pugi::encoding_utf8);
+  pugi::xml_parse_result parsed = doc.load_buffer(
+      bytes.data(), bytes.size(), pugi::parse_default & ~pugi::parse_comments, pugi::encoding_utf8);
   if (!parsed) {
     return fail(std::string("not XML: ") + parsed.description() + " at offset " +
                 std::to_string(parsed.offset));
   }
   pugi::xml_node root;
   for (const pugi::xml_node& n : doc.children()) {
-    if (n.type() == pugi::node_declaration) continue;
+    if (n.type() == pugi::node_declaration)
+      continue;
     if (n.type() != pugi::node_element || root) {
       return fail("the root element is not a single <z2z> element");
     }
     root = n;
   }
-  if (!root || std::string_view(root.name()) != "z2z") return fail("the root element is not <z2z>");
-  if (Status s = checkAttributes(root, {"version", "kind"}, {"version", "kind"}); !s) return fail(s.error());
+  if (!root || std::string_view(root.name()) != "z2z")
+    return fail("the root element is not <z2z>");
+  if (Status s = checkAttributes(root, {"version", "kind"}, {"version", "kind"}); !s)
+    return fail(s.error());
   if (std::string_view(root.attribute("version").value()) != kVersion) {
-    return fail("unsupported record version '" + std::string(root.attribute("version").value()) + "'");
+    return fail("unsupported record version '" + std::string(root.attribute("version").value()) +
+                "'");
   }
-  if (Status s = onlyElements(root); !s) return fail(s.error());
+  if (Status s = onlyElements(root); !s)
+    return fail(s.error());
 
   Record r;
   std::string_view kind = root.attribute("kind").value();
@@ -204,15 +227,20 @@ Result<Record> decodeRecord(std::string_view bytes) {
   }
 
   pugi::xml_node origin = root.child("origin");
-  if (!origin) return fail("no <origin>");
-  if (Status s = checkAttributes(origin, {"id", "seq", "lease"}, {"id", "seq", "lease"}); !s) return fail(s.error());
-  if (origin.first_child()) return fail("<origin> must be empty");
+  if (!origin)
+    return fail("no <origin>");
+  if (Status s = checkAttributes(origin, {"id", "seq", "lease"}, {"id", "seq", "lease"}); !s)
+    return fail(s.error());
+  if (origin.first_child())
+    return fail("<origin> must be empty");
   r.origin = origin.attribute("id").value();
-  if (!isOriginId(r.origin)) return fail("origin id '" + r.origin + "' is not 16 hex digits");
-  if (!parseUnsigned(origin.attribute("seq").value(), r.seq)) return fail("bad seq");
+  if (!isOriginId(r.origin))
+    return fail("origin id '" + r.origin + "' is not 16 hex digits");
+  if (!parseUnsigned(origin.attribute("seq").value(), r.seq))
+    return fail("bad seq");
   long long lease = 0;
-  if (!parseUnsigned(origin.attribute("lease").value(), lease) ||
-      lease < config::kMinTtl.count() || lease > config::kMaxTtl.count()) {
+  if (!parseUnsigned(origin.attribute("lease").value(), lease) || lease < config::kMinTtl.count() ||
+      lease > config::kMaxTtl.count()) {
     return fail("lease '" + std::string(origin.attribute("lease").value()) +
                 "' is not 5 to 86400 seconds");
   }
@@ -228,13 +256,17 @@ Result<Record> decodeRecord(std::string_view bytes) {
     }
     ++bodies;
     if (r.kind == RecordKind::Service && name == "service") {
-      if (Status s = parseService(child, r.service); !s) return fail(s.error());
+      if (Status s = parseService(child, r.service); !s)
+        return fail(s.error());
     } else if (r.kind == RecordKind::Withdrawn && name == "withdrawn") {
-      if (Status s = checkAttributes(child, {"name", "type", "domain"}, {"name", "type", "domain"}); !s) {
+      if (Status s = checkAttributes(child, {"name", "type", "domain"}, {"name", "type", "domain"});
+          !s) {
         return fail(s.error());
       }
-      if (child.first_child()) return fail("<withdrawn> must be empty");
-      if (Status s = parseServiceKey(child, r.service.key); !s) return fail(s.error());
+      if (child.first_child())
+        return fail("<withdrawn> must be empty");
+      if (Status s = parseServiceKey(child, r.service.key); !s)
+        return fail(s.error());
     } else {
       return fail("a " + std::string(kind) + " record cannot contain <" + std::string(name) + ">");
     }

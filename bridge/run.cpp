@@ -31,7 +31,8 @@ int runGateway(const config::DaemonConfig& config, const ConfigSource& source) {
     loop.post([&] { stop(); });
   });
   stop = [&] {
-    if (stopping) return;
+    if (stopping)
+      return;
     stopping = true;
     notifyServiceManager("STOPPING=1");
     daemon.shutdown(kWithdrawWait, [&] { loop.quit(); });

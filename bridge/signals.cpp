@@ -34,7 +34,8 @@ SignalWatch::SignalWatch(mdns::EventLoop& loop, std::function<void(int)> handler
     : handler_(std::move(handler)) {
   sigset_t set = handledSignals();
   fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd_ < 0) throw Error(std::string("signalfd: ") + std::strerror(errno));
+  if (fd_ < 0)
+    throw Error(std::string("signalfd: ") + std::strerror(errno));
   watch_ = loop.watchReadable(fd_, [this] {
     signalfd_siginfo info{};
     while (::read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {

@@ -18,11 +18,13 @@ namespace {
 
 // --list-groups: a one-shot client of the main overlay.
 int listGroups(const z2z::config::GatewayOptions& options) {
-  auto overlay = z2z::dht::startOpendht(z2z::dht::NodeOptions{0, options.dhtBind, 0, options.bootstrap});
+  auto overlay =
+      z2z::dht::startOpendht(z2z::dht::NodeOptions{0, options.dhtBind, 0, options.bootstrap});
   for (int i = 0; i < 30 && overlay->stats().goodNodes == 0 && !options.bootstrap.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the bootstrap answering
   }
-  for (const std::string& line : z2z::bridge::listGroups(*overlay)) std::printf("%s\n", line.c_str());
+  for (const std::string& line : z2z::bridge::listGroups(*overlay))
+    std::printf("%s\n", line.c_str());
   return 0;
 }
 

@@ -27,7 +27,8 @@ void usage() {
       "  -V, --version         print the version and exit\n\n"
       "Every [server] key of z2zd.conf(5) is also an option, overriding the file:\n";
   for (const auto& k : z2z::config::schema()) {
-    if (k.section != "server") continue;
+    if (k.section != "server")
+      continue;
     std::string left = "      --" + std::string(k.key) + (k.type == "yes or no" ? "" : " VALUE");
     left.resize(std::max<std::size_t>(left.size() + 1, 28), ' ');
     text += left + std::string(k.type) + "\n";
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "-f" || arg == "--config") {
       const char* v = value();
-      if (!v) return std::fprintf(stderr, "z2zd: %s needs a file\n", argv[i]), kExitUsage;
+      if (!v)
+        return std::fprintf(stderr, "z2zd: %s needs a file\n", argv[i]), kExitUsage;
       file = v;
     } else if (arg == "-t" || arg == "--check") {
       mode = Mode::Check;
@@ -64,7 +66,8 @@ int main(int argc, char** argv) {
       std::string key(arg.substr(2));
       const z2z::config::KeyInfo* info = nullptr;
       for (const auto& k : z2z::config::schema()) {
-        if (k.section == "server" && k.key == key) info = &k;
+        if (k.section == "server" && k.key == key)
+          info = &k;
       }
       if (info == nullptr) {
         std::fprintf(stderr, "z2zd: unknown option '%s'\nTry 'z2zd --help'.\n", argv[i]);
@@ -74,7 +77,8 @@ int main(int argc, char** argv) {
         overrides.emplace_back(key, "yes");
       } else {
         const char* v = value();
-        if (!v) return std::fprintf(stderr, "z2zd: --%s needs a value\n", key.c_str()), kExitUsage;
+        if (!v)
+          return std::fprintf(stderr, "z2zd: --%s needs a value\n", key.c_str()), kExitUsage;
         overrides.emplace_back(key, v);
       }
     } else {
@@ -90,7 +94,8 @@ int main(int argc, char** argv) {
   // The file, then the command line on top; SIGHUP does the same again.
   auto load = [&]() -> z2z::Result<z2z::config::DaemonConfig> {
     auto config = z2z::config::loadConfig(file);
-    if (!config) return config;
+    if (!config)
+      return config;
     for (const auto& [key, v] : overrides) {
       if (auto s = z2z::config::setServerKey(*config, key, v); !s) {
         return z2z::fail("command line: --" + s.error());

@@ -31,15 +31,18 @@ struct KeySpec {
 
 Result<std::uint16_t> port(std::string_view v) {
   auto p = parseInt<std::uint16_t>(v, 0, 65535);
-  if (!p) return fail("'" + std::string(v) + "' is not a port number (0 to 65535)");
+  if (!p)
+    return fail("'" + std::string(v) + "' is not a port number (0 to 65535)");
   return *p;
 }
 
 Result<std::vector<std::string>> serviceTypes(std::string_view v) {
   auto types = splitList(v);
-  if (types.empty()) return fail("needs at least one service type");
+  if (types.empty())
+    return fail("needs at least one service type");
   for (const std::string& t : types) {
-    if (!isServiceType(t)) return fail("'" + t + "' is not a DNS-SD service type such as _daap._tcp");
+    if (!isServiceType(t))
+      return fail("'" + t + "' is not a DNS-SD service type such as _daap._tcp");
   }
   return types;
 }
@@ -55,24 +58,28 @@ Result<std::vector<std::string>> interfaceList(std::string_view v) {
 }
 
 Result<std::string> keyName(std::string_view v) {
-  if (v.empty() || v.size() > kMaxKeyLength) return fail("the key name must have 1 to 255 bytes");
+  if (v.empty() || v.size() > kMaxKeyLength)
+    return fail("the key name must have 1 to 255 bytes");
   return std::string(v);
 }
 
 Result<std::chrono::seconds> ttl(std::string_view v) {
   auto s = parseInt<long long>(v, kMinTtl.count(), kMaxTtl.count());
-  if (!s) return fail("'" + std::string(v) + "' is not a number of seconds from 5 to 86400");
+  if (!s)
+    return fail("'" + std::string(v) + "' is not a number of seconds from 5 to 86400");
   return std::chrono::seconds(*s);
 }
 
 Result<std::string> absolutePath(std::string_view v) {
-  if (v.empty() || v.front() != '/') return fail("'" + std::string(v) + "' is not an absolute path");
+  if (v.empty() || v.front() != '/')
+    return fail("'" + std::string(v) + "' is not an absolute path");
   return std::string(v);
 }
 
 template <typename T, typename Field>
 Status assign(Result<T> r, Field& field) {
-  if (!r) return fail(r.error());
+  if (!r)
+    return fail(r.error());
   field = std::move(*r);
   return {};
 }
@@ -96,7 +103,8 @@ const std::vector<KeySpec>& specs() {
          s.bootstrap.clear();
          for (const std::string& item : splitList(v)) {
            auto ep = parseEndpoint(item);
-           if (!ep) return fail(ep.error());
+           if (!ep)
+             return fail(ep.error());
            s.bootstrap.push_back(*ep);
          }
          return {};
@@ -127,7 +135,8 @@ const std::vector<KeySpec>& specs() {
         "smallest gateway id. -1000 to 1000."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
          auto p = parseInt<int>(v, -1000, 1000);
-         if (!p) return fail("'" + std::string(v) + "' is not a number from -1000 to 1000");
+         if (!p)
+           return fail("'" + std::string(v) + "' is not a number from -1000 to 1000");
          s.priority = *p;
          return {};
        })},
@@ -145,7 +154,8 @@ const std::vector<KeySpec>& specs() {
         "With gateway: how often imports are read from it, 1 to 3600 seconds."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
          auto p = parseInt<long long>(v, 1, 3600);
-         if (!p) return fail("'" + std::string(v) + "' is not a number from 1 to 3600");
+         if (!p)
+           return fail("'" + std::string(v) + "' is not a number from 1 to 3600");
          s.poll = std::chrono::seconds(*p);
          return {};
        })},
@@ -154,11 +164,13 @@ const std::vector<KeySpec>& specs() {
         "one is 5851); a port alone listens on 127.0.0.1. Empty: not served."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
          s.xmlrpcListen = v;
-         if (v.empty()) return {};
+         if (v.empty())
+           return {};
          bool digits = v.find_first_not_of("0123456789") == std::string_view::npos;
          auto ep = digits ? parseEndpoint("127.0.0.1:" + std::string(v), kDefaultXmlrpcPort)
                           : parseEndpoint(v, kDefaultXmlrpcPort);
-         if (!ep) return fail(ep.error());
+         if (!ep)
+           return fail(ep.error());
          s.xmlrpcEndpoint = *ep;
          return {};
        })},
@@ -166,7 +178,8 @@ const std::vector<KeySpec>& specs() {
         "With xmlrpc-listen: requests a second each client address may make; 0: no limit."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
          auto n = parseInt<unsigned>(v, 0, 1000000);
-         if (!n) return fail("'" + std::string(v) + "' is not a number from 0 to 1000000");
+         if (!n)
+           return fail("'" + std::string(v) + "' is not a number from 0 to 1000000");
          s.xmlrpcRate = *n;
          return {};
        })},
@@ -174,7 +187,8 @@ const std::vector<KeySpec>& specs() {
         "The most verbose messages logged: error, warning, notice, info or debug."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
          if (!log::parseLevel(v, s.logLevel)) {
-           return fail("'" + std::string(v) + "' is not one of error, warning, notice, info, debug");
+           return fail("'" + std::string(v) +
+                       "' is not one of error, warning, notice, info, debug");
          }
          return {};
        })},
@@ -182,14 +196,16 @@ const std::vector<KeySpec>& specs() {
         "Log to syslog (facility daemon) instead of standard error."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
          auto b = parseBool(v);
-         if (!b) return fail("'" + std::string(v) + "' is not yes or no");
+         if (!b)
+           return fail("'" + std::string(v) + "' is not yes or no");
          s.syslog = *b;
          return {};
        })},
       {{"export", "types", "list of service types", "", true, true,
         "DNS-SD service types browsed on the link and stored under the key, e.g. "
         "_daap._tcp, _ipp._tcp."},
-       ExportApply([](std::string_view v, ExportSection& e) { return assign(serviceTypes(v), e.types); })},
+       ExportApply(
+           [](std::string_view v, ExportSection& e) { return assign(serviceTypes(v), e.types); })},
       {{"export", "key", "key name", "", true, true,
         "The DHT key name the services are stored under; importers use the same name."},
        ExportApply([](std::string_view v, ExportSection& e) { return assign(keyName(v), e.key); })},
@@ -213,14 +229,16 @@ const std::vector<KeySpec>& specs() {
       {{"group", "types", "list of service types", "", false, true,
         "Service types of the link exported into the group's overlay."},
        GroupApply([](std::string_view v, GroupSection& g) -> Status {
-         if (v.empty()) return {};
+         if (v.empty())
+           return {};
          return assign(serviceTypes(v), g.types);
        })},
       {{"group", "import", "yes or no", "no", false, true,
         "Publish the group's services on the link."},
        GroupApply([](std::string_view v, GroupSection& g) -> Status {
          auto b = parseBool(v);
-         if (!b) return fail("'" + std::string(v) + "' is not yes or no");
+         if (!b)
+           return fail("'" + std::string(v) + "' is not yes or no");
          g.import = *b;
          return {};
        })},
@@ -238,13 +256,15 @@ const std::vector<KeySpec>& specs() {
         "Makes the group private: the file with its shared secret (mode 0600, owned by the "
         "daemon's user; see z2z-groups(7)). Empty: a public group."},
        GroupApply([](std::string_view v, GroupSection& g) -> Status {
-         if (v.empty()) return {};
+         if (v.empty())
+           return {};
          return assign(absolutePath(v), g.secretFile);
        })},
       {{"group", "description", "text", "", false, true,
         "Written into the group-info when this gateway creates the group (at most 256 bytes)."},
        GroupApply([](std::string_view v, GroupSection& g) -> Status {
-         if (v.size() > 256) return fail("longer than 256 bytes");
+         if (v.size() > 256)
+           return fail("longer than 256 bytes");
          g.description = v;
          return {};
        })},
@@ -253,8 +273,10 @@ const std::vector<KeySpec>& specs() {
        GroupApply([](std::string_view v, GroupSection& g) -> Status {
          g.aliases.clear();
          for (const std::string& a : splitList(v)) {
-           if (!isGroupName(a)) return fail("'" + a + "' is not a group name");
-           if (a == g.name) return fail("'" + a + "' is the group's own name");
+           if (!isGroupName(a))
+             return fail("'" + a + "' is not a group name");
+           if (a == g.name)
+             return fail("'" + a + "' is the group's own name");
            g.aliases.push_back(a);
          }
          return {};
@@ -265,7 +287,8 @@ const std::vector<KeySpec>& specs() {
 
 const KeySpec* findSpec(std::string_view section, std::string_view key) {
   for (const KeySpec& s : specs()) {
-    if (s.info.section == section && s.info.key == key) return &s;
+    if (s.info.section == section && s.info.key == key)
+      return &s;
   }
   return nullptr;
 }
@@ -274,7 +297,8 @@ std::string suggestKey(std::string_view section, std::string_view key) {
   std::string best;
   std::size_t bestDistance = 3;  // farther than this is no hint
   for (const KeySpec& s : specs()) {
-    if (s.info.section != section) continue;
+    if (s.info.section != section)
+      continue;
     std::size_t d = editDistance(key, s.info.key);
     if (d < bestDistance) {
       bestDistance = d;
@@ -285,18 +309,21 @@ std::string suggestKey(std::string_view section, std::string_view key) {
 }
 
 bool isSectionName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > 64)
+    return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
 template <typename Section, typename Apply>
 void applyDefaults(Section& section) {
   for (const KeySpec& s : specs()) {
-    if (s.info.defaultValue.empty()) continue;
-    if (const Apply* apply = std::get_if<Apply>(&s.apply)) (void)(*apply)(s.info.defaultValue, section);
+    if (s.info.defaultValue.empty())
+      continue;
+    if (const Apply* apply = std::get_if<Apply>(&s.apply))
+      (void)(*apply)(s.info.defaultValue, section);
   }
 }
 
@@ -309,12 +336,16 @@ class Parser {
 
   void line(int number, std::string_view text) {
     line_ = number;
-    if (text.size() > kMaxLineLength) return error("line longer than 4096 bytes");
+    if (text.size() > kMaxLineLength)
+      return error("line longer than 4096 bytes");
     text = trim(text);
-    if (text.empty() || text.front() == '#' || text.front() == ';') return;
-    if (text.front() == '[') return header(text);
+    if (text.empty() || text.front() == '#' || text.front() == ';')
+      return;
+    if (text.front() == '[')
+      return header(text);
     auto eq = text.find('=');
-    if (eq == std::string_view::npos) return error("expected 'key = value' or '[section]'");
+    if (eq == std::string_view::npos)
+      return error("expected 'key = value' or '[section]'");
     std::string_view key = trim(text.substr(0, eq));
     std::string_view value = trim(text.substr(eq + 1));
     entry(key, value);
@@ -323,21 +354,25 @@ class Parser {
   Result<DaemonConfig> finish() {
     closeSection();
     crossChecks();
-    if (errors_.empty()) return std::move(config_);
+    if (errors_.empty())
+      return std::move(config_);
     std::string all;
-    for (const std::string& e : errors_) all += (all.empty() ? "" : "\n") + e;
+    for (const std::string& e : errors_)
+      all += (all.empty() ? "" : "\n") + e;
     return fail(all);
   }
 
  private:
   void error(const std::string& message, int line = 0) {
-    errors_.push_back(std::string(file_) + ":" + std::to_string(line ? line : line_) + ": " + message);
+    errors_.push_back(std::string(file_) + ":" + std::to_string(line ? line : line_) + ": " +
+                      message);
   }
 
   void header(std::string_view text) {
     closeSection();
     lastHeaderFailed_ = true;  // until the header proves good
-    if (text.back() != ']') return error("a section header must end with ']'");
+    if (text.back() != ']')
+      return error("a section header must end with ']'");
     std::string_view inner = trim(text.substr(1, text.size() - 2));
     auto space = inner.find_first_of(" \t");
     std::string_view kind = inner.substr(0, space);
@@ -345,8 +380,10 @@ class Parser {
     sectionKind_ = "";
     seenKeys_.clear();
     if (kind == "server") {
-      if (!name.empty()) return error("[server] takes no name");
-      if (serverSeen_) return error("[server] appears twice");
+      if (!name.empty())
+        return error("[server] takes no name");
+      if (serverSeen_)
+        return error("[server] appears twice");
       serverSeen_ = true;
       serverLine_ = line_;
       sectionKind_ = "server";
@@ -356,15 +393,18 @@ class Parser {
     if (kind != "export" && kind != "import" && kind != "group") {
       std::string hint;
       for (std::string_view k : {"server", "export", "import", "group"}) {
-        if (editDistance(kind, k) <= 2) hint = "; did you mean '" + std::string(k) + "'?";
+        if (editDistance(kind, k) <= 2)
+          hint = "; did you mean '" + std::string(k) + "'?";
       }
       return error("unknown section [" + std::string(inner) + "]" + hint);
     }
     if (!isSectionName(name)) {
-      return error("[" + std::string(kind) + " NAME] needs a name of letters, digits, '-', '_' or '.'");
+      return error("[" + std::string(kind) +
+                   " NAME] needs a name of letters, digits, '-', '_' or '.'");
     }
     std::string id = std::string(kind) + " " + std::string(name);
-    if (!sectionIds_.insert(id).second) return error("[" + id + "] appears twice");
+    if (!sectionIds_.insert(id).second)
+      return error("[" + id + "] appears twice");
     sectionKind_ = kind;
     sectionStart_ = line_;
     lastHeaderFailed_ = false;
@@ -391,7 +431,8 @@ class Parser {
 
   void entry(std::string_view key, std::string_view value) {
     if (sectionKind_.empty()) {
-      if (!sawSectionError()) error("'" + std::string(key) + "' is outside any section");
+      if (!sawSectionError())
+        error("'" + std::string(key) + "' is outside any section");
       return;
     }
     const KeySpec* spec = findSpec(sectionKind_, key);
@@ -412,7 +453,8 @@ class Parser {
     } else {
       s = std::get<GroupApply>(spec->apply)(value, groupSection_);
     }
-    if (!s) error(std::string(key) + ": " + s.error());
+    if (!s)
+      error(std::string(key) + ": " + s.error());
   }
 
   // Keys under a header that was already reported are not reported again.
@@ -421,16 +463,20 @@ class Parser {
   void closeSection() {
     if (sectionKind_ == "export" || sectionKind_ == "import" || sectionKind_ == "group") {
       for (const KeySpec& s : specs()) {
-        if (s.info.section == sectionKind_ && s.info.required && !seenKeys_.count(std::string(s.info.key))) {
+        if (s.info.section == sectionKind_ && s.info.required &&
+            !seenKeys_.count(std::string(s.info.key))) {
           error("[" + sectionKind_ + "] lacks the required key '" + std::string(s.info.key) + "'",
                 sectionStart_);
         }
       }
-      if (sectionKind_ == "export") config_.exports.push_back(exportSection_);
-      if (sectionKind_ == "import") config_.imports.push_back(importSection_);
+      if (sectionKind_ == "export")
+        config_.exports.push_back(exportSection_);
+      if (sectionKind_ == "import")
+        config_.imports.push_back(importSection_);
       if (sectionKind_ == "group") {
         if (groupSection_.types.empty() && !groupSection_.import) {
-          error("[group " + groupSection_.name + "] neither exports (types) nor imports", sectionStart_);
+          error("[group " + groupSection_.name + "] neither exports (types) nor imports",
+                sectionStart_);
         }
         config_.groups.push_back(groupSection_);
       }
@@ -440,9 +486,10 @@ class Parser {
 
   void crossChecks() {
     if (!config_.server.gateway.empty() && !config_.server.xmlrpcListen.empty()) {
-      error("[server] gateway and xmlrpc-listen exclude each other: with a gateway there is no "
-            "node to serve",
-            serverLine_);
+      error(
+          "[server] gateway and xmlrpc-listen exclude each other: with a gateway there is no "
+          "node to serve",
+          serverLine_);
     }
     std::map<std::pair<std::string, std::string>, std::string> exported;  // (key, type) -> section
     for (const ExportSection& e : config_.exports) {
@@ -475,7 +522,8 @@ class Parser {
 
 std::string joinList(const std::vector<std::string>& items) {
   std::string out;
-  for (const std::string& i : items) out += (out.empty() ? "" : ", ") + i;
+  for (const std::string& i : items)
+    out += (out.empty() ? "" : ", ") + i;
   return out;
 }
 
@@ -486,11 +534,16 @@ std::string endpointText(const Endpoint& ep) {
 
 const char* levelText(log::Level level) {
   switch (level) {
-    case log::Level::Error: return "error";
-    case log::Level::Warning: return "warning";
-    case log::Level::Notice: return "notice";
-    case log::Level::Info: return "info";
-    case log::Level::Debug: return "debug";
+    case log::Level::Error:
+      return "error";
+    case log::Level::Warning:
+      return "warning";
+    case log::Level::Notice:
+      return "notice";
+    case log::Level::Info:
+      return "info";
+    case log::Level::Debug:
+      return "debug";
   }
   return "notice";
 }
@@ -500,7 +553,8 @@ const char* levelText(log::Level level) {
 const std::vector<KeyInfo>& schema() {
   static const std::vector<KeyInfo> infos = [] {
     std::vector<KeyInfo> out;
-    for (const KeySpec& s : specs()) out.push_back(s.info);
+    for (const KeySpec& s : specs())
+      out.push_back(s.info);
     return out;
   }();
   return infos;
@@ -513,9 +567,11 @@ Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileNam
     ++number;
     auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
     parser.line(number, line);
-    if (nl == std::string_view::npos) break;
+    if (nl == std::string_view::npos)
+      break;
     text.remove_prefix(nl + 1);
   }
   return parser.finish();
@@ -523,20 +579,24 @@ Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileNam
 
 Result<DaemonConfig> loadConfig(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(path + ": cannot be read");
+  if (!in)
+    return fail(path + ": cannot be read");
   std::string text;
   text.resize(kMaxFileSize + 1);
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxFileSize) return fail(path + ": larger than 1 MiB");
+  if (text.size() > kMaxFileSize)
+    return fail(path + ": larger than 1 MiB");
   return parseConfig(text, path);
 }
 
 Status setServerKey(DaemonConfig& config, std::string_view key, std::string_view value) {
   const KeySpec* spec = findSpec("server", key);
-  if (spec == nullptr) return fail("unknown [server] key '" + std::string(key) + "'");
+  if (spec == nullptr)
+    return fail("unknown [server] key '" + std::string(key) + "'");
   Status s = std::get<ServerApply>(spec->apply)(value, config.server);
-  if (!s) return fail(std::string(key) + ": " + s.error());
+  if (!s)
+    return fail(std::string(key) + ": " + s.error());
   return {};
 }
 
@@ -556,9 +616,11 @@ std::string exampleConfig() {
         out += "#[" + std::string(current) + " NAME]\n";
       }
     }
-    if (s.info.required) out += "# (required)\n";
+    if (s.info.required)
+      out += "# (required)\n";
     out += "#" + std::string(s.info.key) + " =";
-    if (!s.info.defaultValue.empty()) out += " " + std::string(s.info.defaultValue);
+    if (!s.info.defaultValue.empty())
+      out += " " + std::string(s.info.defaultValue);
     out += "\n";
   }
   return out;
@@ -567,7 +629,8 @@ std::string exampleConfig() {
 std::string dumpConfig(const DaemonConfig& c) {
   std::ostringstream out;
   std::vector<std::string> bootstrap;
-  for (const Endpoint& ep : c.server.bootstrap) bootstrap.push_back(endpointText(ep));
+  for (const Endpoint& ep : c.server.bootstrap)
+    bootstrap.push_back(endpointText(ep));
   out << "[server]\n"
       << "dht-port = " << c.server.dhtPort << "\n"
       << "dht-bind = " << c.server.dhtBind << "\n"

@@ -74,9 +74,9 @@ struct GroupSection {
   std::vector<std::string> aliases;
   int line = 0;
   bool sameAs(const GroupSection& o) const {
-    return name == o.name && types == o.types && import == o.import &&
-           interfaces == o.interfaces && ttl == o.ttl && secretFile == o.secretFile &&
-           description == o.description && aliases == o.aliases;
+    return name == o.name && types == o.types && import == o.import && interfaces == o.interfaces &&
+           ttl == o.ttl && secretFile == o.secretFile && description == o.description &&
+           aliases == o.aliases;
   }
 };
 
@@ -91,12 +91,12 @@ struct DaemonConfig {
 /// How one key is declared, once: the parser, `z2zd --check`, the example config, `--dump-config`
 /// and the man page test all read this table.
 struct KeyInfo {
-  std::string_view section;       ///< "server", "export", "import" or "group"
+  std::string_view section;  ///< "server", "export", "import" or "group"
   std::string_view key;
   std::string_view type;          ///< for humans: "port", "list of service types", ...
   std::string_view defaultValue;  ///< as written in the file; empty: no default
   bool required;
-  bool reloadable;                ///< SIGHUP applies it without a restart
+  bool reloadable;  ///< SIGHUP applies it without a restart
   std::string_view description;
 };
 

@@ -20,7 +20,9 @@ struct Failure {
   std::string message;
 };
 
-inline Failure fail(std::string message) { return Failure{std::move(message)}; }
+inline Failure fail(std::string message) {
+  return Failure{std::move(message)};
+}
 
 /// A value or the Failure that prevented it: a small std::expected for C++20.
 template <typename T>

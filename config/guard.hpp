@@ -21,7 +21,8 @@ auto guarded(std::string_view tag, const char* what, F&& f) -> decltype(f()) {
   } catch (...) {
     log::error(tag, what, ": unknown exception");
   }
-  if constexpr (!std::is_void_v<decltype(f())>) return decltype(f())();
+  if constexpr (!std::is_void_v<decltype(f())>)
+    return decltype(f())();
 }
 
 }  // namespace z2z

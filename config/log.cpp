@@ -25,11 +25,16 @@ Sink& sink() {
 
 const char* levelName(Level level) {
   switch (level) {
-    case Level::Error: return "error";
-    case Level::Warning: return "warning";
-    case Level::Notice: return "notice";
-    case Level::Info: return "info";
-    case Level::Debug: return "debug";
+    case Level::Error:
+      return "error";
+    case Level::Warning:
+      return "warning";
+    case Level::Notice:
+      return "notice";
+    case Level::Info:
+      return "info";
+    case Level::Debug:
+      return "debug";
   }
   return "?";
 }
@@ -46,17 +51,23 @@ bool parseLevel(std::string_view text, Level& out) {
   return false;
 }
 
-void setLevel(Level level) { sink().level = static_cast<int>(level); }
+void setLevel(Level level) {
+  sink().level = static_cast<int>(level);
+}
 
-bool enabled(Level level) { return static_cast<int>(level) <= sink().level.load(); }
+bool enabled(Level level) {
+  return static_cast<int>(level) <= sink().level.load();
+}
 
 void useSyslog(bool on) {
-  if (on) openlog("z2z", LOG_PID, LOG_DAEMON);
+  if (on)
+    openlog("z2z", LOG_PID, LOG_DAEMON);
   sink().syslog = on;
 }
 
 void write(Level level, std::string_view tag, std::string_view message) {
-  if (!enabled(level)) return;
+  if (!enabled(level))
+    return;
   Sink& s = sink();
   if (s.syslog) {
     syslog(static_cast<int>(level), "[%.*s] %.*s", static_cast<int>(tag.size()), tag.data(),

@@ -17,7 +17,8 @@ bool parseLevel(std::string_view text, Level& out);
 void setLevel(Level level);
 bool enabled(Level level);
 
-/// Sends lines to syslog (ident "z2z", facility daemon) instead of stderr. Call before threads start.
+/// Sends lines to syslog (ident "z2z", facility daemon) instead of stderr. Call before threads
+/// start.
 void useSyslog(bool on);
 
 /// Writes one line tagged with the module that speaks. Any thread.
@@ -25,21 +26,32 @@ void write(Level level, std::string_view tag, std::string_view message);
 
 template <typename... Args>
 void emit(Level level, std::string_view tag, const Args&... args) {
-  if (!enabled(level)) return;
+  if (!enabled(level))
+    return;
   std::ostringstream out;
   (out << ... << args);
   write(level, tag, out.str());
 }
 
 template <typename... Args>
-void error(std::string_view tag, const Args&... args) { emit(Level::Error, tag, args...); }
+void error(std::string_view tag, const Args&... args) {
+  emit(Level::Error, tag, args...);
+}
 template <typename... Args>
-void warning(std::string_view tag, const Args&... args) { emit(Level::Warning, tag, args...); }
+void warning(std::string_view tag, const Args&... args) {
+  emit(Level::Warning, tag, args...);
+}
 template <typename... Args>
-void notice(std::string_view tag, const Args&... args) { emit(Level::Notice, tag, args...); }
+void notice(std::string_view tag, const Args&... args) {
+  emit(Level::Notice, tag, args...);
+}
 template <typename... Args>
-void info(std::string_view tag, const Args&... args) { emit(Level::Info, tag, args...); }
+void info(std::string_view tag, const Args&... args) {
+  emit(Level::Info, tag, args...);
+}
 template <typename... Args>
-void debug(std::string_view tag, const Args&... args) { emit(Level::Debug, tag, args...); }
+void debug(std::string_view tag, const Args&... args) {
+  emit(Level::Debug, tag, args...);
+}
 
 }  // namespace z2z::log

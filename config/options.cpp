@@ -10,9 +10,9 @@ namespace z2z::config {
 namespace {
 
 struct Flag {
-  std::string_view name;     // long name without dashes
-  std::string_view alias;    // another accepted long name, or empty
-  char shortName;            // 0 if none
+  std::string_view name;   // long name without dashes
+  std::string_view alias;  // another accepted long name, or empty
+  char shortName;          // 0 if none
   bool takesValue;
   std::string_view argName;  // for --help
   std::string_view help;
@@ -22,8 +22,7 @@ struct Flag {
 Status addExports(std::string_view value, CommandLine& cl) {
   for (const std::string& type : splitList(value)) {
     if (!isServiceType(type)) {
-      return fail("--export: '" + type +
-                  "' is not a DNS-SD service type such as _daap._tcp");
+      return fail("--export: '" + type + "' is not a DNS-SD service type such as _daap._tcp");
     }
     cl.options.exportTypes.emplace_back(type);
   }
@@ -52,14 +51,17 @@ const std::vector<Flag>& flags() {
        "DHT node to join (repeatable); without one the gateway starts a new overlay",
        [](std::string_view v, CommandLine& cl) -> Status {
          auto ep = parseEndpoint(v);
-         if (!ep) return fail("--bootstrap: " + ep.error());
+         if (!ep)
+           return fail("--bootstrap: " + ep.error());
          cl.options.bootstrap.push_back(*ep);
          return {};
        }},
-      {"dht-port", "", 'p', true, "PORT", "UDP port of the embedded DHT node (default 4222; 0: any)",
+      {"dht-port", "", 'p', true, "PORT",
+       "UDP port of the embedded DHT node (default 4222; 0: any)",
        [](std::string_view v, CommandLine& cl) -> Status {
          auto port = parseInt<std::uint16_t>(v, 0, 65535);
-         if (!port) return fail("--dht-port: '" + std::string(v) + "' is not a port number");
+         if (!port)
+           return fail("--dht-port: '" + std::string(v) + "' is not a port number");
          cl.options.dhtPort = *port;
          return {};
        }},
@@ -74,7 +76,8 @@ const std::vector<Flag>& flags() {
        "(default 120, 5 to 86400)",
        [](std::string_view v, CommandLine& cl) -> Status {
          auto s = parseInt<long long>(v, kMinTtl.count(), kMaxTtl.count());
-         if (!s) return fail("--ttl: '" + std::string(v) + "' is not a number from 5 to 86400");
+         if (!s)
+           return fail("--ttl: '" + std::string(v) + "' is not a number from 5 to 86400");
          cl.options.ttl = std::chrono::seconds(*s);
          return {};
        }},
@@ -93,7 +96,8 @@ const std::vector<Flag>& flags() {
        "smallest gateway id (default 0, -1000 to 1000)",
        [](std::string_view v, CommandLine& cl) -> Status {
          auto p = parseInt<int>(v, -1000, 1000);
-         if (!p) return fail("--priority: '" + std::string(v) + "' is not a number from -1000 to 1000");
+         if (!p)
+           return fail("--priority: '" + std::string(v) + "' is not a number from -1000 to 1000");
          cl.options.priority = *p;
          return {};
        }},
@@ -108,8 +112,7 @@ const std::vector<Flag>& flags() {
          cl.options.stateDir = v;
          return {};
        }},
-      {"log-level", "", 'l', true, "LEVEL",
-       "error, warning, notice (default), info or debug",
+      {"log-level", "", 'l', true, "LEVEL", "error, warning, notice (default), info or debug",
        [](std::string_view v, CommandLine& cl) -> Status {
          if (!log::parseLevel(v, cl.options.logLevel)) {
            return fail("--log-level: '" + std::string(v) +
@@ -157,7 +160,8 @@ const std::vector<Flag>& flags() {
        "with --gateway: how often imports are read from the gateway (default 5, 1 to 3600)",
        [](std::string_view v, CommandLine& cl) -> Status {
          auto s = parseInt<long long>(v, 1, 3600);
-         if (!s) return fail("--poll: '" + std::string(v) + "' is not a number from 1 to 3600");
+         if (!s)
+           return fail("--poll: '" + std::string(v) + "' is not a number from 1 to 3600");
          cl.options.poll = std::chrono::seconds(*s);
          return {};
        }},
@@ -168,7 +172,8 @@ const std::vector<Flag>& flags() {
          bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos;
          auto ep = digits ? parseEndpoint("127.0.0.1:" + std::string(v), kDefaultXmlrpcPort)
                           : parseEndpoint(v, kDefaultXmlrpcPort);
-         if (!ep) return fail("--xmlrpc-listen: " + ep.error());
+         if (!ep)
+           return fail("--xmlrpc-listen: " + ep.error());
          cl.options.xmlrpcServe = true;
          cl.options.xmlrpcListen = *ep;
          return {};
@@ -178,7 +183,8 @@ const std::vector<Flag>& flags() {
        "0: no limit)",
        [](std::string_view v, CommandLine& cl) -> Status {
          auto n = parseInt<unsigned>(v, 0, 1000000);
-         if (!n) return fail("--xmlrpc-rate: '" + std::string(v) + "' is not a number from 0 to 1000000");
+         if (!n)
+           return fail("--xmlrpc-rate: '" + std::string(v) + "' is not a number from 0 to 1000000");
          cl.options.xmlrpcRate = *n;
          return {};
        }},
@@ -191,7 +197,8 @@ const std::vector<Flag>& flags() {
                        "' is not a group name (1 to 63 letters, digits, '-', '_', '.')");
          }
          for (const GroupOptions& g : cl.options.groups) {
-           if (g.name == v) return fail("--group: '" + std::string(v) + "' given twice");
+           if (g.name == v)
+             return fail("--group: '" + std::string(v) + "' given twice");
          }
          cl.options.groups.push_back(GroupOptions{std::string(v), {}, {}, {}});
          return {};
@@ -199,25 +206,32 @@ const std::vector<Flag>& flags() {
       {"group-secret-file", "", 0, true, "FILE",
        "make the last --group private: its shared secret (mode 0600, see z2z-groups(7))",
        [](std::string_view v, CommandLine& cl) -> Status {
-         if (cl.options.groups.empty()) return fail("--group-secret-file must follow a --group");
-         if (v.empty()) return fail("--group-secret-file: empty file name");
+         if (cl.options.groups.empty())
+           return fail("--group-secret-file must follow a --group");
+         if (v.empty())
+           return fail("--group-secret-file: empty file name");
          cl.options.groups.back().secretFile = v;
          return {};
        }},
       {"group-description", "", 0, true, "TEXT",
        "description of the last --group, published when this gateway creates it",
        [](std::string_view v, CommandLine& cl) -> Status {
-         if (cl.options.groups.empty()) return fail("--group-description must follow a --group");
-         if (v.empty() || v.size() > 256) return fail("--group-description: 1 to 256 bytes");
+         if (cl.options.groups.empty())
+           return fail("--group-description must follow a --group");
+         if (v.empty() || v.size() > 256)
+           return fail("--group-description: 1 to 256 bytes");
          cl.options.groups.back().description = v;
          return {};
        }},
       {"alias", "", 0, true, "NAME",
        "bind the alias NAME to the last --group (repeatable): joining by the alias reaches it",
        [](std::string_view v, CommandLine& cl) -> Status {
-         if (cl.options.groups.empty()) return fail("--alias must follow a --group");
-         if (!isGroupName(v)) return fail("--alias: '" + std::string(v) + "' is not a group name");
-         if (v == cl.options.groups.back().name) return fail("--alias: same as the group's name");
+         if (cl.options.groups.empty())
+           return fail("--alias must follow a --group");
+         if (!isGroupName(v))
+           return fail("--alias: '" + std::string(v) + "' is not a group name");
+         if (v == cl.options.groups.back().name)
+           return fail("--alias: same as the group's name");
          cl.options.groups.back().aliases.emplace_back(v);
          return {};
        }},
@@ -243,14 +257,16 @@ const std::vector<Flag>& flags() {
 
 const Flag* findLong(std::string_view name) {
   for (const Flag& f : flags()) {
-    if (name == f.name || (!f.alias.empty() && name == f.alias)) return &f;
+    if (name == f.name || (!f.alias.empty() && name == f.alias))
+      return &f;
   }
   return nullptr;
 }
 
 const Flag* findShort(char c) {
   for (const Flag& f : flags()) {
-    if (f.shortName == c) return &f;
+    if (f.shortName == c)
+      return &f;
   }
   return nullptr;
 }
@@ -261,17 +277,20 @@ std::vector<std::string> flagNames() {
   std::vector<std::string> names;
   for (const Flag& f : flags()) {
     names.emplace_back(f.name);
-    if (!f.alias.empty()) names.emplace_back(f.alias);
+    if (!f.alias.empty())
+      names.emplace_back(f.alias);
   }
   return names;
 }
 
 bool isGroupName(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
+  if (name.empty() || name.size() > 63)
+    return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
+    if (!ok)
+      return false;
   }
   return true;
 }
@@ -279,14 +298,17 @@ bool isGroupName(std::string_view name) {
 bool isServiceType(std::string_view type) {
   // _<1..15 letters, digits, hyphens>._tcp or ._udp
   auto dot = type.find('.');
-  if (dot == std::string_view::npos || dot < 2 || dot > 16 || type[0] != '_') return false;
+  if (dot == std::string_view::npos || dot < 2 || dot > 16 || type[0] != '_')
+    return false;
   std::string_view proto = type.substr(dot + 1);
-  if (proto != "_tcp" && proto != "_udp") return false;
+  if (proto != "_tcp" && proto != "_udp")
+    return false;
   std::string_view name = type.substr(1, dot - 1);
   bool letter = false;
   for (char c : name) {
     bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!alpha && !(c >= '0' && c <= '9') && c != '-') return false;
+    if (!alpha && !(c >= '0' && c <= '9') && c != '-')
+      return false;
     letter |= alpha;
   }
   return letter && name.front() != '-' && name.back() != '-';
@@ -299,11 +321,13 @@ Result<Endpoint> parseEndpoint(std::string_view text, std::uint16_t defaultPort)
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
-    if (close == std::string_view::npos) return fail("'" + std::string(text) + "' lacks a ']'");
+    if (close == std::string_view::npos)
+      return fail("'" + std::string(text) + "' lacks a ']'");
     host = text.substr(1, close - 1);
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return fail("'" + std::string(text) + "': junk after ']'");
+      if (rest.front() != ':')
+        return fail("'" + std::string(text) + "': junk after ']'");
       port = rest.substr(1);
     }
   } else if (text.find(':') != text.rfind(':')) {
@@ -312,10 +336,12 @@ Result<Endpoint> parseEndpoint(std::string_view text, std::uint16_t defaultPort)
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
-  if (host.empty() || host.size() > 253) return fail("'" + std::string(text) + "' has no host");
+  if (host.empty() || host.size() > 253)
+    return fail("'" + std::string(text) + "' has no host");
   if (!port.empty() || text.ends_with(":")) {
     auto p = parseInt<std::uint16_t>(port, 1, 65535);
-    if (!p) return fail("'" + std::string(text) + "' has a bad port");
+    if (!p)
+      return fail("'" + std::string(text) + "' has a bad port");
     ep.port = *p;
   }
   ep.host = host;
@@ -340,7 +366,8 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
     } else {
       return fail("unexpected argument '" + std::string(arg) + "'");
     }
-    if (flag == nullptr) return fail("unknown option '" + std::string(arg) + "'");
+    if (flag == nullptr)
+      return fail("unknown option '" + std::string(arg) + "'");
     std::string_view value;
     if (flag->takesValue) {
       if (inlineValue) {
@@ -354,12 +381,14 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
     } else if (inlineValue) {
       return fail("option '--" + std::string(flag->name) + "' takes no value");
     }
-    if (Status s = flag->apply(value, cl); !s) return fail(s.error());
+    if (Status s = flag->apply(value, cl); !s)
+      return fail(s.error());
   }
   if (cl.action == Action::Status && cl.options.controlSocket.empty()) {
     cl.options.controlSocket = kDefaultControlSocket;
   }
-  if (cl.action != Action::Run) return cl;
+  if (cl.action != Action::Run)
+    return cl;
   const GatewayOptions& o = cl.options;
   if (o.exportTypes.empty() && !o.import) {
     return fail("nothing to do: give --export TYPE and/or --import");
@@ -384,7 +413,8 @@ std::string usage() {
     std::string left = "  ";
     left += f.shortName ? std::string{'-', f.shortName} + ", " : std::string("    ");
     left += "--" + std::string(f.name);
-    if (f.takesValue) left += " " + std::string(f.argName);
+    if (f.takesValue)
+      left += " " + std::string(f.argName);
     if (left.size() < 30) {
       left.resize(30, ' ');
     } else {
@@ -400,12 +430,14 @@ std::string usage() {
         left += line + "\n" + std::string(30, ' ');
         line.clear();
       }
-      if (!line.empty()) line += ' ';
+      if (!line.empty())
+        line += ' ';
       line += word;
       help = space == std::string_view::npos ? std::string_view() : help.substr(space + 1);
     }
     text += left + line + "\n";
-    if (!f.alias.empty()) text += std::string(30, ' ') + "(also --" + std::string(f.alias) + ")\n";
+    if (!f.alias.empty())
+      text += std::string(30, ' ') + "(also --" + std::string(f.alias) + ")\n";
   }
   text +=
       "\nExamples:\n"

@@ -57,21 +57,21 @@ struct GatewayOptions {
   std::string key;                       ///< the DHT key name shared by exporters and importers
   std::vector<Endpoint> bootstrap;       ///< DHT nodes to join; none: start a new overlay
   std::uint16_t dhtPort = kDefaultDhtPort;
-  std::string dhtBind;                   ///< address to bind the DHT node to; empty: all
+  std::string dhtBind;                     ///< address to bind the DHT node to; empty: all
   std::chrono::seconds ttl = kDefaultTtl;  ///< lease of exported records
-  std::vector<std::string> interfaces;   ///< link interfaces to browse and publish on; empty: all
+  std::vector<std::string> interfaces;     ///< link interfaces to browse and publish on; empty: all
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
-  std::string controlSocket;             ///< serve status here; --status: ask here
-  std::string stateDir;                  ///< identity key, node cache; empty: none kept (groups: /var/lib/z2z)
-  int priority = 0;                      ///< leader election on the link: higher wins
-  bool json = false;                     ///< --status prints JSON
-  std::string gatewayUrl;                ///< use this OpenDHT gateway (XML-RPC) instead of a node
+  std::string controlSocket;  ///< serve status here; --status: ask here
+  std::string stateDir;       ///< identity key, node cache; empty: none kept (groups: /var/lib/z2z)
+  int priority = 0;           ///< leader election on the link: higher wins
+  bool json = false;          ///< --status prints JSON
+  std::string gatewayUrl;     ///< use this OpenDHT gateway (XML-RPC) instead of a node
   std::chrono::seconds poll = kDefaultPoll;  ///< how often --gateway imports are read
-  bool xmlrpcServe = false;              ///< serve the gateway API in front of the node
+  bool xmlrpcServe = false;                  ///< serve the gateway API in front of the node
   Endpoint xmlrpcListen{"127.0.0.1", kDefaultXmlrpcPort};
   unsigned xmlrpcRate = kDefaultXmlrpcRate;  ///< requests a second per client; 0: no limit
-  std::vector<GroupOptions> groups;      ///< groups joined, each in its own overlay
+  std::vector<GroupOptions> groups;          ///< groups joined, each in its own overlay
 };
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/z2z/z2zd.sock";

@@ -7,24 +7,30 @@
 namespace z2z::config {
 
 std::optional<bool> parseBool(std::string_view text) {
-  if (text == "yes") return true;
-  if (text == "no") return false;
+  if (text == "yes")
+    return true;
+  if (text == "no")
+    return false;
   return std::nullopt;
 }
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
 std::vector<std::string> splitList(std::string_view text) {
   std::vector<std::string> items;
-  if (trim(text).empty()) return items;
+  if (trim(text).empty())
+    return items;
   while (true) {
     auto comma = text.find(',');
     items.emplace_back(trim(text.substr(0, comma)));
-    if (comma == std::string_view::npos) break;
+    if (comma == std::string_view::npos)
+      break;
     text.remove_prefix(comma + 1);
   }
   return items;

@@ -30,19 +30,22 @@ std::string format(char const* fmt, va_list args) {
 // matter to a user (a put that did not store) are reported by the bridge itself.
 std::shared_ptr<::dht::Logger> makeLogger() {
   auto err = [](char const* fmt, va_list args) {
-    if (log::enabled(log::Level::Info)) log::info(kTag, format(fmt, args));
+    if (log::enabled(log::Level::Info))
+      log::info(kTag, format(fmt, args));
   };
   auto dbg = [](char const* fmt, va_list args) {
-    if (log::enabled(log::Level::Debug)) log::debug(kTag, format(fmt, args));
+    if (log::enabled(log::Level::Debug))
+      log::debug(kTag, format(fmt, args));
   };
   return std::make_shared<::dht::Logger>(::dht::LogMethod(err), ::dht::LogMethod(dbg),
-                                          ::dht::LogMethod(dbg));
+                                         ::dht::LogMethod(dbg));
 }
 
 std::optional<config::Endpoint> endpoint(const ::dht::SockAddr& addr) {
   char host[INET6_ADDRSTRLEN] = {};
   const sockaddr* sa = addr.get();
-  if (sa == nullptr) return std::nullopt;
+  if (sa == nullptr)
+    return std::nullopt;
   if (sa->sa_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, host, sizeof host);
   } else if (sa->sa_family == AF_INET6) {
@@ -57,13 +60,13 @@ std::optional<config::Endpoint> endpoint(const ::dht::SockAddr& addr) {
   return ::dht::InfoHash(key.bytes.data(), key.bytes.size());
 }
 
-
 class OpendhtOverlay final : public Overlay {
  public:
   explicit OpendhtOverlay(const NodeOptions& options) {
     ::dht::DhtRunner::Config cfg;
     cfg.dht_config.node_config.network = options.network;
-    if (options.unlimitedPeerRate) cfg.dht_config.node_config.max_peer_req_per_sec = -1;
+    if (options.unlimitedPeerRate)
+      cfg.dht_config.node_config.max_peer_req_per_sec = -1;
     cfg.threaded = true;
     ::dht::DhtRunner::Context ctx;
     ctx.logger = makeLogger();
@@ -74,8 +77,8 @@ class OpendhtOverlay final : public Overlay {
       } else {
         in6_addr probe{};
         bool v6 = inet_pton(AF_INET6, options.bind.c_str(), &probe) == 1;
-        runner_.run(v6 ? "" : options.bind.c_str(), v6 ? options.bind.c_str() : "",
-                    port.c_str(), cfg, std::move(ctx));
+        runner_.run(v6 ? "" : options.bind.c_str(), v6 ? options.bind.c_str() : "", port.c_str(),
+                    cfg, std::move(ctx));
       }
     } catch (const std::exception& e) {
       throw Error("cannot start the DHT node on port " + port + ": " + e.what());
@@ -96,7 +99,8 @@ class OpendhtOverlay final : public Overlay {
   // buffers, and the dropped requests are retried only seconds later.
   void put(const Key& key, Value value, bool permanent, DoneCallback done) override {
     std::lock_guard lock(mutex_);
-    if (permanent) permanent_.insert({{key, value.id}, true});
+    if (permanent)
+      permanent_.insert({{key, value.id}, true});
     if (inFlight_ >= kMaxPutsInFlight) {
       queued_.push_back(QueuedPut{key, std::move(value), permanent, std::move(done)});
       return;
@@ -119,7 +123,8 @@ class OpendhtOverlay final : public Overlay {
         toInfoHash(p.key), v,
         [this, done = std::move(p.done)](bool ok) {
           guarded(kTag, "put callback", [&] {
-            if (done) done(ok);
+            if (done)
+              done(ok);
           });
           std::lock_guard lock(mutex_);
           if (queued_.empty()) {
@@ -147,7 +152,8 @@ class OpendhtOverlay final : public Overlay {
     runner_.get(
         toInfoHash(key),
         [found](const std::vector<std::shared_ptr<::dht::Value>>& values) {
-          for (const auto& v : values) found->push_back(Value{v->id, v->data});
+          for (const auto& v : values)
+            found->push_back(Value{v->id, v->data});
           return true;
         },
         [found, done = std::move(done)](bool) {
@@ -164,7 +170,8 @@ class OpendhtOverlay final : public Overlay {
           return guarded(kTag, "listen callback", [&] {
             std::vector<Value> copy;
             copy.reserve(values.size());
-            for (const auto& v : values) copy.push_back(Value{v->id, v->data});
+            for (const auto& v : values)
+              copy.push_back(Value{v->id, v->data});
             callback(std::move(copy), expired);
             return true;
           });
@@ -179,7 +186,8 @@ class OpendhtOverlay final : public Overlay {
   void cancelListen(ListenToken token) override {
     std::lock_guard lock(mutex_);
     auto it = listens_.find(token);
-    if (it == listens_.end()) return;
+    if (it == listens_.end())
+      return;
     runner_.cancelListen(toInfoHash(it->second.first), it->second.second);
     listens_.erase(it);
   }
@@ -204,7 +212,8 @@ class OpendhtOverlay final : public Overlay {
         direct.emplace_back(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
       }
     }
-    if (!direct.empty()) runner_.bootstrap(std::move(direct));
+    if (!direct.empty())
+      runner_.bootstrap(std::move(direct));
   }
 
   OverlayStats stats() const override {
@@ -221,7 +230,8 @@ class OpendhtOverlay final : public Overlay {
     std::vector<config::Endpoint> out;
     for (const auto& n : runner_.exportNodes()) {
       ::dht::SockAddr addr(reinterpret_cast<const sockaddr*>(&n.ss), n.sslen);
-      if (auto ep = endpoint(addr)) out.push_back(*ep);
+      if (auto ep = endpoint(addr))
+        out.push_back(*ep);
     }
     return out;
   }
@@ -229,7 +239,8 @@ class OpendhtOverlay final : public Overlay {
   std::vector<config::Endpoint> publicEndpoints() const override {
     std::vector<config::Endpoint> out;
     for (const auto& addr : runner_.getPublicAddress()) {
-      if (auto ep = endpoint(addr)) out.push_back(*ep);
+      if (auto ep = endpoint(addr))
+        out.push_back(*ep);
     }
     return out;
   }

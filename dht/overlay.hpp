@@ -94,9 +94,9 @@ std::unique_ptr<Overlay> startOpendht(const NodeOptions& options);
 
 /// A classic OpenDHT gateway (XML-RPC) to use instead of an embedded node.
 struct XmlrpcOptions {
-  std::string url;                      ///< http:// or https:// URL of the gateway
-  std::chrono::seconds poll{5};         ///< how often listened keys are read
-  std::string application = "z2z";     ///< the API's "application" argument
+  std::string url;                  ///< http:// or https:// URL of the gateway
+  std::chrono::seconds poll{5};     ///< how often listened keys are read
+  std::string application = "z2z";  ///< the API's "application" argument
 };
 
 /// The client backend: an Overlay over a gateway's XML-RPC API. Values are split into chunks

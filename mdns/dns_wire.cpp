@@ -10,9 +10,11 @@ Result<Labels> splitPlain(std::string_view dotted) {
   while (!dotted.empty()) {
     auto dot = dotted.find('.');
     std::string_view label = dotted.substr(0, dot);
-    if (label.empty()) return fail("empty label in '" + std::string(dotted) + "'");
+    if (label.empty())
+      return fail("empty label in '" + std::string(dotted) + "'");
     labels.emplace_back(label);
-    if (dot == std::string_view::npos) break;
+    if (dot == std::string_view::npos)
+      break;
     dotted.remove_prefix(dot + 1);
   }
   return labels;
@@ -24,21 +26,26 @@ Result<Labels> splitEscaped(std::string_view escaped) {
   for (std::size_t i = 0; i < escaped.size(); ++i) {
     char c = escaped[i];
     if (c == '.') {
-      if (current.empty()) return fail("empty label in '" + std::string(escaped) + "'");
+      if (current.empty())
+        return fail("empty label in '" + std::string(escaped) + "'");
       labels.push_back(std::move(current));
       current.clear();
     } else if (c == '\\') {
-      if (i + 1 >= escaped.size()) return fail("dangling '\\' in '" + std::string(escaped) + "'");
+      if (i + 1 >= escaped.size())
+        return fail("dangling '\\' in '" + std::string(escaped) + "'");
       char n = escaped[i + 1];
       if (n >= '0' && n <= '9') {
-        if (i + 3 >= escaped.size()) return fail("short \\DDD in '" + std::string(escaped) + "'");
+        if (i + 3 >= escaped.size())
+          return fail("short \\DDD in '" + std::string(escaped) + "'");
         int value = 0;
         for (std::size_t k = 1; k <= 3; ++k) {
           char d = escaped[i + k];
-          if (d < '0' || d > '9') return fail("bad \\DDD in '" + std::string(escaped) + "'");
+          if (d < '0' || d > '9')
+            return fail("bad \\DDD in '" + std::string(escaped) + "'");
           value = value * 10 + (d - '0');
         }
-        if (value > 255) return fail("bad \\DDD in '" + std::string(escaped) + "'");
+        if (value > 255)
+          return fail("bad \\DDD in '" + std::string(escaped) + "'");
         current.push_back(static_cast<char>(value));
         i += 3;
       } else {
@@ -49,14 +56,16 @@ Result<Labels> splitEscaped(std::string_view escaped) {
       current.push_back(c);
     }
   }
-  if (!current.empty()) labels.push_back(std::move(current));
+  if (!current.empty())
+    labels.push_back(std::move(current));
   return labels;
 }
 
 std::string escapedName(const Labels& labels) {
   std::string out;
   for (const std::string& label : labels) {
-    if (!out.empty()) out.push_back('.');
+    if (!out.empty())
+      out.push_back('.');
     for (unsigned char c : label) {
       if (c == '.' || c == '\\') {
         out.push_back('\\');
@@ -83,15 +92,17 @@ Result<Bytes> encodeName(const Labels& labels) {
     out.insert(out.end(), label.begin(), label.end());
   }
   out.push_back(0);
-  if (out.size() > 255) return fail("name longer than 255 bytes");
+  if (out.size() > 255)
+    return fail("name longer than 255 bytes");
   return out;
 }
 
 Result<Bytes> srvRdata(std::uint16_t port, const Labels& target) {
   auto name = encodeName(target);
-  if (!name) return fail(name.error());
-  Bytes out = {0, 0, 0, 0, static_cast<std::uint8_t>(port >> 8),
-               static_cast<std::uint8_t>(port & 0xff)};
+  if (!name)
+    return fail(name.error());
+  Bytes out = {
+      0, 0, 0, 0, static_cast<std::uint8_t>(port >> 8), static_cast<std::uint8_t>(port & 0xff)};
   out.insert(out.end(), name->begin(), name->end());
   return out;
 }
@@ -99,11 +110,13 @@ Result<Bytes> srvRdata(std::uint16_t port, const Labels& target) {
 Result<Bytes> txtRdata(const std::vector<std::string>& strings) {
   Bytes out;
   for (const std::string& s : strings) {
-    if (s.size() > 255) return fail("TXT string longer than 255 bytes");
+    if (s.size() > 255)
+      return fail("TXT string longer than 255 bytes");
     out.push_back(static_cast<std::uint8_t>(s.size()));
     out.insert(out.end(), s.begin(), s.end());
   }
-  if (out.empty()) out.push_back(0);
+  if (out.empty())
+    out.push_back(0);
   return out;
 }
 
@@ -112,9 +125,11 @@ Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata) {
   std::size_t i = 0;
   while (i < rdata.size()) {
     std::size_t len = rdata[i++];
-    if (i + len > rdata.size()) return fail("TXT string runs past the end of the record");
-    if (len > 0) strings.emplace_back(rdata.begin() + static_cast<long>(i),
-                                      rdata.begin() + static_cast<long>(i + len));
+    if (i + len > rdata.size())
+      return fail("TXT string runs past the end of the record");
+    if (len > 0)
+      strings.emplace_back(rdata.begin() + static_cast<long>(i),
+                           rdata.begin() + static_cast<long>(i + len));
     i += len;
   }
   return strings;

@@ -20,12 +20,12 @@ namespace {
 
 constexpr std::string_view kTag = "loop";
 
-
 class AvahiTimer final : public EventLoop::Timer {
  public:
   AvahiTimer(const AvahiPoll* poll, std::function<void()> cb) : poll_(poll), cb_(std::move(cb)) {
     timeout_ = poll_->timeout_new(poll_, nullptr, &AvahiTimer::fire, this);
-    if (timeout_ == nullptr) throw Error("cannot create a timer");
+    if (timeout_ == nullptr)
+      throw Error("cannot create a timer");
   }
   ~AvahiTimer() override { poll_->timeout_free(timeout_); }
 
@@ -62,7 +62,8 @@ class AvahiFdWatch final : public EventLoop::Watch {
   AvahiFdWatch(const AvahiPoll* poll, int fd, std::function<void()> cb)
       : poll_(poll), cb_(std::move(cb)) {
     watch_ = poll_->watch_new(poll_, fd, AVAHI_WATCH_IN, &AvahiFdWatch::fire, this);
-    if (watch_ == nullptr) throw Error("cannot watch descriptor " + std::to_string(fd));
+    if (watch_ == nullptr)
+      throw Error("cannot watch descriptor " + std::to_string(fd));
   }
   ~AvahiFdWatch() override { poll_->watch_free(watch_); }
 
@@ -93,13 +94,15 @@ struct EventLoop::Impl {
       std::lock_guard lock(mutex);
       work.swap(queue);
     }
-    for (auto& w : work) guarded(kTag, "posted work", w);
+    for (auto& w : work)
+      guarded(kTag, "posted work", w);
   }
 };
 
 EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {
   impl_->simple = avahi_simple_poll_new();
-  if (impl_->simple == nullptr) throw Error("cannot create the event loop");
+  if (impl_->simple == nullptr)
+    throw Error("cannot create the event loop");
   impl_->wakeFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (impl_->wakeFd < 0) {
     avahi_simple_poll_free(impl_->simple);
@@ -115,7 +118,8 @@ EventLoop::~EventLoop() {
 }
 
 void EventLoop::run() {
-  if (avahi_simple_poll_loop(impl_->simple) < 0) throw Error("the event loop failed to poll");
+  if (avahi_simple_poll_loop(impl_->simple) < 0)
+    throw Error("the event loop failed to poll");
 }
 
 void EventLoop::quit() {
@@ -139,6 +143,8 @@ std::unique_ptr<EventLoop::Watch> EventLoop::watchReadable(int fd, std::function
   return std::make_unique<AvahiFdWatch>(avahiPoll(), fd, std::move(callback));
 }
 
-const AvahiPoll* EventLoop::avahiPoll() const { return avahi_simple_poll_get(impl_->simple); }
+const AvahiPoll* EventLoop::avahiPoll() const {
+  return avahi_simple_poll_get(impl_->simple);
+}
 
 }  // namespace z2z::mdns

@@ -37,7 +37,7 @@ constexpr std::chrono::milliseconds kTypeReadyTimeout{500};
 constexpr std::chrono::milliseconds kAddressWait{100};
 constexpr std::chrono::milliseconds kResolveRetry{5000};
 constexpr std::chrono::milliseconds kReconnectDelay{1000};
-constexpr std::uint32_t kTtlHost = 120;     // Avahi's AVAHI_DEFAULT_TTL_HOST_NAME
+constexpr std::uint32_t kTtlHost = 120;      // Avahi's AVAHI_DEFAULT_TTL_HOST_NAME
 constexpr std::uint32_t kTtlService = 4500;  // Avahi's AVAHI_DEFAULT_TTL
 constexpr int kMaxRenames = 32;
 
@@ -47,7 +47,6 @@ constexpr std::uint16_t kTypePtr = 12;
 constexpr std::uint16_t kTypeTxt = 16;
 constexpr std::uint16_t kTypeAaaa = 28;
 constexpr std::uint16_t kTypeSrv = 33;
-
 
 std::string avahiError(AvahiClient* client) {
   return client ? avahi_strerror(avahi_client_errno(client)) : "no client";
@@ -101,8 +100,8 @@ struct Link::Impl {
     AvahiServiceResolver* resolver = nullptr;
     int resolverSlot = -1;
     bool resolved = false;
-    Service service;         // as resolved, addresses from the host watch
-    std::string hostKey;     // into hosts
+    Service service;      // as resolved, addresses from the host watch
+    std::string hostKey;  // into hosts
     bool reported = false;
     Service lastReported;
     std::unique_ptr<EventLoop::Timer> retry;
@@ -120,7 +119,7 @@ struct Link::Impl {
     AvahiEntryGroup* group = nullptr;
     int groupSlot = -1;
     int renames = 0;
-    bool waiting = false;   // for its type's browser to be ready
+    bool waiting = false;  // for its type's browser to be ready
   };
 
   struct HostGroup {
@@ -146,10 +145,12 @@ struct Link::Impl {
   Impl(EventLoop& l, LinkOptions options, LinkEvents e) : loop(l), events(std::move(e)) {
     for (const std::string& name : options.interfaces) {
       unsigned index = if_nametoindex(name.c_str());
-      if (index == 0) throw Error("interface '" + name + "' does not exist");
+      if (index == 0)
+        throw Error("interface '" + name + "' does not exist");
       ifaces.push_back(static_cast<AvahiIfIndex>(index));
     }
-    if (ifaces.empty()) ifaces.push_back(AVAHI_IF_UNSPEC);
+    if (ifaces.empty())
+      ifaces.push_back(AVAHI_IF_UNSPEC);
     reconnect = loop.timer([this] { connect(); });
     // Connect from the loop, not from here: the owner's callbacks must not run before the
     // owner has its Link.
@@ -163,15 +164,16 @@ struct Link::Impl {
   void connect() {
     teardown();
     int error = 0;
-    AvahiClient* c = avahi_client_new(loop.avahiPoll(), AVAHI_CLIENT_NO_FAIL, &Impl::clientCb,
-                                      this, &error);
+    AvahiClient* c =
+        avahi_client_new(loop.avahiPoll(), AVAHI_CLIENT_NO_FAIL, &Impl::clientCb, this, &error);
     if (c == nullptr) {
       log::error(kTag, "cannot create an Avahi client: ", avahi_strerror(error), "; retrying");
       reconnect->arm(kReconnectDelay);
       return;
     }
     slots.push_back(Slot{c, 0, avahi_client_get_state(c) == AVAHI_CLIENT_S_RUNNING});
-    if (slots.front().running && !running) becomeRunning();
+    if (slots.front().running && !running)
+      becomeRunning();
   }
 
   static void clientCb(AvahiClient* c, AvahiClientState state, void* self) {
@@ -179,15 +181,18 @@ struct Link::Impl {
   }
 
   void onClientState(AvahiClient* c, AvahiClientState state) {
-    auto slot = std::find_if(slots.begin(), slots.end(), [c](const Slot& s) { return s.client == c; });
+    auto slot =
+        std::find_if(slots.begin(), slots.end(), [c](const Slot& s) { return s.client == c; });
     switch (state) {
       case AVAHI_CLIENT_S_RUNNING:
-        if (slot != slots.end()) slot->running = true;
+        if (slot != slots.end())
+          slot->running = true;
         // The first client is the one that tells: extra clients follow it.
         if (!running && (slot == slots.begin() || slot == slots.end())) {
           // becomeRunning() needs the slot recorded; connect() calls it when we are inside
           // avahi_client_new and the slot does not exist yet.
-          if (slot != slots.end()) becomeRunning();
+          if (slot != slots.end())
+            becomeRunning();
         }
         break;
       case AVAHI_CLIENT_FAILURE:
@@ -195,13 +200,15 @@ struct Link::Impl {
                      "; waiting for it to return");
         // Freeing a client inside its own callback is allowed, but the other objects' callbacks
         // may still be on the stack: leave it to the loop.
-        if (reconnectPending) break;
+        if (reconnectPending)
+          break;
         reconnectPending = true;
         loop.post([this] {
           reconnectPending = false;
           if (running) {
             running = false;
-            if (events.daemon) events.daemon(false);
+            if (events.daemon)
+              events.daemon(false);
           }
           connect();
         });
@@ -219,14 +226,16 @@ struct Link::Impl {
   // Frees every Avahi object, keeping what we want to browse and publish for the rebuild.
   void teardown() {
     for (auto& [_, t] : types) {
-      for (auto& [b, slot] : t.browsers) avahi_service_browser_free(b);
+      for (auto& [b, slot] : t.browsers)
+        avahi_service_browser_free(b);
       t.browsers.clear();
       t.ready = false;
       t.waitingAllForNow = 0;
       t.readyTimer.reset();
     }
     for (auto& [_, b] : browsed) {
-      if (b.resolver) avahi_service_resolver_free(b.resolver);
+      if (b.resolver)
+        avahi_service_resolver_free(b.resolver);
       b.resolver = nullptr;
       b.resolverSlot = -1;
       b.sightings.clear();
@@ -234,45 +243,55 @@ struct Link::Impl {
       b.hostKey.clear();
     }
     for (auto& [_, h] : hosts) {
-      for (auto& [rb, slot] : h.browsers) avahi_record_browser_free(rb);
+      for (auto& [rb, slot] : h.browsers)
+        avahi_record_browser_free(rb);
     }
     hosts.clear();
     for (auto& [_, p] : published) {
-      if (p.group) avahi_entry_group_free(p.group);
+      if (p.group)
+        avahi_entry_group_free(p.group);
       p.group = nullptr;
       p.groupSlot = -1;
     }
     for (auto& [_, g] : hostGroups) {
-      if (g.group) avahi_entry_group_free(g.group);
+      if (g.group)
+        avahi_entry_group_free(g.group);
       g.group = nullptr;
       g.slot = -1;
     }
-    for (Slot& s : slots) avahi_client_free(s.client);
+    for (Slot& s : slots)
+      avahi_client_free(s.client);
     slots.clear();
   }
 
   void becomeRunning() {
     running = true;
-    log::notice(kTag, "connected to avahi-daemon ", avahi_client_get_version_string(slots[0].client));
-    for (auto& [type, t] : types) startBrowsing(t);
-    for (auto& [id, p] : published) schedulePublish(p);
-    if (events.daemon) events.daemon(true);
+    log::notice(kTag, "connected to avahi-daemon ",
+                avahi_client_get_version_string(slots[0].client));
+    for (auto& [type, t] : types)
+      startBrowsing(t);
+    for (auto& [id, p] : published)
+      schedulePublish(p);
+    if (events.daemon)
+      events.daemon(true);
   }
 
   // A client with room for one more object, opening another connection when all are full.
   int acquireSlot() {
     for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].running && slots[i].objects < kObjectsPerClient) return static_cast<int>(i);
+      if (slots[i].running && slots[i].objects < kObjectsPerClient)
+        return static_cast<int>(i);
     }
     int error = 0;
-    AvahiClient* c = avahi_client_new(loop.avahiPoll(), AVAHI_CLIENT_NO_FAIL, &Impl::clientCb,
-                                      this, &error);
+    AvahiClient* c =
+        avahi_client_new(loop.avahiPoll(), AVAHI_CLIENT_NO_FAIL, &Impl::clientCb, this, &error);
     if (c != nullptr && avahi_client_get_state(c) == AVAHI_CLIENT_S_RUNNING) {
       slots.push_back(Slot{c, 0, true});
       log::info(kTag, "opened Avahi client connection #", slots.size());
       return static_cast<int>(slots.size() - 1);
     }
-    if (c != nullptr) avahi_client_free(c);
+    if (c != nullptr)
+      avahi_client_free(c);
     return 0;  // over the limit on the first client: the daemon may refuse, and we log that
   }
 
@@ -291,9 +310,9 @@ struct Link::Impl {
     t.waitingAllForNow = 0;
     for (AvahiIfIndex iface : ifaces) {
       int slot = acquireSlot();
-      AvahiServiceBrowser* b =
-          avahi_service_browser_new(client(slot), iface, AVAHI_PROTO_UNSPEC, t.type.c_str(),
-                                    nullptr, static_cast<AvahiLookupFlags>(0), &Impl::browseCb, this);
+      AvahiServiceBrowser* b = avahi_service_browser_new(
+          client(slot), iface, AVAHI_PROTO_UNSPEC, t.type.c_str(), nullptr,
+          static_cast<AvahiLookupFlags>(0), &Impl::browseCb, this);
       if (b == nullptr) {
         log::error(kTag, "cannot browse ", t.type, ": ", avahiError(client(slot)));
         continue;
@@ -314,8 +333,9 @@ struct Link::Impl {
     });
   }
 
-  void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto, AvahiBrowserEvent event,
-                const char* name, const char* type, const char* domain, AvahiLookupResultFlags) {
+  void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
+                AvahiBrowserEvent event, const char* name, const char* type, const char* domain,
+                AvahiLookupResultFlags) {
     switch (event) {
       case AVAHI_BROWSER_NEW: {
         ServiceKey key{name, type, domain};
@@ -323,14 +343,17 @@ struct Link::Impl {
         b.key = key;
         b.sightings.insert({iface, proto});
         log::debug(kTag, "browse: new ", describe(key), " on interface ", iface);
-        if (b.resolver == nullptr && !(b.retry && b.retry->armed())) startResolver(b);
+        if (b.resolver == nullptr && !(b.retry && b.retry->armed()))
+          startResolver(b);
         break;
       }
       case AVAHI_BROWSER_REMOVE: {
         auto it = browsed.find(ServiceKey{name, type, domain});
-        if (it == browsed.end()) break;
+        if (it == browsed.end())
+          break;
         it->second.sightings.erase({iface, proto});
-        if (it->second.sightings.empty()) forget(it);
+        if (it->second.sightings.empty())
+          forget(it);
         break;
       }
       case AVAHI_BROWSER_ALL_FOR_NOW: {
@@ -347,20 +370,23 @@ struct Link::Impl {
       case AVAHI_BROWSER_CACHE_EXHAUSTED:
         break;
       case AVAHI_BROWSER_FAILURE:
-        log::error(kTag, "browsing failed: ", avahiError(slots.empty() ? nullptr : slots[0].client));
+        log::error(kTag,
+                   "browsing failed: ", avahiError(slots.empty() ? nullptr : slots[0].client));
         break;
     }
   }
 
   void typeReady(const std::string& type) {
     auto it = types.find(type);
-    if (it == types.end() || it->second.ready) return;
+    if (it == types.end() || it->second.ready)
+      return;
     it->second.ready = true;
     it->second.readyTimer.reset();
     // After a reconnect, services we knew and did not see again are gone.
     for (auto b = browsed.begin(); b != browsed.end();) {
       auto next = std::next(b);
-      if (b->first.type == type && b->second.sightings.empty()) forget(b);
+      if (b->first.type == type && b->second.sightings.empty())
+        forget(b);
       b = next;
     }
     for (auto& [id, p] : published) {
@@ -374,10 +400,10 @@ struct Link::Impl {
   void startResolver(Browsed& b) {
     const Sighting& s = *b.sightings.begin();
     int slot = acquireSlot();
-    b.resolver = avahi_service_resolver_new(
-        client(slot), s.iface, s.proto, b.key.name.c_str(), b.key.type.c_str(),
-        b.key.domain.c_str(), AVAHI_PROTO_UNSPEC, static_cast<AvahiLookupFlags>(0),
-        &Impl::resolveCb, this);
+    b.resolver =
+        avahi_service_resolver_new(client(slot), s.iface, s.proto, b.key.name.c_str(),
+                                   b.key.type.c_str(), b.key.domain.c_str(), AVAHI_PROTO_UNSPEC,
+                                   static_cast<AvahiLookupFlags>(0), &Impl::resolveCb, this);
     if (b.resolver == nullptr) {
       log::error(kTag, "cannot resolve ", describe(b.key), ": ", avahiError(client(slot)));
       scheduleResolveRetry(b);
@@ -404,8 +430,8 @@ struct Link::Impl {
                         const char* domain, const char* host, const AvahiAddress* address,
                         uint16_t port, AvahiStringList* txt, AvahiLookupResultFlags, void* self) {
     guarded(kTag, "service resolver", [&] {
-      static_cast<Impl*>(self)->onResolve(r, iface, event, name, type, domain, host, address,
-                                          port, txt);
+      static_cast<Impl*>(self)->onResolve(r, iface, event, name, type, domain, host, address, port,
+                                          txt);
     });
   }
 
@@ -413,7 +439,8 @@ struct Link::Impl {
                  const char* name, const char* type, const char* domain, const char* host,
                  const AvahiAddress* address, std::uint16_t port, AvahiStringList* txt) {
     auto it = browsed.find(ServiceKey{name, type, domain});
-    if (it == browsed.end() || it->second.resolver != r) return;
+    if (it == browsed.end() || it->second.resolver != r)
+      return;
     Browsed& b = it->second;
     if (event == AVAHI_RESOLVER_FAILURE) {
       log::warning(kTag, "cannot resolve ", describe(b.key), ": ",
@@ -430,16 +457,19 @@ struct Link::Impl {
     b.service.txt = txtStrings(txt);
     std::string hostKey = std::to_string(iface) + "/" + host;
     if (b.hostKey != hostKey) {
-      if (!b.hostKey.empty()) unwatchHost(b.hostKey);
+      if (!b.hostKey.empty())
+        unwatchHost(b.hostKey);
       b.hostKey = hostKey;
       b.service.host = host;
       watchHost(hostKey, iface, host);
     }
-    if (address != nullptr) hosts[hostKey].addresses.insert(fromAvahi(*address));
+    if (address != nullptr)
+      hosts[hostKey].addresses.insert(fromAvahi(*address));
     report(b);
     // Now that its host is known, an import of this very service may turn out to be at home.
     for (auto& [id, p] : published) {
-      if (!p.atHome && p.service.key == b.key && isAtHome(p)) commitPublished(p);
+      if (!p.atHome && p.service.key == b.key && isAtHome(p))
+        commitPublished(p);
     }
   }
 
@@ -459,14 +489,15 @@ struct Link::Impl {
   // picked) is exported and changes are followed.
   void watchHost(const std::string& hostKey, AvahiIfIndex iface, const std::string& host) {
     HostWatch& h = hosts[hostKey];
-    if (h.refs++ > 0) return;
+    if (h.refs++ > 0)
+      return;
     h.iface = iface;
     h.host = host;
     for (std::uint16_t rrtype : {kTypeA, kTypeAaaa}) {
       int slot = acquireSlot();
-      AvahiRecordBrowser* rb = avahi_record_browser_new(
-          client(slot), iface, AVAHI_PROTO_UNSPEC, host.c_str(), kClassIn, rrtype,
-          static_cast<AvahiLookupFlags>(0), &Impl::recordCb, this);
+      AvahiRecordBrowser* rb =
+          avahi_record_browser_new(client(slot), iface, AVAHI_PROTO_UNSPEC, host.c_str(), kClassIn,
+                                   rrtype, static_cast<AvahiLookupFlags>(0), &Impl::recordCb, this);
       if (rb == nullptr) {
         log::warning(kTag, "cannot watch addresses of ", host, ": ", avahiError(client(slot)));
         continue;
@@ -478,7 +509,8 @@ struct Link::Impl {
 
   void unwatchHost(const std::string& hostKey) {
     auto it = hosts.find(hostKey);
-    if (it == hosts.end() || --it->second.refs > 0) return;
+    if (it == hosts.end() || --it->second.refs > 0)
+      return;
     for (auto& [rb, slot] : it->second.browsers) {
       avahi_record_browser_free(rb);
       release(slot);
@@ -486,12 +518,11 @@ struct Link::Impl {
     hosts.erase(it);
   }
 
-  static void recordCb(AvahiRecordBrowser* rb, AvahiIfIndex, AvahiProtocol,
-                       AvahiBrowserEvent event, const char*, uint16_t, uint16_t type,
-                       const void* rdata, size_t size, AvahiLookupResultFlags, void* self) {
-    guarded(kTag, "record browser", [&] {
-      static_cast<Impl*>(self)->onRecord(rb, event, type, rdata, size);
-    });
+  static void recordCb(AvahiRecordBrowser* rb, AvahiIfIndex, AvahiProtocol, AvahiBrowserEvent event,
+                       const char*, uint16_t, uint16_t type, const void* rdata, size_t size,
+                       AvahiLookupResultFlags, void* self) {
+    guarded(kTag, "record browser",
+            [&] { static_cast<Impl*>(self)->onRecord(rb, event, type, rdata, size); });
   }
 
   void onRecord(AvahiRecordBrowser* rb, AvahiBrowserEvent event, std::uint16_t type,
@@ -499,16 +530,20 @@ struct Link::Impl {
     for (auto& [key, h] : hosts) {
       bool mine = std::any_of(h.browsers.begin(), h.browsers.end(),
                               [rb](const auto& p) { return p.first == rb; });
-      if (!mine) continue;
+      if (!mine)
+        continue;
       if (event == AVAHI_BROWSER_CACHE_EXHAUSTED || event == AVAHI_BROWSER_ALL_FOR_NOW) {
-        if (event == AVAHI_BROWSER_CACHE_EXHAUSTED) ++h.exhausted;
+        if (event == AVAHI_BROWSER_CACHE_EXHAUSTED)
+          ++h.exhausted;
         std::string hostKey = key;
         for (auto& [_, b] : browsed) {
-          if (b.hostKey == hostKey) report(b);
+          if (b.hostKey == hostKey)
+            report(b);
         }
         return;
       }
-      if (event != AVAHI_BROWSER_NEW && event != AVAHI_BROWSER_REMOVE) return;
+      if (event != AVAHI_BROWSER_NEW && event != AVAHI_BROWSER_REMOVE)
+        return;
       Address a;
       if (type == kTypeA && size == 4) {
         a.family = Address::Family::V4;
@@ -518,19 +553,22 @@ struct Link::Impl {
         return;
       }
       std::memcpy(a.bytes.data(), rdata, size);
-      bool changed = event == AVAHI_BROWSER_NEW ? h.addresses.insert(a).second
-                                                : h.addresses.erase(a) > 0;
-      if (!changed) return;
+      bool changed =
+          event == AVAHI_BROWSER_NEW ? h.addresses.insert(a).second : h.addresses.erase(a) > 0;
+      if (!changed)
+        return;
       std::string hostKey = key;  // report() may not invalidate it, but be plain about it
       for (auto& [_, b] : browsed) {
-        if (b.hostKey == hostKey) report(b);
+        if (b.hostKey == hostKey)
+          report(b);
       }
       return;
     }
   }
 
   void report(Browsed& b) {
-    if (!b.resolved) return;
+    if (!b.resolved)
+      return;
     auto h = hosts.find(b.hostKey);
     if (!b.reported && h != hosts.end() && !h->second.complete()) {
       // First report: give the address browsers a moment to list every address.
@@ -540,7 +578,8 @@ struct Link::Impl {
           if (it != browsed.end()) {
             it->second.addressWait.reset();
             auto host = hosts.find(it->second.hostKey);
-            if (host != hosts.end()) host->second.exhausted = static_cast<int>(host->second.browsers.size());
+            if (host != hosts.end())
+              host->second.exhausted = static_cast<int>(host->second.browsers.size());
             report(it->second);
           }
         });
@@ -549,12 +588,16 @@ struct Link::Impl {
       return;
     }
     b.service.addresses.clear();
-    if (h != hosts.end()) b.service.addresses.assign(h->second.addresses.begin(), h->second.addresses.end());
-    if (b.service.addresses.empty()) return;  // not reachable yet: wait for an address record
-    if (b.reported && b.lastReported == b.service) return;
+    if (h != hosts.end())
+      b.service.addresses.assign(h->second.addresses.begin(), h->second.addresses.end());
+    if (b.service.addresses.empty())
+      return;  // not reachable yet: wait for an address record
+    if (b.reported && b.lastReported == b.service)
+      return;
     b.reported = true;
     b.lastReported = b.service;
-    if (events.found) events.found(b.service);
+    if (events.found)
+      events.found(b.service);
   }
 
   void forget(std::map<ServiceKey, Browsed>::iterator it) {
@@ -563,15 +606,18 @@ struct Link::Impl {
       avahi_service_resolver_free(b.resolver);
       release(b.resolverSlot);
     }
-    if (!b.hostKey.empty()) unwatchHost(b.hostKey);
+    if (!b.hostKey.empty())
+      unwatchHost(b.hostKey);
     bool reported = b.reported;
     ServiceKey key = b.key;
     browsed.erase(it);
     log::debug(kTag, "browse: gone ", describe(key));
-    if (reported && events.removed) events.removed(key);
+    if (reported && events.removed)
+      events.removed(key);
     // An import held back because its original was here is due now.
     for (auto& [id, p] : published) {
-      if (p.atHome && p.service.key == key) commitPublished(p);
+      if (p.atHome && p.service.key == key)
+        commitPublished(p);
     }
   }
 
@@ -579,9 +625,11 @@ struct Link::Impl {
 
   void ensureType(const std::string& type) {
     auto [it, added] = types.try_emplace(type);
-    if (!added) return;
+    if (!added)
+      return;
     it->second.type = type;
-    if (running) startBrowsing(it->second);
+    if (running)
+      startBrowsing(it->second);
   }
 
   bool nameTaken(const std::string& name, const Published& self) const {
@@ -590,22 +638,26 @@ struct Link::Impl {
     if (b == browsed.end() || b->second.sightings.empty()) {
       // Not on the link, or only a stale memory of it; our own other imports count too.
       for (const auto& [id, p] : published) {
-        if (&p != &self && p.name == name && p.service.key.type == key.type) return true;
+        if (&p != &self && p.name == name && p.service.key.type == key.type)
+          return true;
       }
       return false;
     }
     for (const auto& [id, p] : published) {
-      if (p.name == name && p.service.key.type == key.type) return &p != &self;
+      if (p.name == name && p.service.key.type == key.type)
+        return &p != &self;
     }
     // The same name on the same host is the same service, published by another gateway of this
     // link that imports it too: identical records are no conflict in mDNS (RFC 6762 section 9).
-    if (b->second.resolved && b->second.service.host == self.service.host) return false;
+    if (b->second.resolved && b->second.service.host == self.service.host)
+      return false;
     return true;  // someone else's service
   }
 
   void schedulePublish(Published& p) {
     ensureType(p.service.key.type);
-    if (!running) return;
+    if (!running)
+      return;
     if (!types[p.service.key.type].ready) {
       p.waiting = true;
       return;
@@ -615,14 +667,16 @@ struct Link::Impl {
 
   // The link has this very service, from the host it came from.
   bool isAtHome(const Published& p) const {
-    if (p.homeHost.empty()) return false;
+    if (p.homeHost.empty())
+      return false;
     auto b = browsed.find(p.service.key);
     return b != browsed.end() && !b->second.sightings.empty() && b->second.resolved &&
            b->second.service.host == p.homeHost;
   }
 
   void commitPublished(Published& p) {
-    if (!running) return;
+    if (!running)
+      return;
     if (isAtHome(p)) {
       if (!p.atHome) {
         log::info(kTag, describe(p.service.key), " is on this link already, from ", p.homeHost,
@@ -639,10 +693,11 @@ struct Link::Impl {
     p.atHome = false;
     if (p.name.empty() || nameTaken(p.name, p)) {
       std::string name = p.service.key.name;
-      for (int i = 0; i < kMaxRenames && nameTaken(name, p); ++i) name = alternative(name);
+      for (int i = 0; i < kMaxRenames && nameTaken(name, p); ++i)
+        name = alternative(name);
       if (name != p.service.key.name) {
-        log::notice(kTag, describe(p.service.key), " is taken on this link; publishing as '",
-                    name, "'");
+        log::notice(kTag, describe(p.service.key), " is taken on this link; publishing as '", name,
+                    "'");
       }
       p.name = name;
     }
@@ -694,7 +749,8 @@ struct Link::Impl {
     for (AvahiIfIndex iface : ifaces) {
       int r = avahi_entry_group_add_record(g, iface, AVAHI_PROTO_UNSPEC, flags, name.c_str(),
                                            kClassIn, type, ttl, rdata.data(), rdata.size());
-      if (r < 0) return fail("record " + name + ": " + avahi_strerror(r));
+      if (r < 0)
+        return fail("record " + name + ": " + avahi_strerror(r));
     }
     return {};
   }
@@ -704,7 +760,8 @@ struct Link::Impl {
     auto typeLabels = wire::splitPlain(key.type);
     auto domainLabels = wire::splitPlain(key.domain);
     auto hostLabels = wire::splitEscaped(p.service.host);
-    if (!typeLabels || !domainLabels || !hostLabels) return fail("malformed type, domain or host");
+    if (!typeLabels || !domainLabels || !hostLabels)
+      return fail("malformed type, domain or host");
     wire::Labels typeName = *typeLabels;
     typeName.insert(typeName.end(), domainLabels->begin(), domainLabels->end());
     wire::Labels instance = {p.name};
@@ -716,20 +773,28 @@ struct Link::Impl {
     auto typeWire = wire::encodeName(typeName);
     auto srv = wire::srvRdata(p.service.port, *hostLabels);
     auto txt = wire::txtRdata(p.service.txt);
-    if (!instanceWire) return fail(instanceWire.error());
-    if (!typeWire) return fail(typeWire.error());
-    if (!srv) return fail(srv.error());
-    if (!txt) return fail(txt.error());
+    if (!instanceWire)
+      return fail(instanceWire.error());
+    if (!typeWire)
+      return fail(typeWire.error());
+    if (!srv)
+      return fail(srv.error());
+    if (!txt)
+      return fail(txt.error());
 
-    const auto unique = static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
+    const auto unique =
+        static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
     const auto shared = static_cast<AvahiPublishFlags>(0);
     std::string instanceName = wire::escapedName(instance);
     const std::uint32_t hostTtl = p.ttl ? p.ttl : kTtlHost;
     const std::uint32_t serviceTtl = p.ttl ? p.ttl : kTtlService;
-    if (Status s = addRecord(p.group, unique, instanceName, kTypeSrv, hostTtl, *srv); !s) return s;
-    if (Status s = addRecord(p.group, unique, instanceName, kTypeTxt, serviceTtl, *txt); !s) return s;
+    if (Status s = addRecord(p.group, unique, instanceName, kTypeSrv, hostTtl, *srv); !s)
+      return s;
+    if (Status s = addRecord(p.group, unique, instanceName, kTypeTxt, serviceTtl, *txt); !s)
+      return s;
     if (Status s = addRecord(p.group, shared, wire::escapedName(typeName), kTypePtr, serviceTtl,
-                             *instanceWire); !s) {
+                             *instanceWire);
+        !s) {
       return s;
     }
     return addRecord(p.group, shared, wire::escapedName(servicesName), kTypePtr, serviceTtl,
@@ -742,7 +807,8 @@ struct Link::Impl {
     HostGroup& g = hostGroups[p.service.host];
     g.users.insert(p.id);
     std::vector<Address> wanted = p.service.addresses;
-    if (g.group != nullptr && g.addresses == wanted) return;
+    if (g.group != nullptr && g.addresses == wanted)
+      return;
     if (g.group == nullptr) {
       g.slot = acquireSlot();
       g.group = avahi_entry_group_new(client(g.slot), &Impl::groupCb, this);
@@ -755,12 +821,15 @@ struct Link::Impl {
       avahi_entry_group_reset(g.group);
     }
     g.addresses = wanted;
-    const auto unique = static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
+    const auto unique =
+        static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
     for (const Address& a : wanted) {
-      wire::Bytes rdata(a.bytes.begin(), a.bytes.begin() + (a.family == Address::Family::V4 ? 4 : 16));
+      wire::Bytes rdata(a.bytes.begin(),
+                        a.bytes.begin() + (a.family == Address::Family::V4 ? 4 : 16));
       Status s = addRecord(g.group, unique, p.service.host,
                            a.family == Address::Family::V4 ? kTypeA : kTypeAaaa, kTtlHost, rdata);
-      if (!s) log::error(kTag, "cannot publish host ", p.service.host, ": ", s.error());
+      if (!s)
+        log::error(kTag, "cannot publish host ", p.service.host, ": ", s.error());
     }
     if (avahi_entry_group_commit(g.group) < 0) {
       log::error(kTag, "cannot commit host ", p.service.host, ": ", avahiError(client(g.slot)));
@@ -769,9 +838,11 @@ struct Link::Impl {
 
   void releaseHostGroup(const std::string& host, const std::string& id) {
     auto it = hostGroups.find(host);
-    if (it == hostGroups.end()) return;
+    if (it == hostGroups.end())
+      return;
     it->second.users.erase(id);
-    if (!it->second.users.empty()) return;
+    if (!it->second.users.empty())
+      return;
     if (it->second.group) {
       avahi_entry_group_free(it->second.group);
       release(it->second.slot);
@@ -784,15 +855,18 @@ struct Link::Impl {
   }
 
   void onGroup(AvahiEntryGroup* g, AvahiEntryGroupState state) {
-    if (state != AVAHI_ENTRY_GROUP_COLLISION && state != AVAHI_ENTRY_GROUP_FAILURE) return;
+    if (state != AVAHI_ENTRY_GROUP_COLLISION && state != AVAHI_ENTRY_GROUP_FAILURE)
+      return;
     for (auto& [id, p] : published) {
-      if (p.group != g) continue;
+      if (p.group != g)
+        continue;
       if (state == AVAHI_ENTRY_GROUP_COLLISION) {
         log::notice(kTag, "name conflict for '", p.name, "'; renaming the import");
         // Not from inside the callback: rename() resets this very group.
         loop.post([this, id = id] {
           auto it = published.find(id);
-          if (it != published.end()) rename(it->second);
+          if (it != published.end())
+            rename(it->second);
         });
       } else {
         log::error(kTag, "publishing '", p.name, "' failed: ", avahiError(client(p.groupSlot)));
@@ -825,14 +899,18 @@ Link::Link(EventLoop& loop, LinkOptions options, LinkEvents events)
 
 Link::~Link() = default;
 
-void Link::browse(const std::string& type) { impl_->ensureType(type); }
+void Link::browse(const std::string& type) {
+  impl_->ensureType(type);
+}
 
 void Link::publish(const std::string& id, const Service& service, const std::string& homeHost) {
   auto [it, added] = impl_->published.try_emplace(id);
   Impl::Published& p = it->second;
-  if (!added && p.service == service && p.homeHost == homeHost) return;
+  if (!added && p.service == service && p.homeHost == homeHost)
+    return;
   p.homeHost = homeHost;
-  if (!added && p.service.host != service.host) impl_->releaseHostGroup(p.service.host, id);
+  if (!added && p.service.host != service.host)
+    impl_->releaseHostGroup(p.service.host, id);
   bool renamed = !added && p.service.key != service.key;
   p.id = id;
   p.service = service;
@@ -854,13 +932,15 @@ void Link::advertise(const std::string& id, const Service& service, std::chrono:
   p.service = service;
   p.ownHost = true;
   p.ttl = static_cast<std::uint32_t>(ttl.count());
-  if (added) p.name.clear();
+  if (added)
+    p.name.clear();
   impl_->schedulePublish(p);
 }
 
 void Link::unpublish(const std::string& id) {
   auto it = impl_->published.find(id);
-  if (it == impl_->published.end()) return;
+  if (it == impl_->published.end())
+    return;
   Impl::Published& p = it->second;
   if (p.group) {
     avahi_entry_group_free(p.group);  // withdraws with goodbye packets
@@ -870,12 +950,14 @@ void Link::unpublish(const std::string& id) {
   std::string host = p.service.host;
   bool ownHost = p.ownHost;
   impl_->published.erase(it);
-  if (!ownHost) impl_->releaseHostGroup(host, id);
+  if (!ownHost)
+    impl_->releaseHostGroup(host, id);
 }
 
 bool Link::publishes(const ServiceKey& key) const {
   for (const auto& [id, p] : impl_->published) {
-    if (p.name == key.name && p.service.key.type == key.type && p.service.key.domain == key.domain) {
+    if (p.name == key.name && p.service.key.type == key.type &&
+        p.service.key.domain == key.domain) {
       return true;
     }
   }
@@ -887,8 +969,14 @@ std::string Link::publishedName(const std::string& id) const {
   return it == impl_->published.end() || it->second.group == nullptr ? "" : it->second.name;
 }
 
-bool Link::daemonRunning() const { return impl_->running; }
-std::size_t Link::browsedCount() const { return impl_->browsed.size(); }
-std::size_t Link::publishedCount() const { return impl_->published.size(); }
+bool Link::daemonRunning() const {
+  return impl_->running;
+}
+std::size_t Link::browsedCount() const {
+  return impl_->browsed.size();
+}
+std::size_t Link::publishedCount() const {
+  return impl_->published.size();
+}
 
 }  // namespace z2z::mdns

@@ -6,7 +6,8 @@
 namespace z2z::mdns {
 
 Result<Address> Address::parse(std::string_view text) {
-  if (text.size() > INET6_ADDRSTRLEN) return fail("address '" + std::string(text) + "' too long");
+  if (text.size() > INET6_ADDRSTRLEN)
+    return fail("address '" + std::string(text) + "' too long");
   std::string s(text);
   Address a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {
@@ -27,12 +28,14 @@ std::string Address::toString() const {
 }
 
 bool Address::isLinkLocal() const {
-  if (family == Family::V4) return bytes[0] == 169 && bytes[1] == 254;
+  if (family == Family::V4)
+    return bytes[0] == 169 && bytes[1] == 254;
   return bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80;
 }
 
 bool Address::isLoopback() const {
-  if (family == Family::V4) return bytes[0] == 127;
+  if (family == Family::V4)
+    return bytes[0] == 127;
   static constexpr std::array<std::uint8_t, 16> kV6Loopback{0, 0, 0, 0, 0, 0, 0, 0,
                                                             0, 0, 0, 0, 0, 0, 0, 1};
   return bytes == kV6Loopback;

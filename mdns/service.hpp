@@ -39,10 +39,10 @@ struct ServiceKey {
 /// A resolved DNS-SD service: what a browser shows after resolving it.
 struct Service {
   ServiceKey key;
-  std::string host;               ///< target host name, "hosta.local"
+  std::string host;  ///< target host name, "hosta.local"
   std::uint16_t port = 0;
-  std::vector<std::string> txt;   ///< TXT strings as raw bytes, in order
-  std::vector<Address> addresses; ///< the host's addresses, sorted, without duplicates
+  std::vector<std::string> txt;    ///< TXT strings as raw bytes, in order
+  std::vector<Address> addresses;  ///< the host's addresses, sorted, without duplicates
   bool operator==(const Service&) const = default;
 };
 

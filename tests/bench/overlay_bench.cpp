@@ -36,9 +36,13 @@ using z2z::dht::Overlay;
 
 namespace {
 
-std::string address(int, std::size_t) { return "127.0.0.1"; }
+std::string address(int, std::size_t) {
+  return "127.0.0.1";
+}
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 struct Nodes {
   std::vector<std::unique_ptr<Overlay>> all;
@@ -66,18 +70,23 @@ struct Nodes {
     while (Clock::now() - start < limit) {
       std::size_t good = 0;
       unsigned want = static_cast<unsigned>(std::min<std::size_t>(8, all.size() - 1));
-      for (auto& n : all) good += n->stats().goodNodes >= want;
-      if (good * 100 >= all.size() * 95) break;
+      for (auto& n : all)
+        good += n->stats().goodNodes >= want;
+      if (good * 100 >= all.size() * 95)
+        break;
       std::this_thread::sleep_for(500ms);
     }
     return seconds(Clock::now() - start);
   }
 
-  Overlay& any() { return *all[std::uniform_int_distribution<std::size_t>(0, all.size() - 1)(random)]; }
+  Overlay& any() {
+    return *all[std::uniform_int_distribution<std::size_t>(0, all.size() - 1)(random)];
+  }
 };
 
 double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
+  if (v.empty())
+    return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
@@ -89,11 +98,14 @@ void putAll(Nodes& nodes, const std::vector<std::string>& texts, bool permanent)
   for (const std::string& t : texts) {
     auto p = std::make_shared<std::promise<bool>>();
     done.push_back(p->get_future());
-    nodes.any().put(Key::hash(t), z2z::dht::Value{std::hash<std::string>{}(t), z2z::dht::Bytes(t.begin(), t.end())},
-                    permanent, [p](bool ok) { p->set_value(ok); });
+    nodes.any().put(
+        Key::hash(t),
+        z2z::dht::Value{std::hash<std::string>{}(t), z2z::dht::Bytes(t.begin(), t.end())},
+        permanent, [p](bool ok) { p->set_value(ok); });
     promises.push_back(p);
   }
-  for (auto& f : done) f.wait_for(30s);
+  for (auto& f : done)
+    f.wait_for(30s);
 }
 
 // Gets every text's key from random nodes, all at once; returns the latencies of the hits.
@@ -115,7 +127,8 @@ std::vector<double> getAll(Nodes& nodes, const std::vector<std::string>& texts) 
   std::vector<double> hits;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     auto f = pending[i]->promise.get_future();
-    if (f.wait_for(30s) != std::future_status::ready) continue;
+    if (f.wait_for(30s) != std::future_status::ready)
+      continue;
     for (const auto& v : f.get()) {
       if (std::string(v.data.begin(), v.data.end()) == texts[i]) {
         hits.push_back(seconds(pending[i]->end - pending[i]->start) * 1000);
@@ -134,13 +147,14 @@ int lookup(const std::vector<std::size_t>& sizes, std::size_t keys) {
     nodes.form(size, 10);
     double formed = nodes.waitFormed(40s);
     std::vector<std::string> texts;
-    for (std::size_t k = 0; k < keys; ++k) texts.push_back("lookup-" + std::to_string(size) + "-" + std::to_string(k));
+    for (std::size_t k = 0; k < keys; ++k)
+      texts.push_back("lookup-" + std::to_string(size) + "-" + std::to_string(k));
     putAll(nodes, texts, false);
     std::vector<double> latencies = getAll(nodes, texts);
     double success = 100.0 * static_cast<double>(latencies.size()) / static_cast<double>(keys);
-    std::printf("%6zu %10.1f %4zu/%-4zu %7.1f%% %9.2f %9.2f %9.2f\n", size, formed, latencies.size(),
-                keys, success, percentile(latencies, 0.5), percentile(latencies, 0.9),
-                percentile(latencies, 0.99));
+    std::printf("%6zu %10.1f %4zu/%-4zu %7.1f%% %9.2f %9.2f %9.2f\n", size, formed,
+                latencies.size(), keys, success, percentile(latencies, 0.5),
+                percentile(latencies, 0.9), percentile(latencies, 0.99));
     std::printf("lookup_success_pct_%zu=%.2f lookup_p50_ms_%zu=%.2f\n", size, success, size,
                 percentile(latencies, 0.5));
     std::fflush(stdout);
@@ -151,7 +165,8 @@ int lookup(const std::vector<std::size_t>& sizes, std::size_t keys) {
 bool waitFile(const std::filesystem::path& p, std::chrono::seconds limit) {
   auto start = Clock::now();
   while (!std::filesystem::exists(p)) {
-    if (Clock::now() - start > limit) return false;
+    if (Clock::now() - start > limit)
+      return false;
     std::this_thread::sleep_for(100ms);
   }
   return true;
@@ -166,7 +181,8 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   nodes.form(half, net);
   double formed = nodes.waitFormed(20s);
   std::vector<std::string> mine;
-  for (std::size_t k = 0; k < keys; ++k) mine.push_back(std::string("merge-") + role + "-" + std::to_string(k));
+  for (std::size_t k = 0; k < keys; ++k)
+    mine.push_back(std::string("merge-") + role + "-" + std::to_string(k));
   putAll(nodes, mine, true);
   std::printf("%c: %zu nodes formed in %.1f s, %zu keys stored\n", role, half, formed, keys);
   std::fflush(stdout);
@@ -174,7 +190,8 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
     std::ofstream(dir / (std::string(1, role) + ".ready"))
         << address(net, 0) << " " << nodes.all[0]->port() << "\n";
   }
-  if (!waitFile(dir / (std::string(1, other) + ".ready"), 180s)) return 1;
+  if (!waitFile(dir / (std::string(1, other) + ".ready"), 180s))
+    return 1;
 
   // Every node runs the growth protocol, driven by the event loop on its own thread.
   std::atomic<bool> repost{false};
@@ -200,7 +217,8 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
     loop.post([&, host, port] { growth[0]->join({{host, static_cast<std::uint16_t>(port)}}); });
     std::ofstream(dir / "merge.start") << "go\n";
   }
-  if (!waitFile(dir / "merge.start", 30s)) return 1;
+  if (!waitFile(dir / "merge.start", 30s))
+    return 1;
   auto start = Clock::now();
   double merged = -1;
   while (Clock::now() - start < 150s) {
@@ -210,7 +228,8 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
       putAll(nodes, mine, true);
     }
     std::vector<std::string> theirs;
-    for (std::size_t k = 0; k < keys; ++k) theirs.push_back(std::string("merge-") + other + "-" + std::to_string(k));
+    for (std::size_t k = 0; k < keys; ++k)
+      theirs.push_back(std::string("merge-") + other + "-" + std::to_string(k));
     std::size_t found = getAll(nodes, theirs).size();
     std::printf("%c: %.1f s after the contact: %zu/%zu keys of the other half readable\n", role,
                 seconds(Clock::now() - start), found, keys);
@@ -242,13 +261,15 @@ int main(int argc, char** argv) {
     for (std::size_t pos = 0; pos <= list.size();) {
       auto comma = list.find(',', pos);
       sizes.push_back(std::stoul(list.substr(pos, comma - pos)));
-      if (comma == std::string::npos) break;
+      if (comma == std::string::npos)
+        break;
       pos = comma + 1;
     }
     return lookup(sizes, args.size() > 2 ? std::stoul(args[2]) : 200);
   }
   if (args.size() >= 4 && args[0] == "merge") {
-    return merge(std::stoul(args[1]), args[2][0], args[3], args.size() > 4 ? std::stoul(args[4]) : 20);
+    return merge(std::stoul(args[1]), args[2][0], args[3],
+                 args.size() > 4 ? std::stoul(args[4]) : 20);
   }
   std::fprintf(stderr, "usage: overlay_bench lookup SIZES [KEYS] | merge HALF a|b DIR [KEYS]\n");
   return 2;

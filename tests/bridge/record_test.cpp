@@ -89,24 +89,33 @@ TEST_CASE("every class of malformed record is rejected with a message") {
       {variant("domain=\"local\"", "domain=\"example.com\""), "domain"},
       {variant("host=\"hosta.local\"", "host=\"..\""), "host"},
       {variant(kSampleName, "name=\"\""), "service name"},
-      {variant(kSampleName,
-               "name=\"" + std::string(64, 'x') + "\""), "service name"},
+      {variant(kSampleName, "name=\"" + std::string(64, 'x') + "\""), "service name"},
       {variant(kSampleName, "name=\"a&#9;b\""), "service name"},
       {variant("<address>198.18.1.2</address>", "<address>198.18.1.300</address>"), "198.18.1.300"},
-      {variant("<address>198.18.1.2</address><address>fd00:1::2</address>", ""), "without an address"},
-      {variant("<address>198.18.1.2</address>", "<addr>198.18.1.2</addr>"), "unknown element <addr>"},
-      {variant("<address>198.18.1.2</address>", "<address x=\"1\">198.18.1.2</address>"), "unknown attribute"},
+      {variant("<address>198.18.1.2</address><address>fd00:1::2</address>", ""),
+       "without an address"},
+      {variant("<address>198.18.1.2</address>", "<addr>198.18.1.2</addr>"),
+       "unknown element <addr>"},
+      {variant("<address>198.18.1.2</address>", "<address x=\"1\">198.18.1.2</address>"),
+       "unknown attribute"},
       {variant("<txt>VmVyc2lvbj0xOTY2MTM=</txt>", "<txt>not base64!</txt>"), "base64"},
       {variant("<txt>VmVyc2lvbj0xOTY2MTM=</txt>", "<txt></txt>"), "TXT"},
-      {variant("</z2z>", "<origin id=\"0123456789abcdef\" seq=\"1\" lease=\"120\"/></z2z>"), "one <origin>"},
-      {variant("</z2z>", "<service name=\"b\" type=\"_daap._tcp\" domain=\"local\" host=\"h.local\" port=\"1\"/></z2z>"), "service element"},
+      {variant("</z2z>", "<origin id=\"0123456789abcdef\" seq=\"1\" lease=\"120\"/></z2z>"),
+       "one <origin>"},
+      {variant("</z2z>",
+               "<service name=\"b\" type=\"_daap._tcp\" domain=\"local\" host=\"h.local\" "
+               "port=\"1\"/></z2z>"),
+       "service element"},
       {variant("</z2z>", "text</z2z>"), "non-element"},
       {"<!DOCTYPE z2z [<!ENTITY x \"y\">]>" + encodeRecord(sample()), ""},
   };
   std::string many;
-  for (int i = 0; i < 17; ++i) many += "<address>198.18.1." + std::to_string(i + 1) + "</address>";
+  for (int i = 0; i < 17; ++i)
+    many += "<address>198.18.1." + std::to_string(i + 1) + "</address>";
   cases.push_back({variant("<address>198.18.1.2</address>", many), "more than 16"});
-  cases.push_back({variant("<txt>VmVyc2lvbj0xOTY2MTM=</txt>", "<txt>" + std::string(344, 'A') + "</txt>"), "TXT"});
+  cases.push_back(
+      {variant("<txt>VmVyc2lvbj0xOTY2MTM=</txt>", "<txt>" + std::string(344, 'A') + "</txt>"),
+       "TXT"});
   cases.push_back({std::string(kMaxRecordSize + 1, ' '), "exceeds the limit"});
 
   for (const Case& c : cases) {
@@ -130,7 +139,7 @@ TEST_CASE("import host names mark imports and stay valid DNS labels") {
   CHECK(name.ends_with(".local"));
   CHECK(name.size() == std::string("hosta-z2z-01234567.local").size());
   CHECK(importHostName("hosta.local", reversed) == name);  // the same host, whoever exported it
-  CHECK(importHostName("hosta.local", {a[0]}) != name);     // another host of that name
+  CHECK(importHostName("hosta.local", {a[0]}) != name);    // another host of that name
   CHECK(importHostName("Tom\\'s\\032Mac.local", a).starts_with("tom-s-mac-z2z-"));
   CHECK(importHostName("---.local", a).starts_with("host-z2z-"));
   CHECK(isImportHost(name));

@@ -100,7 +100,9 @@ interfaces = this-name-is-far-too-long
   REQUIRE_FALSE(c.ok());
   const std::string& e = c.error();
   INFO(e);
-  CHECK(e.find("/etc/z2z/z2zd.conf:2: unknown key 'dht-prot' in [server]; did you mean 'dht-port'?") != std::string::npos);
+  CHECK(e.find(
+            "/etc/z2z/z2zd.conf:2: unknown key 'dht-prot' in [server]; did you mean 'dht-port'?") !=
+        std::string::npos);
   CHECK(e.find(":3: dht-port: '99999' is not a port number") != std::string::npos);
   CHECK(e.find(":4: syslog: 'maybe' is not yes or no") != std::string::npos);
   CHECK(e.find(":5: log-level: 'loud'") != std::string::npos);
@@ -115,8 +117,10 @@ interfaces = this-name-is-far-too-long
   CHECK(e.find(":15: types: 'daap' is not a DNS-SD service type") != std::string::npos);
   CHECK(e.find(":16: ttl: '1' is not a number of seconds") != std::string::npos);
   CHECK(e.find(":14: [export] lacks the required key 'key'") != std::string::npos);
-  CHECK(e.find(":20: type _a._tcp is exported under key 'k' by [export three] already") != std::string::npos);
-  CHECK(e.find(":24: interfaces: 'this-name-is-far-too-long' is not an interface name") != std::string::npos);
+  CHECK(e.find(":20: type _a._tcp is exported under key 'k' by [export three] already") !=
+        std::string::npos);
+  CHECK(e.find(":24: interfaces: 'this-name-is-far-too-long' is not an interface name") !=
+        std::string::npos);
   CHECK(e.find(":23: [import] lacks the required key 'key'") != std::string::npos);
   CHECK(e.find(":25: [import i] appears twice") != std::string::npos);
   CHECK(e.find(":26: a section header must end with ']'") != std::string::npos);
@@ -173,12 +177,15 @@ TEST_CASE("z2zd.conf.5 documents every key with its default") {
     CAPTURE(k.key);
     REQUIRE(at != std::string::npos);
     std::string key;
-    for (char ch : k.key) key += ch == '-' ? std::string("\\-") : std::string(1, ch);
+    for (char ch : k.key)
+      key += ch == '-' ? std::string("\\-") : std::string(1, ch);
     auto entry = page.find(".TP\n.B " + key + "\n", at);
     REQUIRE(entry != std::string::npos);
     auto next = page.find(".TP", entry + 1);
-    std::string body = page.substr(entry, next == std::string::npos ? std::string::npos : next - entry);
-    std::string def = k.defaultValue.empty() ? (k.required ? "none" : "empty") : std::string(k.defaultValue);
+    std::string body =
+        page.substr(entry, next == std::string::npos ? std::string::npos : next - entry);
+    std::string def =
+        k.defaultValue.empty() ? (k.required ? "none" : "empty") : std::string(k.defaultValue);
     CHECK(body.find("Default: " + def + ".") != std::string::npos);
   }
 }

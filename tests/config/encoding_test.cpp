@@ -6,9 +6,9 @@
 using namespace z2z;
 
 TEST_CASE("base64 round trip, binary safe") {
-  for (std::string s : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
-                        std::string("foob"), std::string("Machine Name=Tom's"),
-                        std::string("\0\xff\x01=", 4)}) {
+  for (std::string s :
+       {std::string(), std::string("f"), std::string("fo"), std::string("foo"), std::string("foob"),
+        std::string("Machine Name=Tom's"), std::string("\0\xff\x01=", 4)}) {
     auto back = base64Decode(base64Encode(s));
     REQUIRE(back);
     CHECK(*back == s);
@@ -32,7 +32,7 @@ TEST_CASE("UTF-8 check") {
   CHECK(isCleanUtf8("\xf0\x9f\x8e\xb5"));
   CHECK_FALSE(isCleanUtf8(std::string("a\0b", 3)));
   CHECK_FALSE(isCleanUtf8("tab\there"));
-  CHECK_FALSE(isCleanUtf8("\xc0\xaf"));  // overlong
+  CHECK_FALSE(isCleanUtf8("\xc0\xaf"));      // overlong
   CHECK_FALSE(isCleanUtf8("\xed\xa0\x80"));  // surrogate
-  CHECK_FALSE(isCleanUtf8("\xe2\x82"));  // truncated
+  CHECK_FALSE(isCleanUtf8("\xe2\x82"));      // truncated
 }

@@ -19,8 +19,10 @@ std::string readFile(const std::string& path) {
 std::string manSpelling(const std::string& flag) {
   std::string out = "\\-\\-";
   for (char c : flag) {
-    if (c == '-') out += "\\-";
-    else out += c;
+    if (c == '-')
+      out += "\\-";
+    else
+      out += c;
   }
   return out;
 }
@@ -42,7 +44,8 @@ TEST_CASE("z2zd.8 documents every [server] key as an option") {
   std::string page = readFile(std::string(Z2Z_SOURCE_DIR) + "/man/z2zd.8");
   REQUIRE_FALSE(page.empty());
   for (const auto& k : z2z::config::schema()) {
-    if (k.section != "server") continue;
+    if (k.section != "server")
+      continue;
     CAPTURE(k.key);
     CHECK(page.find(manSpelling(std::string(k.key))) != std::string::npos);
   }

@@ -9,7 +9,9 @@
 using namespace z2z::config;
 
 namespace {
-z2z::Result<CommandLine> parse(std::vector<std::string_view> args) { return parseCommandLine(args); }
+z2z::Result<CommandLine> parse(std::vector<std::string_view> args) {
+  return parseCommandLine(args);
+}
 }  // namespace
 
 TEST_CASE("export and import flags with their original z2z spellings") {
@@ -29,7 +31,8 @@ TEST_CASE("export and import flags with their original z2z spellings") {
 TEST_CASE("several export types, comma lists and repeats") {
   auto cl = parse({"-e", "_daap._tcp,_ipp._tcp", "--export", "_ssh._tcp", "-k", "k", "-i"});
   REQUIRE(cl.ok());
-  CHECK(cl->options.exportTypes == std::vector<std::string>{"_daap._tcp", "_ipp._tcp", "_ssh._tcp"});
+  CHECK(cl->options.exportTypes ==
+        std::vector<std::string>{"_daap._tcp", "_ipp._tcp", "_ssh._tcp"});
   CHECK(cl->options.import);
 }
 
@@ -43,9 +46,11 @@ TEST_CASE("defaults") {
 }
 
 TEST_CASE("every value flag") {
-  auto cl = parse({"--import", "--key", "k", "--dht-port", "5000", "--ttl", "30", "--interface",
-                   "br-lan", "-I", "wlan0", "--log-level", "debug", "--syslog", "--dht-bind",
-                   "198.19.0.1", "--bootstrap", "[fd00::1]:4333", "-b", "gw.example:4444"});
+  auto cl = parse(
+      {"--import", "--key",          "k",          "--dht-port", "5000",        "--ttl",
+       "30",       "--interface",    "br-lan",     "-I",         "wlan0",       "--log-level",
+       "debug",    "--syslog",       "--dht-bind", "198.19.0.1", "--bootstrap", "[fd00::1]:4333",
+       "-b",       "gw.example:4444"});
   REQUIRE(cl.ok());
   const GatewayOptions& o = cl->options;
   CHECK(o.dhtPort == 5000);
@@ -111,9 +116,9 @@ TEST_CASE("service types") {
 
 TEST_CASE("groups on the command line") {
   std::vector<std::string_view> args = {
-      "--export", "_ipp._tcp", "--import", "--key", "k", "--group", "A", "--group-secret-file",
-      "/etc/z2z/a.secret", "--alias", "a2", "--group", "B", "--group-description", "lab printers",
-      "--state-dir", "/tmp/s"};
+      "--export", "_ipp._tcp",           "--import",          "--key",       "k",     "--group",
+      "A",        "--group-secret-file", "/etc/z2z/a.secret", "--alias",     "a2",    "--group",
+      "B",        "--group-description", "lab printers",      "--state-dir", "/tmp/s"};
   auto cl = parseCommandLine(args);
   REQUIRE_MESSAGE(cl.ok(), cl.error());
   const GatewayOptions& o = cl->options;

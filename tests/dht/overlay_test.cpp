@@ -20,9 +20,11 @@ TEST_CASE("values cross between two embedded nodes and cancelled puts are not re
   std::condition_variable cv;
   std::vector<Value> seen;
   b->listen(key, [&](std::vector<Value> values, bool expired) {
-    if (expired) return;
+    if (expired)
+      return;
     std::lock_guard lock(m);
-    for (auto& v : values) seen.push_back(v);
+    for (auto& v : values)
+      seen.push_back(v);
     cv.notify_all();
   });
   a->put(key, Value{42, {'h', 'i'}}, true, {});

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto record = z2z::bridge::decodeRecord(input);
   if (record) {
     auto again = z2z::bridge::decodeRecord(z2z::bridge::encodeRecord(*record));
-    if (!again || !(*again == *record)) std::abort();
+    if (!again || !(*again == *record))
+      std::abort();
   }
   return 0;
 }

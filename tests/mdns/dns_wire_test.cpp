@@ -38,7 +38,8 @@ TEST_CASE("SRV and TXT rdata") {
   REQUIRE(srv);
   CHECK(*srv == wire::Bytes{0, 0, 0, 0, 0x0e, 0x69, 1, 'h', 5, 'l', 'o', 'c', 'a', 'l', 0});
 
-  std::vector<std::string> txt = {"Version=196613", "Machine Name=Tom's", std::string("b\0=\xff", 4)};
+  std::vector<std::string> txt = {"Version=196613", "Machine Name=Tom's",
+                                  std::string("b\0=\xff", 4)};
   auto rdata = wire::txtRdata(txt);
   REQUIRE(rdata);
   auto parsed = wire::parseTxtRdata(*rdata);

@@ -38,26 +38,34 @@ int usage() {
 }
 
 z2z::dht::Key keyOf(std::string_view name) {
-  if (name.starts_with("raw:")) return z2z::dht::Key::hash(name.substr(4));
+  if (name.starts_with("raw:"))
+    return z2z::dht::Key::hash(name.substr(4));
   return z2z::bridge::keyFor(name);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return usage();
+  if (argc < 2)
+    return usage();
   std::string_view verb = argv[1];
-  int positional = verb == "put" || verb == "dump" ? 2 : verb == "get" ? 1 : verb == "serve" ? 0 : -1;
-  if (positional < 0 || argc < 2 + positional) return usage();
+  int positional = verb == "put" || verb == "dump" ? 2
+                   : verb == "get"                 ? 1
+                   : verb == "serve"               ? 0
+                                                   : -1;
+  if (positional < 0 || argc < 2 + positional)
+    return usage();
   z2z::dht::NodeOptions options;
   options.port = 0;
   for (int i = 2 + positional; i < argc; i += 2) {
-    if (i + 1 >= argc) return usage();
+    if (i + 1 >= argc)
+      return usage();
     std::string_view flag = argv[i];
     std::string value = argv[i + 1];
     if (flag == "--bootstrap") {
       auto ep = z2z::config::parseEndpoint(value);
-      if (!ep) return usage();
+      if (!ep)
+        return usage();
       options.bootstrap.push_back(*ep);
     } else if (flag == "--port") {
       options.port = static_cast<std::uint16_t>(std::stoul(value));
@@ -105,9 +113,11 @@ int main(int argc, char** argv) {
   }
   std::vector<z2z::dht::Value> values;
   overlay->listen(key, [&](std::vector<z2z::dht::Value> vs, bool expired) {
-    if (expired) return;
+    if (expired)
+      return;
     std::lock_guard lock(m);
-    for (auto& v : vs) values.push_back(std::move(v));
+    for (auto& v : vs)
+      values.push_back(std::move(v));
   });
   std::this_thread::sleep_for(3s);
   std::lock_guard lock(m);
@@ -116,7 +126,8 @@ int main(int argc, char** argv) {
       char name[17];
       std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(v.id));
       std::ofstream(std::string(argv[3]) + "/" + name, std::ios::binary)
-          .write(reinterpret_cast<const char*>(v.data.data()), static_cast<std::streamsize>(v.data.size()));
+          .write(reinterpret_cast<const char*>(v.data.data()),
+                 static_cast<std::streamsize>(v.data.size()));
       continue;
     }
     std::printf("%016llx %zu %.*s\n", static_cast<unsigned long long>(v.id), v.data.size(),
