@@ -223,16 +223,9 @@ struct Daemon::Impl {
     // Groups fail here, at start, rather than when this gateway first leads: an unusable
     // identity or secret file is a configuration error.
     if (!config.groups.empty()) {
-      std::string dir = config.server.stateDirectory.empty() ? std::string(config::kDefaultStateDir)
-                                                             : config.server.stateDirectory;
-      identity = groups::Identity::loadOrCreate(dir, config.server.identity);
-      for (const auto& g : config.groups) {
-        if (g.secretFile.empty())
-          continue;
-        auto secret = groups::loadSecretFile(g.secretFile);
-        if (!secret)
-          throw Error("group '" + g.name + "': " + secret.error());
-      }
+      ensureIdentity();
+      if (Status files = checkSecretFiles(config.groups); !files)
+        throw Error(files.error());
     }
     election = std::make_unique<Election>(
         loop, ElectionOptions{electionInterfaces(), config.server.priority, overlay->port()},
@@ -351,11 +344,7 @@ struct Daemon::Impl {
   }
 
   void start(const config::GroupSection& g, std::size_t index) {
-    if (!identity) {
-      std::string dir = config.server.stateDirectory.empty() ? std::string(config::kDefaultStateDir)
-                                                             : config.server.stateDirectory;
-      identity = groups::Identity::loadOrCreate(dir, config.server.identity);
-    }
+    ensureIdentity();
     config::GatewayOptions o;
     o.exportTypes = g.types;
     o.import = g.import;
@@ -392,6 +381,28 @@ struct Daemon::Impl {
     }
   }
 
+  // The identity that signs this gateway's group documents, loaded (or created) once.
+  const groups::Identity& ensureIdentity() {
+    if (!identity) {
+      std::string dir = config.server.stateDirectory.empty() ? std::string(config::kDefaultStateDir)
+                                                             : config.server.stateDirectory;
+      identity = groups::Identity::loadOrCreate(dir, config.server.identity);
+    }
+    return *identity;
+  }
+
+  // Every private group's secret file must be usable (mode 0600, ours, well-formed).
+  static Status checkSecretFiles(const std::vector<config::GroupSection>& sections) {
+    for (const auto& g : sections) {
+      if (g.secretFile.empty())
+        continue;
+      if (auto secret = groups::loadSecretFile(g.secretFile); !secret) {
+        return fail("group '" + g.name + "': " + secret.error());
+      }
+    }
+    return {};
+  }
+
   // Leaves a group and destroys its session once that is done.
   void retire(GroupRun run) {
     retiringGroups.push_back(std::move(run));
@@ -414,14 +425,9 @@ struct Daemon::Impl {
   }
 
   void reload(config::DaemonConfig next) {
-    for (const auto& g : next.groups) {
-      if (g.secretFile.empty())
-        continue;
-      if (auto secret = groups::loadSecretFile(g.secretFile); !secret) {
-        log::error(kTag, "reload refused, keeping the running configuration: group '", g.name,
-                   "': ", secret.error());
-        return;
-      }
+    if (Status files = checkSecretFiles(next.groups); !files) {
+      log::error(kTag, "reload refused, keeping the running configuration: ", files.error());
+      return;
     }
     const config::ServerConfig& was = config.server;
     const config::ServerConfig& now = next.server;
