@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -40,6 +41,12 @@ constexpr std::chrono::milliseconds kReconnectDelay{1000};
 constexpr std::uint32_t kTtlHost = 120;      // Avahi's AVAHI_DEFAULT_TTL_HOST_NAME
 constexpr std::uint32_t kTtlService = 4500;  // Avahi's AVAHI_DEFAULT_TTL
 constexpr int kMaxRenames = 32;
+// Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
+// 0.8 loses goodbye packets when a thousand groups are freed within a second (measured with
+// tests/bench/scale.sh: a third of the withdrawn names stayed in every cache on the link until
+// their TTL ran out); at 400 per second every goodbye arrives.
+constexpr std::chrono::milliseconds kFreeWindow{100};
+constexpr int kFreesPerWindow = 40;
 
 constexpr std::uint16_t kClassIn = 1;
 constexpr std::uint16_t kTypeA = 1;
@@ -142,6 +149,28 @@ struct Link::Impl {
   std::map<std::string, Published> published;
   std::map<std::string, HostGroup> hostGroups;
 
+  // The service type enumeration record (RFC 6763 section 9), one per type and domain in a group
+  // of its own: in every service's group, avahi-daemon announced a thousand identical copies and
+  // added all of the type's services to each as additional records, and was busy for seconds.
+  struct TypeGroup {
+    AvahiEntryGroup* group = nullptr;
+    int slot = -1;
+    std::set<std::string> users;
+  };
+  std::map<std::pair<std::string, std::string>, TypeGroup> typeGroups;  // (type, domain)
+
+  // Entry groups withdrawn but not yet freed (see kFreesPerWindow), oldest first.
+  struct PendingFree {
+    AvahiEntryGroup* group = nullptr;
+    int slot = -1;
+    std::string name;  // instance name on the link, and type
+    std::string type;
+  };
+  std::deque<PendingFree> pendingFrees;
+  std::unique_ptr<EventLoop::Timer> freeTimer;
+  std::chrono::steady_clock::time_point freeWindowStart{};
+  int freesInWindow = 0;
+
   Impl(EventLoop& l, LinkOptions options, LinkEvents e) : loop(l), events(std::move(e)) {
     for (const std::string& name : options.interfaces) {
       unsigned index = if_nametoindex(name.c_str());
@@ -225,6 +254,7 @@ struct Link::Impl {
 
   // Frees every Avahi object, keeping what we want to browse and publish for the rebuild.
   void teardown() {
+    flushPendingFrees();
     for (auto& [_, t] : types) {
       for (auto& [b, slot] : t.browsers)
         avahi_service_browser_free(b);
@@ -254,6 +284,12 @@ struct Link::Impl {
       p.groupSlot = -1;
     }
     for (auto& [_, g] : hostGroups) {
+      if (g.group)
+        avahi_entry_group_free(g.group);
+      g.group = nullptr;
+      g.slot = -1;
+    }
+    for (auto& [_, g] : typeGroups) {
       if (g.group)
         avahi_entry_group_free(g.group);
       g.group = nullptr;
@@ -335,7 +371,7 @@ struct Link::Impl {
 
   void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
                 AvahiBrowserEvent event, const char* name, const char* type, const char* domain,
-                AvahiLookupResultFlags) {
+                AvahiLookupResultFlags flags) {
     switch (event) {
       case AVAHI_BROWSER_NEW: {
         ServiceKey key{name, type, domain};
@@ -343,6 +379,11 @@ struct Link::Impl {
         b.key = key;
         b.sightings.insert({iface, proto});
         log::debug(kTag, "browse: new ", describe(key), " on interface ", iface);
+        // Our own imports come back through the browser too. Everything about them is known
+        // already, and resolving a thousand of them at once keeps avahi-daemon (and so every
+        // D-Bus call of ours) busy for seconds.
+        if ((flags & AVAHI_LOOKUP_RESULT_LOCAL) && ownImport(key))
+          break;
         if (b.resolver == nullptr && !(b.retry && b.retry->armed()))
           startResolver(b);
         break;
@@ -397,13 +438,15 @@ struct Link::Impl {
     }
   }
 
+  // SRV and TXT only: the addresses come from one watch per host (watchHost), not from a host
+  // name lookup in every resolver, which for a thousand services of one host kept avahi-daemon
+  // busy for seconds.
   void startResolver(Browsed& b) {
     const Sighting& s = *b.sightings.begin();
     int slot = acquireSlot();
-    b.resolver =
-        avahi_service_resolver_new(client(slot), s.iface, s.proto, b.key.name.c_str(),
-                                   b.key.type.c_str(), b.key.domain.c_str(), AVAHI_PROTO_UNSPEC,
-                                   static_cast<AvahiLookupFlags>(0), &Impl::resolveCb, this);
+    b.resolver = avahi_service_resolver_new(
+        client(slot), s.iface, s.proto, b.key.name.c_str(), b.key.type.c_str(),
+        b.key.domain.c_str(), AVAHI_PROTO_UNSPEC, AVAHI_LOOKUP_NO_ADDRESS, &Impl::resolveCb, this);
     if (b.resolver == nullptr) {
       log::error(kTag, "cannot resolve ", describe(b.key), ": ", avahiError(client(slot)));
       scheduleResolveRetry(b);
@@ -665,6 +708,15 @@ struct Link::Impl {
     commitPublished(p);
   }
 
+  // One of our imports is on the link under this name.
+  bool ownImport(const ServiceKey& key) const {
+    return std::any_of(published.begin(), published.end(), [&](const auto& entry) {
+      const Published& p = entry.second;
+      return p.group != nullptr && !p.ownHost && p.name == key.name &&
+             p.service.key.type == key.type && p.service.key.domain == key.domain;
+    });
+  }
+
   // The link has this very service, from the host it came from.
   bool isAtHome(const Published& p) const {
     if (p.homeHost.empty())
@@ -702,6 +754,7 @@ struct Link::Impl {
       p.name = name;
     }
     if (p.group == nullptr) {
+      flushPendingFree(p.name, p.service.key.type);
       p.groupSlot = acquireSlot();
       p.group = avahi_entry_group_new(client(p.groupSlot), &Impl::groupCb, this);
       if (p.group == nullptr) {
@@ -733,6 +786,7 @@ struct Link::Impl {
                  avahiError(client(p.groupSlot)));
       return;
     }
+    ensureTypeGroup(p);
     log::info(kTag, "published ", describe(p.service.key), " as '", p.name, "' port ",
               p.service.port, " host ", p.service.host);
   }
@@ -766,17 +820,12 @@ struct Link::Impl {
     typeName.insert(typeName.end(), domainLabels->begin(), domainLabels->end());
     wire::Labels instance = {p.name};
     instance.insert(instance.end(), typeName.begin(), typeName.end());
-    wire::Labels servicesName = {"_services", "_dns-sd", "_udp"};
-    servicesName.insert(servicesName.end(), domainLabels->begin(), domainLabels->end());
 
     auto instanceWire = wire::encodeName(instance);
-    auto typeWire = wire::encodeName(typeName);
     auto srv = wire::srvRdata(p.service.port, *hostLabels);
     auto txt = wire::txtRdata(p.service.txt);
     if (!instanceWire)
       return fail(instanceWire.error());
-    if (!typeWire)
-      return fail(typeWire.error());
     if (!srv)
       return fail(srv.error());
     if (!txt)
@@ -792,13 +841,55 @@ struct Link::Impl {
       return s;
     if (Status s = addRecord(p.group, unique, instanceName, kTypeTxt, serviceTtl, *txt); !s)
       return s;
-    if (Status s = addRecord(p.group, shared, wire::escapedName(typeName), kTypePtr, serviceTtl,
-                             *instanceWire);
-        !s) {
-      return s;
+    return addRecord(p.group, shared, wire::escapedName(typeName), kTypePtr, serviceTtl,
+                     *instanceWire);
+  }
+
+  void ensureTypeGroup(const Published& p) {
+    TypeGroup& g = typeGroups[{p.service.key.type, p.service.key.domain}];
+    g.users.insert(p.id);
+    if (g.group != nullptr)
+      return;
+    auto typeLabels = wire::splitPlain(p.service.key.type);
+    auto domainLabels = wire::splitPlain(p.service.key.domain);
+    if (!typeLabels || !domainLabels)
+      return;  // addServiceRecords has refused this service already
+    wire::Labels typeName = *typeLabels;
+    typeName.insert(typeName.end(), domainLabels->begin(), domainLabels->end());
+    wire::Labels servicesName = {"_services", "_dns-sd", "_udp"};
+    servicesName.insert(servicesName.end(), domainLabels->begin(), domainLabels->end());
+    auto typeWire = wire::encodeName(typeName);
+    if (!typeWire)
+      return;
+    g.slot = acquireSlot();
+    g.group = avahi_entry_group_new(client(g.slot), &Impl::groupCb, this);
+    if (g.group == nullptr) {
+      log::error(kTag, "cannot publish the type ", p.service.key.type, ": ",
+                 avahiError(client(g.slot)));
+      return;
     }
-    return addRecord(p.group, shared, wire::escapedName(servicesName), kTypePtr, serviceTtl,
-                     *typeWire);
+    retain(g.slot);
+    const std::uint32_t ttl = p.ttl ? p.ttl : kTtlService;
+    Status s = addRecord(g.group, static_cast<AvahiPublishFlags>(0),
+                         wire::escapedName(servicesName), kTypePtr, ttl, *typeWire);
+    if (!s || avahi_entry_group_commit(g.group) < 0) {
+      log::error(kTag, "cannot publish the type ", p.service.key.type, ": ",
+                 s ? avahiError(client(g.slot)) : s.error());
+    }
+  }
+
+  void releaseTypeGroup(const ServiceKey& key, const std::string& id) {
+    auto it = typeGroups.find({key.type, key.domain});
+    if (it == typeGroups.end())
+      return;
+    it->second.users.erase(id);
+    if (!it->second.users.empty())
+      return;
+    if (it->second.group) {
+      avahi_entry_group_free(it->second.group);
+      release(it->second.slot);
+    }
+    typeGroups.erase(it);
   }
 
   // Address records live in one entry group per host name, shared by that host's services:
@@ -834,6 +925,61 @@ struct Link::Impl {
     if (avahi_entry_group_commit(g.group) < 0) {
       log::error(kTag, "cannot commit host ", p.service.host, ": ", avahiError(client(g.slot)));
     }
+  }
+
+  // Frees a withdrawn service's entry group now if this window has room, later otherwise.
+  void freeGroupPaced(PendingFree f) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - freeWindowStart >= kFreeWindow) {
+      freeWindowStart = now;
+      freesInWindow = 0;
+    }
+    if (pendingFrees.empty() && freesInWindow < kFreesPerWindow) {
+      ++freesInWindow;
+      freeGroup(f);
+      return;
+    }
+    pendingFrees.push_back(std::move(f));
+    if (!freeTimer)
+      freeTimer = loop.timer([this] { drainPendingFrees(); });
+    if (!freeTimer->armed())
+      freeTimer->arm(kFreeWindow);
+  }
+
+  void drainPendingFrees() {
+    freeWindowStart = std::chrono::steady_clock::now();
+    freesInWindow = 0;
+    while (!pendingFrees.empty() && freesInWindow < kFreesPerWindow) {
+      ++freesInWindow;
+      freeGroup(pendingFrees.front());
+      pendingFrees.pop_front();
+    }
+    if (!pendingFrees.empty())
+      freeTimer->arm(kFreeWindow);
+  }
+
+  // A service published again under a name still waiting for its old group to go: Avahi
+  // refuses the same unique records in two groups, so the old one goes first.
+  void flushPendingFree(const std::string& name, const std::string& type) {
+    for (auto it = pendingFrees.begin(); it != pendingFrees.end();) {
+      if (it->name == name && it->type == type) {
+        freeGroup(*it);
+        it = pendingFrees.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void flushPendingFrees() {
+    for (const PendingFree& f : pendingFrees)
+      freeGroup(f);
+    pendingFrees.clear();
+  }
+
+  void freeGroup(const PendingFree& f) {
+    avahi_entry_group_free(f.group);  // withdraws with goodbye packets
+    release(f.slot);
   }
 
   void releaseHostGroup(const std::string& host, const std::string& id) {
@@ -911,6 +1057,10 @@ void Link::publish(const std::string& id, const Service& service, const std::str
   p.homeHost = homeHost;
   if (!added && p.service.host != service.host)
     impl_->releaseHostGroup(p.service.host, id);
+  if (!added &&
+      (p.service.key.type != service.key.type || p.service.key.domain != service.key.domain)) {
+    impl_->releaseTypeGroup(p.service.key, id);
+  }
   bool renamed = !added && p.service.key != service.key;
   p.id = id;
   p.service = service;
@@ -942,11 +1092,10 @@ void Link::unpublish(const std::string& id) {
   if (it == impl_->published.end())
     return;
   Impl::Published& p = it->second;
-  if (p.group) {
-    avahi_entry_group_free(p.group);  // withdraws with goodbye packets
-    impl_->release(p.groupSlot);
-  }
+  if (p.group)
+    impl_->freeGroupPaced({p.group, p.groupSlot, p.name, p.service.key.type});
   log::info(kTag, "withdrew '", p.name, "'.", p.service.key.type);
+  impl_->releaseTypeGroup(p.service.key, id);
   std::string host = p.service.host;
   bool ownHost = p.ownHost;
   impl_->published.erase(it);

@@ -25,6 +25,9 @@ v6=$(tb_resolve hb _daap._tcp "Toms Music" 6)
 check "IPv6 (unique-local) address of host A" test "$(field 8 "$v6")" = "$(tb_addr ha lan 6)"
 check "host name marks the import" bash -c "[[ '$(field 7 "$v4")' == hosta-z2z-*.local ]]"
 check "the address is reachable from B" tb_exec hb ping -c 1 -W 2 "$(field 8 "$v4")"
+# Service type enumeration (RFC 6763 section 9): "avahi-browse -a" finds types only through it.
+all=$(tb_exec hb timeout 10 avahi-browse -apkt 2>/dev/null || true)
+check "the type is enumerated on B (avahi-browse -a)" grep -q ';Toms\\032Music;_daap._tcp;' <<<"$all"
 check_not "link-local addresses are not exported" grep -qE "fe80|169\.254" <(tb_browse hb _daap._tcp)
 check "the log says why a link-local address was left out" \
   grep -q "link-local addresses cannot be reached" "$TB_DIR/log/gwa.log"
