@@ -6,6 +6,7 @@
     xmlrpc_client.py URL malformed  bad arguments, malformed XML, oversized requests however
                                     framed (Content-Length, chunked, none)
     xmlrpc_client.py URL rate N     more than N requests in a burst are refused, then allowed
+    xmlrpc_client.py URL cache URL2 a key cached at URL shows what URL2 stores under it later
 
 Prints PASS/FAIL lines and "N passed, N failed"; exits 1 if anything failed.
 """
@@ -270,6 +271,27 @@ def rate(proxy, n):
     check("after a pause the client is served again", proxy.put(key, Binary(b"r"), 60, "t") == 0)
 
 
+def cache(proxy, other_url):
+    """A key read through this endpoint (so cached there) shows a value another endpoint, with
+    its own node, stores later: the cache follows the DHT. Repeated gets of it are quick."""
+    other = xmlrpc.client.ServerProxy(other_url)
+    key = Binary(sha(b"cached %d" % os.getpid()))
+    check("a fresh key reads empty", proxy.get(key, 10, Binary(b""), "t") == [[], Binary(b"")])
+    check("the other endpoint stores a value under it",
+          other.put(key, Binary(b"from elsewhere"), 600, "t") == 0)
+    start, seen = time.monotonic(), False
+    while not seen and time.monotonic() - start < 10:
+        seen = [v.data for v in proxy.get(key, 10, Binary(b""), "t")[0]] == [b"from elsewhere"]
+        if not seen:
+            time.sleep(0.1)
+    check("this endpoint shows it within 10 s (%.1f s)" % (time.monotonic() - start), seen)
+    start = time.monotonic()
+    for _ in range(50):
+        proxy.get(key, 10, Binary(b""), "t")
+    slowest = time.monotonic() - start
+    check("50 more gets of it take under 2 s in all (%.2f s)" % slowest, slowest < 2)
+
+
 def main():
     url, mode = sys.argv[1], sys.argv[2]
     proxy = xmlrpc.client.ServerProxy(url)
@@ -279,6 +301,8 @@ def main():
         malformed(proxy, url)
     elif mode == "rate":
         rate(proxy, int(sys.argv[3]))
+    elif mode == "cache":
+        cache(proxy, sys.argv[3])
     else:
         sys.exit("unknown mode " + mode)
     print("%d passed, %d failed" % (passed, failed))
