@@ -31,6 +31,7 @@
 #include <optional>
 #include <thread>
 
+#include "z2z/bridge/read_cache.hpp"
 #include "z2z/config/error.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/gateway_api.hpp"
@@ -55,10 +56,6 @@ constexpr std::uint64_t kMaxDrain = 2 * 1024 * 1024;
 constexpr std::size_t kMaxChunkLine = 256;  // a chunk-size line or a trailer line
 constexpr int kMaxTrailers = 32;
 constexpr std::size_t kMaxClientsTracked = 10000;
-constexpr auto kCacheIdle = std::chrono::seconds(60);
-constexpr auto kCacheMaxAge = std::chrono::minutes(10);
-constexpr std::size_t kMaxCachedKeys = 1024;
-constexpr std::size_t kMaxCacheBytes = 8 * 1024 * 1024;
 const std::int64_t kLifetime =
     std::chrono::duration_cast<std::chrono::seconds>(dht::kValueLifetime).count();
 
@@ -309,165 +306,6 @@ void respondError(TSession* session, std::uint16_t status, const std::string& wh
   ResponseError2(session, why.c_str());
 }
 
-// The values of recently read keys, kept current by a DHT listen per key, so that repeated
-// gets of a key (a --gateway client's polls) are answered at once instead of each running a
-// DHT lookup, whose slowest percent wait about a second in OpenDHT. Bounded: kMaxCachedKeys
-// keys, kMaxCacheBytes of values; a key unread for kCacheIdle, or cached for kCacheMaxAge, is
-// dropped (and read afresh by its next get). Listen callbacks run on the DHT's thread: they
-// reach the cache through weak pointers (a late one after the server is gone finds nothing)
-// and never call the overlay; the overlay is called without the cache's lock held.
-class ReadCache {
- public:
-  using Token = dht::Overlay::ListenToken;
-
-  /// The values of `key` if it is cached (and marks it read), else nothing.
-  std::optional<std::vector<dht::Value>> find(const dht::Key& key, Clock::time_point now) {
-    std::lock_guard lock(mutex_);
-    auto it = keys_.find(key);
-    if (it == keys_.end() || it->second->dropped || now - it->second->created > kCacheMaxAge)
-      return std::nullopt;
-    it->second->lastRead = now;
-    std::vector<dht::Value> values;
-    values.reserve(it->second->values.size());
-    for (const auto& [id, v] : it->second->values)
-      values.push_back(v);
-    return values;
-  }
-
-  /// Caches `values` just read for `key` and starts a listen that keeps them current.
-  static void remember(const std::shared_ptr<ReadCache>& self, dht::Overlay& overlay,
-                       const dht::Key& key, const std::vector<dht::Value>& values,
-                       Clock::time_point now) {
-    std::vector<Token> cancel;
-    auto entry = std::make_shared<Entry>();
-    {
-      std::lock_guard lock(self->mutex_);
-      std::size_t bytes = 0;
-      for (const dht::Value& v : values)
-        bytes += v.data.size();
-      if (bytes > kMaxCacheBytes / 4)
-        return;  // a key this large is read afresh each time
-      if (auto it = self->keys_.find(key); it != self->keys_.end())
-        self->erase(it, cancel);
-      while (!self->keys_.empty() &&
-             (self->keys_.size() >= kMaxCachedKeys || self->bytes_ + bytes > kMaxCacheBytes)) {
-        auto oldest = std::min_element(
-            self->keys_.begin(), self->keys_.end(),
-            [](const auto& a, const auto& b) { return a.second->lastRead < b.second->lastRead; });
-        self->erase(oldest, cancel);
-      }
-      entry->created = entry->lastRead = now;
-      for (const dht::Value& v : values)
-        self->add(*entry, v);
-      self->keys_[key] = entry;
-    }
-    for (Token t : cancel)
-      overlay.cancelListen(t);
-    Token token = overlay.listen(
-        key, [cache = std::weak_ptr<ReadCache>(self), weak = std::weak_ptr<Entry>(entry)](
-                 std::vector<dht::Value> update, bool expired) {
-          auto c = cache.lock();
-          auto e = weak.lock();
-          if (c && e)
-            c->apply(*e, update, expired);
-        });
-    bool kept = false;
-    {
-      std::lock_guard lock(self->mutex_);
-      auto it = self->keys_.find(key);
-      kept = it != self->keys_.end() && it->second == entry;
-      if (kept)
-        entry->token = token;
-    }
-    if (!kept)
-      overlay.cancelListen(token);  // dropped meanwhile
-  }
-
-  /// A value this endpoint stored under `key`: shown at once, before its listen reports it.
-  void note(const dht::Key& key, const dht::Value& value) {
-    std::lock_guard lock(mutex_);
-    auto it = keys_.find(key);
-    if (it != keys_.end() && !it->second->dropped)
-      add(*it->second, value);
-  }
-
-  /// Drops the keys unread for kCacheIdle, cached for kCacheMaxAge or over the byte limit (all
-  /// of them with `all`); the listens to cancel.
-  std::vector<Token> expire(Clock::time_point now, bool all) {
-    std::vector<Token> cancel;
-    std::lock_guard lock(mutex_);
-    for (auto it = keys_.begin(); it != keys_.end();) {
-      const Entry& e = *it->second;
-      if (all || e.dropped || now - e.lastRead > kCacheIdle || now - e.created > kCacheMaxAge)
-        it = erase(it, cancel);
-      else
-        ++it;
-    }
-    return cancel;
-  }
-
- private:
-  struct Entry {
-    std::map<std::uint64_t, dht::Value> values;  // by value id
-    std::size_t bytes = 0;
-    Token token = 0;  // 0 until the listen is started
-    Clock::time_point created;
-    Clock::time_point lastRead;
-    bool dropped = false;  // grew past the limit: no longer answers, goes at the next expire
-  };
-  using Keys = std::map<dht::Key, std::shared_ptr<Entry>>;
-
-  // Caller holds mutex_.
-  void add(Entry& e, const dht::Value& v) {
-    auto [it, fresh] = e.values.try_emplace(v.id, v);
-    if (!fresh) {
-      e.bytes -= it->second.data.size();
-      bytes_ -= it->second.data.size();
-      it->second = v;
-    }
-    e.bytes += v.data.size();
-    bytes_ += v.data.size();
-  }
-
-  // Caller holds mutex_.
-  Keys::iterator erase(Keys::iterator it, std::vector<Token>& cancel) {
-    bytes_ -= it->second->bytes;
-    if (it->second->token != 0)
-      cancel.push_back(it->second->token);
-    it->second->dropped = true;
-    it->second->values.clear();
-    it->second->bytes = 0;
-    return keys_.erase(it);
-  }
-
-  // A listen's report (DHT thread).
-  void apply(Entry& e, const std::vector<dht::Value>& update, bool expired) {
-    std::lock_guard lock(mutex_);
-    if (e.dropped)
-      return;
-    for (const dht::Value& v : update) {
-      auto it = e.values.find(v.id);
-      if (expired && it != e.values.end()) {
-        e.bytes -= it->second.data.size();
-        bytes_ -= it->second.data.size();
-        e.values.erase(it);
-      } else if (!expired) {
-        add(e, v);
-      }
-    }
-    if (bytes_ > kMaxCacheBytes) {
-      bytes_ -= e.bytes;
-      e.values.clear();
-      e.bytes = 0;
-      e.dropped = true;
-    }
-  }
-
-  std::mutex mutex_;
-  Keys keys_;
-  std::size_t bytes_ = 0;
-};
-
 }  // namespace
 
 struct XmlrpcServer::Impl {
@@ -497,7 +335,7 @@ struct XmlrpcServer::Impl {
   bool stopping = false;
   std::map<std::string, Bucket> buckets;
   std::map<std::pair<dht::Key, std::uint64_t>, Held> held;  // puts with a TTL past kLifetime
-  std::shared_ptr<ReadCache> cache = std::make_shared<ReadCache>();
+  std::shared_ptr<ReadCache> cache = ReadCache::create();
 
   // One API method: argument count, the handler, and the guard every callback boundary needs.
   class Method : public xmlrpc_c::method2 {
@@ -860,7 +698,7 @@ struct XmlrpcServer::Impl {
                             static_cast<xmlrpc_c::fault::code_t>(kFaultOverlay));
     }
     std::vector<dht::Value> values = future.get();
-    ReadCache::remember(cache, overlay, key, values, Clock::now());
+    cache->remember(overlay, key, values, Clock::now());
     return gw::present(values, gw::unixNow());
   }
 
