@@ -204,8 +204,8 @@ struct Daemon::Impl {
         node->bootstrap(config.server.bootstrap);
       }
     } else {
-      overlay = dht::startXmlrpcClient(
-          dht::XmlrpcOptions{config.server.gateway, config.server.poll, "z2z"});
+      overlay = dht::startXmlrpcClient(dht::XmlrpcOptions{config.server.gateway, config.server.poll,
+                                                          "z2z", config.server.gatewayCa});
     }
     nodeCacheTimer = loop.timer([this] {
       saveNodes();
@@ -441,7 +441,9 @@ struct Daemon::Impl {
     restartOnly(was.controlSocket != now.controlSocket, "control-socket");
     restartOnly(was.priority != now.priority, "priority");
     restartOnly(was.identity != now.identity, "identity");
-    restartOnly(was.gateway != now.gateway || was.poll != now.poll, "gateway and poll");
+    restartOnly(
+        was.gateway != now.gateway || was.gatewayCa != now.gatewayCa || was.poll != now.poll,
+        "gateway, gateway-ca and poll");
     restartOnly(was.xmlrpcListen != now.xmlrpcListen || was.xmlrpcRate != now.xmlrpcRate,
                 "xmlrpc-listen and xmlrpc-rate");
     log::setLevel(now.logLevel);

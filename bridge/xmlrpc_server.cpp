@@ -2,6 +2,10 @@
 // The served gateway API. Abyss runs its accept loop on a thread of ours and a thread per
 // connection; each method validates its arguments, checks the client's rate, then calls the
 // thread-safe Overlay and waits (bounded) for its answer: the main loop is never involved.
+// The Abyss server is built here from its C API rather than with xmlrpc_c::serverAbyss, so that
+// a handler of ours sees each request before xmlrpc-c's own: xmlrpc-c answers an oversized
+// request with a bare HTTP 500 and a request without Content-Length with HTTP 411, where a
+// client deserves an XML-RPC fault and a chunked body is valid HTTP/1.1.
 #include "z2z/bridge/xmlrpc_server.hpp"
 
 #include <arpa/inet.h>
@@ -9,18 +13,25 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <xmlrpc-c/abyss.h>
+#include <xmlrpc-c/server_abyss.h>
 #include <xmlrpc-c/base.hpp>
 #include <xmlrpc-c/girerr.hpp>
 #include <xmlrpc-c/registry.hpp>
 #include <xmlrpc-c/server_abyss.hpp>
+#include <xmlrpc-c/xml.hpp>
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "z2z/bridge/read_cache.hpp"
 #include "z2z/config/error.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/gateway_api.hpp"
@@ -37,6 +48,13 @@ constexpr int kFaultBadArgument = 1;  // malformed or out-of-range argument
 constexpr int kFaultRate = 2;         // the client's rate limit (get, get_details)
 constexpr int kFaultOverlay = 3;      // the DHT did not answer in time (get, get_details)
 constexpr int kFaultInternal = 4;
+constexpr int kFaultTooLarge = 5;  // the request is over kMaxXmlrpcRequest
+// An oversized body up to this size is read and thrown away before the fault is sent, so that
+// the client, still sending, does not meet a reset connection instead of the answer; past it,
+// the fault is sent at once and the connection closed.
+constexpr std::uint64_t kMaxDrain = 2 * 1024 * 1024;
+constexpr std::size_t kMaxChunkLine = 256;  // a chunk-size line or a trailer line
+constexpr int kMaxTrailers = 32;
 constexpr std::size_t kMaxClientsTracked = 10000;
 const std::int64_t kLifetime =
     std::chrono::duration_cast<std::chrono::seconds>(dht::kValueLifetime).count();
@@ -71,12 +89,9 @@ std::uint64_t idOf(const dht::Bytes& data) {
 
 // The client's address, for the rate limit: an IPv4 address, or the first 64 bits of an IPv6
 // one (all Abyss keeps of it, and a sensible unit anyway).
-std::string clientOf(const xmlrpc_c::callInfo* info) {
-  auto* abyss = dynamic_cast<const xmlrpc_c::callInfo_serverAbyss*>(info);
-  if (abyss == nullptr)
-    return "?";
+std::string clientOf(TSession* session) {
   void* channelInfo = nullptr;
-  SessionGetChannelInfo(abyss->abyssSessionP, &channelInfo);
+  SessionGetChannelInfo(session, &channelInfo);
   if (channelInfo == nullptr)
     return "?";
   const auto* ci = static_cast<const abyss_unix_chaninfo*>(channelInfo);
@@ -92,6 +107,203 @@ std::string clientOf(const xmlrpc_c::callInfo* info) {
     inet_ntop(AF_INET6, &a, text, sizeof text);
   }
   return text;
+}
+
+std::string clientOf(const xmlrpc_c::callInfo* info) {
+  auto* abyss = dynamic_cast<const xmlrpc_c::callInfo_abyss*>(info);
+  return abyss == nullptr ? "?" : clientOf(abyss->abyssSessionP);
+}
+
+// Takes an error string Abyss allocated; throws it as a z2z::Error if there is one.
+void abyssCheck(const char* error, const std::string& what) {
+  if (error == nullptr)
+    return;
+  std::string text = error;
+  std::free(const_cast<char*>(error));
+  throw Error(what + ": " + text);
+}
+
+// A Content-Length value: digits only, at most 18 of them.
+std::optional<std::uint64_t> parseLength(const char* text) {
+  std::size_t n = std::strlen(text);
+  if (n == 0 || n > 18)
+    return std::nullopt;
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (text[i] < '0' || text[i] > '9')
+      return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  }
+  return v;
+}
+
+// The request body as it arrives, through the session's buffer. Takes from the session only
+// the bytes it hands out (a request pipelined after this one stays there), at most `budget`
+// of them; a read that fails (the client closed its side, or sent nothing within Abyss's
+// timeout) ends the body.
+class BodyReader {
+ public:
+  BodyReader(TSession* session, std::uint64_t budget) : session_(session), budget_(budget) {}
+
+  bool next(char& c) {
+    const char* data = nullptr;
+    if (take(1, data) == 0)
+      return false;
+    c = *data;
+    return true;
+  }
+
+  // Reads and drops `n` bytes; whether they all came.
+  bool skip(std::uint64_t n) {
+    const char* data = nullptr;
+    while (n > 0) {  // bounded: every round takes at least one byte of the budget
+      std::size_t got = take(n, data);
+      if (got == 0)
+        return false;
+      n -= got;
+    }
+    return true;
+  }
+
+  // A line ending in LF (CR dropped), of at most `max` bytes.
+  bool line(std::string& out, std::size_t max) {
+    out.clear();
+    char c;
+    while (next(c)) {
+      if (c == '\n') {
+        if (!out.empty() && out.back() == '\r')
+          out.pop_back();
+        return true;
+      }
+      if (out.size() == max)
+        return false;
+      out.push_back(c);
+    }
+    return false;
+  }
+
+ private:
+  // Up to `want` bytes (within the budget) at `data`; 0 at the end of the body.
+  std::size_t take(std::uint64_t want, const char*& data) {
+    std::uint64_t left = std::min(want, budget_ - read_);
+    if (left == 0 || failed_)
+      return 0;
+    std::size_t got = 0;
+    SessionGetReadData(session_, static_cast<std::size_t>(left), &data, &got);
+    if (got == 0) {
+      if (!SessionRefillBuffer(session_)) {
+        failed_ = true;
+        return 0;
+      }
+      SessionGetReadData(session_, static_cast<std::size_t>(left), &data, &got);
+    }
+    read_ += got;
+    return got;
+  }
+
+  TSession* session_;
+  std::uint64_t budget_;
+  std::uint64_t read_ = 0;  // bytes taken from the session
+  bool failed_ = false;
+};
+
+// A body without Content-Length: what was kept of it (at most kMaxXmlrpcRequest + 1 bytes).
+struct Body {
+  std::string xml;
+  bool over = false;      // longer than kMaxXmlrpcRequest
+  bool complete = false;  // read to its end: the connection may carry another request
+  std::string error;      // malformed chunked encoding
+};
+
+void keep(Body& body, char c) {
+  if (body.xml.size() <= kMaxXmlrpcRequest)
+    body.xml.push_back(c);
+  body.over = body.xml.size() > kMaxXmlrpcRequest;
+}
+
+// A chunked body (RFC 9112 section 7.1), chunk extensions and trailers ignored.
+Body readChunked(TSession* session) {
+  Body body;
+  BodyReader in(session, kMaxDrain);
+  std::string line;
+  for (int chunks = 0; chunks < 1000000; ++chunks) {  // each chunk takes at least 3 bytes
+    if (!in.line(line, kMaxChunkLine)) {
+      body.error = "a chunk size line is cut short or too long";
+      return body;
+    }
+    std::size_t end = line.find(';');
+    std::string hex = line.substr(0, end);
+    while (!hex.empty() && (hex.back() == ' ' || hex.back() == '\t'))
+      hex.pop_back();
+    std::uint64_t size = 0;
+    bool hexOk = !hex.empty() && hex.size() <= 15;
+    for (char h : hex) {
+      int digit = h >= '0' && h <= '9'   ? h - '0'
+                  : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                  : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                         : -1;
+      hexOk = hexOk && digit >= 0;
+      size = size * 16 + static_cast<std::uint64_t>(digit < 0 ? 0 : digit);
+    }
+    if (!hexOk) {
+      body.error = "a chunk size is not a hexadecimal number";
+      return body;
+    }
+    if (size == 0) {
+      for (int i = 0; i < kMaxTrailers; ++i) {
+        if (!in.line(line, kMaxChunkLine))
+          break;
+        if (line.empty()) {
+          body.complete = true;
+          break;
+        }
+      }
+      return body;
+    }
+    for (std::uint64_t i = 0; i < size; ++i) {
+      char c;
+      if (!in.next(c))
+        return body;
+      keep(body, c);
+    }
+    if (!in.line(line, 1) || !line.empty()) {
+      body.error = "a chunk does not end where its size says";
+      return body;
+    }
+  }
+  return body;
+}
+
+// A body that runs to the end of the connection (an HTTP/1.0 client without Content-Length).
+Body readToEnd(TSession* session) {
+  Body body;
+  BodyReader in(session, kMaxDrain);
+  char c;
+  while (in.next(c))
+    keep(body, c);
+  return body;
+}
+
+// Abyss closes the connection after this request: it has no setter, but the request info it
+// hands out is the session's own, and the response's Connection header follows it.
+void closeAfter(TSession* session) {
+  const TRequestInfo* info = nullptr;
+  SessionGetRequestInfo(session, &info);
+  const_cast<TRequestInfo*>(info)->keepalive = false;
+}
+
+void respond(TSession* session, const std::string& xml) {
+  ResponseStatus(session, 200);
+  ResponseContentType(session, "text/xml; charset=\"utf-8\"");
+  ResponseContentLength(session, xml.size());
+  ResponseWriteStart(session);
+  ResponseWriteBody(session, xml.data(), static_cast<xmlrpc_uint32_t>(xml.size()));
+  ResponseWriteEnd(session);
+}
+
+void respondError(TSession* session, std::uint16_t status, const std::string& why) {
+  ResponseStatus(session, status);
+  ResponseError2(session, why.c_str());
 }
 
 }  // namespace
@@ -112,7 +324,9 @@ struct XmlrpcServer::Impl {
   int fd = -1;
   std::uint16_t boundPort = 0;
   xmlrpc_c::registry registry;
-  std::unique_ptr<xmlrpc_c::serverAbyss> server;
+  TChanSwitch* chanSwitch = nullptr;
+  TServer abyss{};
+  bool abyssCreated = false;
   std::thread serverThread;
   std::thread sweeper;
 
@@ -121,6 +335,7 @@ struct XmlrpcServer::Impl {
   bool stopping = false;
   std::map<std::string, Bucket> buckets;
   std::map<std::pair<dht::Key, std::uint64_t>, Held> held;  // puts with a TTL past kLifetime
+  std::shared_ptr<ReadCache> cache = ReadCache::create();
 
   // One API method: argument count, the handler, and the guard every callback boundary needs.
   class Method : public xmlrpc_c::method2 {
@@ -162,27 +377,18 @@ struct XmlrpcServer::Impl {
     addMethods();
     xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, kMaxXmlrpcRequest);
     try {
-      server = std::make_unique<xmlrpc_c::serverAbyss>(
-          xmlrpc_c::serverAbyss::constrOpt()
-              .registryP(&registry)
-              .socketFd(fd)
-              .serverOwnsSignals(false)  // else Abyss exits the process on SIGTERM and SIGHUP
-              .maxConn(16)
-              .keepaliveTimeout(15)
-              .timeout(20)
-              .uriPath("/")  // the classic gateways answered at http://HOST:5851/
-              .dontAdvertise(true));
+      startAbyss();
     } catch (const std::exception& e) {
+      if (abyssCreated)
+        ServerFree(&abyss);
+      if (chanSwitch != nullptr)
+        ChanSwitchDestroy(chanSwitch);
       ::close(fd);
       throw Error(std::string("cannot start the XML-RPC server: ") + e.what());
     }
-    serverThread = std::thread([this] {
-      try {
-        server->run();
-      } catch (const std::exception& e) {
-        log::error(kTag, "server stopped: ", e.what());
-      }
-    });
+    // Abyss installs no signal handlers when driven through its C API (only serverAbyss with
+    // serverOwnsSignals does), so the process keeps its own.
+    serverThread = std::thread([this] { ServerRun(&abyss); });
     sweeper = std::thread([this] { sweep(); });
     log::notice(kTag, "serving the OpenDHT gateway API on ", options.address, " port ", boundPort,
                 options.ratePerClient ? "" : " (no rate limit)");
@@ -195,10 +401,152 @@ struct XmlrpcServer::Impl {
     }
     cv.notify_all();
     sweeper.join();
-    server->terminate();
+    ServerTerminate(&abyss);
     serverThread.join();
-    server.reset();
+    ServerFree(&abyss);
+    ChanSwitchDestroy(chanSwitch);
     ::close(fd);
+    for (auto token : cache->expire(Clock::now(), true))
+      overlay.cancelListen(token);
+  }
+
+  void startAbyss() {
+    const char* error = nullptr;
+    ChanSwitchUnixCreateFd(fd, &chanSwitch, &error);
+    abyssCheck(error, "listening socket");
+    ServerCreateSwitch(&abyss, chanSwitch, &error);
+    abyssCheck(error, "Abyss server");
+    abyssCreated = true;
+    ServerSetName(&abyss, "z2z");
+    ServerSetMaxConn(&abyss, 16);
+    ServerSetKeepaliveTimeout(&abyss, 15);
+    ServerSetTimeout(&abyss, 20);
+    ServerSetAdvertise(&abyss, false);
+    // Not xmlrpc_c::server_abyss_set_handlers: in xmlrpc-c 1.33 its call processor sends the
+    // response after as many bytes of garbage (a memory block sized, then appended to).
+    xmlrpc_server_abyss_handler_parms parms{};
+    parms.xml_processor = &Impl::processCall;
+    parms.xml_processor_arg = this;
+    parms.xml_processor_max_stack = registry.maxStackSize();
+    parms.uri_path = "/";  // the classic gateways answered at http://HOST:5851/
+    parms.chunk_response = false;
+    xmlrpc_env env;
+    xmlrpc_env_init(&env);
+    xmlrpc_server_abyss_set_handler3(&env, &abyss, &parms, XMLRPC_AHPSIZE(chunk_response));
+    std::string fault = env.fault_occurred ? env.fault_string : "";
+    xmlrpc_env_clean(&env);
+    if (!fault.empty())
+      throw Error("cannot add the XML-RPC handler: " + fault);
+    xmlrpc_server_abyss_set_default_handler(&abyss);
+    // Abyss asks the handler added last first: ours sees every request before xmlrpc-c's.
+    ServerReqHandler3 handler{nullptr, &Impl::preHandle, this, 0};
+    abyss_bool ok = false;
+    ServerAddHandler3(&abyss, &handler, &ok);
+    if (!ok)
+      throw Error("cannot add the request size handler");
+    ServerInit2(&abyss, &error);
+    abyssCheck(error, "Abyss server");
+  }
+
+  // xmlrpc-c's handler hands us the XML of a call (with a Content-Length within the limit).
+  static void processCall(xmlrpc_env* env, void* self, const char* xml, std::size_t length,
+                          TSession* session, xmlrpc_mem_block** responseOut) {
+    try {
+      std::string response = static_cast<Impl*>(self)->call(std::string(xml, length), session);
+      xmlrpc_mem_block* block = xmlrpc_mem_block_new(env, 0);
+      if (env->fault_occurred)
+        return;
+      xmlrpc_mem_block_append(env, block, response.data(), response.size());
+      if (env->fault_occurred) {
+        xmlrpc_mem_block_free(block);
+        return;
+      }
+      *responseOut = block;
+    } catch (const std::exception& e) {
+      log::error(kTag, "request from ", clientOf(session), ": ", e.what());
+      xmlrpc_env_set_fault(env, XMLRPC_INTERNAL_ERROR, "internal error");
+    } catch (...) {
+      log::error(kTag, "request from ", clientOf(session), ": unknown exception");
+      xmlrpc_env_set_fault(env, XMLRPC_INTERNAL_ERROR, "internal error");
+    }
+  }
+
+  // The XML-RPC response to a call; malformed XML and unknown methods are answered as faults.
+  std::string call(const std::string& xml, TSession* session) {
+    xmlrpc_c::callInfo_abyss callInfo(session);
+    std::string response;
+    registry.processCall(xml, &callInfo, &response);
+    return response;
+  }
+
+  // The callback boundary of preHandle.
+  static void preHandle(void* self, TSession* session, abyss_bool* handled) {
+    *handled = false;
+    bool answered = false;
+    try {
+      static_cast<Impl*>(self)->takeRequest(session, handled, answered);
+    } catch (const std::exception& e) {
+      log::error(kTag, "request from ", clientOf(session), ": ", e.what());
+    } catch (...) {
+      log::error(kTag, "request from ", clientOf(session), ": unknown exception");
+    }
+    if (*handled && !answered) {
+      closeAfter(session);
+      respondError(session, 500, "internal error");
+    }
+  }
+
+  // Takes the POSTs to "/" that xmlrpc-c would refuse with a bare HTTP status: over the size
+  // limit (answered with fault kFaultTooLarge), or without Content-Length (read here, at most
+  // kMaxXmlrpcRequest + 1 bytes of them kept, and processed as xmlrpc-c would). Leaves the
+  // others to xmlrpc-c, including a Content-Length it refuses as malformed (HTTP 400).
+  void takeRequest(TSession* session, abyss_bool* handled, bool& answered) {
+    const TRequestInfo* info = nullptr;
+    SessionGetRequestInfo(session, &info);
+    if (info->method != m_post || std::strcmp(info->uri, "/") != 0)
+      return;
+    std::string client = clientOf(session);
+    if (const char* lengthField = RequestHeaderValue(session, "content-length")) {
+      auto length = parseLength(lengthField);
+      if (!length || *length <= kMaxXmlrpcRequest)
+        return;
+      *handled = true;
+      BodyReader in(session, *length);
+      if (*length > kMaxDrain || !in.skip(*length))
+        closeAfter(session);
+      tooLarge(session, client, "of " + std::to_string(*length) + " bytes ");
+      answered = true;
+      return;
+    }
+    *handled = true;
+    const char* coding = RequestHeaderValue(session, "transfer-encoding");
+    bool chunked = coding != nullptr && strcasestr(coding, "chunked") != nullptr;
+    Body body = chunked ? readChunked(session) : readToEnd(session);
+    if (!chunked || !body.complete)
+      closeAfter(session);  // its end was the end of the connection, or it was not read whole
+    if (body.over) {
+      tooLarge(session, client, chunked ? "(chunked) " : "(without Content-Length) ");
+    } else if (!body.error.empty()) {
+      log::info(kTag, "request from ", client, ": ", body.error);
+      respondError(session, 400, "malformed chunked body: " + body.error);
+    } else if (body.xml.empty()) {
+      respondError(session, chunked ? 400 : 411,
+                   chunked ? "empty request" : "send a Content-Length header or a chunked body");
+    } else {
+      respond(session, call(body.xml, session));
+    }
+    answered = true;
+  }
+
+  void tooLarge(TSession* session, const std::string& client, const std::string& what) {
+    std::string why = "request " + what + "over this endpoint's limit of " +
+                      std::to_string(kMaxXmlrpcRequest) + " bytes (16 KiB)";
+    log::info(kTag, "from ", client, ": fault: ", why);
+    std::string xml;
+    xmlrpc_c::xml::generateResponse(xmlrpc_c::rpcOutcome(xmlrpc_c::fault(
+                                        why, static_cast<xmlrpc_c::fault::code_t>(kFaultTooLarge))),
+                                    &xml);
+    respond(session, xml);
   }
 
   void bind() {
@@ -273,9 +621,11 @@ struct XmlrpcServer::Impl {
     }
     auto done = std::make_shared<std::promise<bool>>();
     auto future = done->get_future();
-    overlay.put(key, dht::Value{id, std::move(data)}, permanent,
-                [done](bool ok) { done->set_value(ok); });
+    dht::Value value{id, std::move(data)};
+    overlay.put(key, value, permanent, [done](bool ok) { done->set_value(ok); });
     bool ok = future.wait_for(kOverlayWait) == std::future_status::ready && future.get();
+    if (ok)
+      cache->note(key, value);
     if (!ok && permanent) {
       overlay.cancelPut(key, id);
       std::lock_guard lock(mutex);
@@ -335,7 +685,10 @@ struct XmlrpcServer::Impl {
     return xmlrpc_c::value_int(static_cast<int>(status));
   }
 
+  // What the API shows under `key`: from the read cache, else from a DHT lookup (then cached).
   std::vector<gw::Entry> lookup(const dht::Key& key) {
+    if (auto values = cache->find(key, Clock::now()))
+      return gw::present(*values, gw::unixNow());
     auto done = std::make_shared<std::promise<std::vector<dht::Value>>>();
     auto future = done->get_future();
     overlay.get(key,
@@ -344,7 +697,9 @@ struct XmlrpcServer::Impl {
       throw xmlrpc_c::fault("the DHT did not answer in time; try again",
                             static_cast<xmlrpc_c::fault::code_t>(kFaultOverlay));
     }
-    return gw::present(future.get(), gw::unixNow());
+    std::vector<dht::Value> values = future.get();
+    cache->remember(overlay, key, values, Clock::now());
+    return gw::present(values, gw::unixNow());
   }
 
   xmlrpc_c::value get(const xmlrpc_c::paramList& p, const std::string& client, bool details) {
@@ -443,6 +798,8 @@ struct XmlrpcServer::Impl {
       lock.unlock();
       for (const auto& [k, id] : expired)
         overlay.cancelPut(k, id);
+      for (auto token : cache->expire(Clock::now(), false))
+        overlay.cancelListen(token);
       lock.lock();
     }
   }

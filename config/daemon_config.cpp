@@ -150,6 +150,13 @@ const std::vector<KeySpec>& specs() {
          s.gateway = v;
          return {};
        })},
+      {{"server", "gateway-ca", "file", "", false, false,
+        "With an https:// gateway: check its certificate against the CA certificates in this "
+        "PEM file instead of the system's. Empty: the system's."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         s.gatewayCa = v;
+         return {};
+       })},
       {{"server", "poll", "seconds", "5", false, false,
         "With gateway: how often imports are read from it, 1 to 3600 seconds."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
@@ -491,6 +498,9 @@ class Parser {
           "node to serve",
           serverLine_);
     }
+    if (!config_.server.gatewayCa.empty() && !config_.server.gateway.starts_with("https://")) {
+      error("[server] gateway-ca needs an https:// gateway", serverLine_);
+    }
     std::map<std::pair<std::string, std::string>, std::string> exported;  // (key, type) -> section
     for (const ExportSection& e : config_.exports) {
       for (const std::string& t : e.types) {
@@ -640,6 +650,7 @@ std::string dumpConfig(const DaemonConfig& c) {
       << "control-socket = " << c.server.controlSocket << "\n"
       << "priority = " << c.server.priority << "\n"
       << "gateway = " << c.server.gateway << "\n"
+      << "gateway-ca = " << c.server.gatewayCa << "\n"
       << "poll = " << c.server.poll.count() << "\n"
       << "xmlrpc-listen = " << c.server.xmlrpcListen << "\n"
       << "xmlrpc-rate = " << c.server.xmlrpcRate << "\n"
@@ -682,6 +693,7 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
   c.server.stateDirectory = o.stateDir;  // the command line keeps no state unless asked
   c.server.priority = o.priority;
   c.server.gateway = o.gatewayUrl;
+  c.server.gatewayCa = o.gatewayCa;
   c.server.poll = o.poll;
   if (o.xmlrpcServe) {
     c.server.xmlrpcEndpoint = o.xmlrpcListen;

@@ -26,7 +26,8 @@ struct ServerConfig {
   std::string identity;  ///< the identity key file; empty: identity.pem in the state directory
   std::string controlSocket;
   int priority = 0;
-  std::string gateway;  ///< a classic OpenDHT gateway's URL instead of an embedded node
+  std::string gateway;    ///< a classic OpenDHT gateway's URL instead of an embedded node
+  std::string gatewayCa;  ///< PEM file of the CAs an https:// gateway is checked against
   std::chrono::seconds poll = kDefaultPoll;
   std::string xmlrpcListen;  ///< "[ADDRESS:]PORT" to serve the gateway API on; empty: none
   Endpoint xmlrpcEndpoint{"127.0.0.1", kDefaultXmlrpcPort};

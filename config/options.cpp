@@ -156,6 +156,15 @@ const std::vector<Flag>& flags() {
          cl.options.gatewayUrl = v;
          return {};
        }},
+      {"gateway-ca", "", 0, true, "FILE",
+       "with an https:// --gateway: check its certificate against the CA certificates in this "
+       "PEM file instead of the system's (default: the system's)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (v.empty() || v.size() > 4096)
+           return fail("--gateway-ca: give the path of a PEM file");
+         cl.options.gatewayCa = v;
+         return {};
+       }},
       {"poll", "", 0, true, "SECONDS",
        "with --gateway: how often imports are read from the gateway (default 5, 1 to 3600)",
        [](std::string_view v, CommandLine& cl) -> Status {
@@ -398,6 +407,9 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
   }
   if (o.xmlrpcServe && !o.gatewayUrl.empty()) {
     return fail("--xmlrpc-listen serves an embedded DHT node: it cannot go with --gateway");
+  }
+  if (!o.gatewayCa.empty() && !o.gatewayUrl.starts_with("https://")) {
+    return fail("--gateway-ca needs an https:// --gateway");
   }
   return cl;
 }

@@ -67,6 +67,7 @@ struct GatewayOptions {
   int priority = 0;           ///< leader election on the link: higher wins
   bool json = false;          ///< --status prints JSON
   std::string gatewayUrl;     ///< use this OpenDHT gateway (XML-RPC) instead of a node
+  std::string gatewayCa;      ///< PEM file of the CAs an https:// gateway is checked against
   std::chrono::seconds poll = kDefaultPoll;  ///< how often --gateway imports are read
   bool xmlrpcServe = false;                  ///< serve the gateway API in front of the node
   Endpoint xmlrpcListen{"127.0.0.1", kDefaultXmlrpcPort};

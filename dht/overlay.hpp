@@ -97,6 +97,8 @@ struct XmlrpcOptions {
   std::string url;                  ///< http:// or https:// URL of the gateway
   std::chrono::seconds poll{5};     ///< how often listened keys are read
   std::string application = "z2z";  ///< the API's "application" argument
+  std::string caFile;  ///< https: PEM file of the CAs to check the certificate against; empty:
+                       ///< the system's. The check is never off.
 };
 
 /// The client backend: an Overlay over a gateway's XML-RPC API. Values are split into chunks

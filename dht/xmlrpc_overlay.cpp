@@ -7,8 +7,12 @@
 #include <xmlrpc-c/client_transport.hpp>
 #include <xmlrpc-c/girerr.hpp>
 
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <random>
@@ -48,6 +52,31 @@ Bytes toBytes(const xmlrpc_c::value& v) {
   return Bytes(u.begin(), u.end());
 }
 
+// Whether a libcurl error says the server's certificate did not verify (curl 7.88: "SSL
+// certificate problem: ...", "SSL: no alternative certificate subject name matches ...").
+bool certificateProblem(const std::string& what) {
+  return what.find("SSL certificate problem") != std::string::npos ||
+         what.find("SSL: no alternative certificate subject name") != std::string::npos ||
+         what.find("SSL: certificate subject name") != std::string::npos;
+}
+
+// The libcurl transport. Certificates are always verified (peer and host name): against the CA
+// file if one is given, else libcurl's default, the system's store.
+xmlrpc_c::clientXmlTransport_curl makeTransport(const XmlrpcOptions& options) {
+  xmlrpc_c::clientXmlTransport_curl::constrOpt opt;
+  opt.timeout(kCallTimeoutMs).user_agent("z2z/" Z2Z_VERSION);
+  if (!options.caFile.empty()) {
+    std::ifstream in(options.caFile);
+    if (!in)
+      throw Error("gateway-ca: cannot read '" + options.caFile + "': " + std::strerror(errno));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad() || text.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+      throw Error("gateway-ca: '" + options.caFile + "' holds no PEM certificate");
+    opt.cainfo(options.caFile);
+  }
+  return xmlrpc_c::clientXmlTransport_curl(opt);
+}
+
 // A failed call: the gateway said "over capacity" or "try again", sent a fault, or could not be
 // reached. All are retried the same way.
 struct CallFailed {
@@ -58,9 +87,7 @@ class XmlrpcOverlay final : public Overlay {
  public:
   explicit XmlrpcOverlay(const XmlrpcOptions& options)
       : options_(options),
-        transport_(xmlrpc_c::clientXmlTransport_curl::constrOpt()
-                       .timeout(kCallTimeoutMs)
-                       .user_agent("z2z/" Z2Z_VERSION)),
+        transport_(makeTransport(options)),
         client_(&transport_),
         carriage_(options.url) {
     std::random_device rd;
@@ -68,7 +95,9 @@ class XmlrpcOverlay final : public Overlay {
       b = static_cast<std::uint8_t>(rd());
     secretHash_ = gateway::sha1(secret_);
     log::notice(kTag, "using the gateway API at ", options_.url, " (poll every ",
-                options_.poll.count(), " s) instead of a DHT node");
+                options_.poll.count(), " s",
+                options_.caFile.empty() ? "" : ", certificate checked against " + options_.caFile,
+                ") instead of a DHT node");
     worker_ = std::thread([this] { run(); });
   }
 
@@ -277,6 +306,13 @@ class XmlrpcOverlay final : public Overlay {
     backoff_ = backoff_.count() == 0 ? kMinBackoff
                                      : std::min(backoff_ * 2, std::chrono::seconds(kMaxBackoff));
     retryAt_ = Clock::now() + backoff_;
+    if (certificateProblem(f.what) && !certificateReported_) {
+      log::error(
+          kTag, "gateway ", options_.url, ": its TLS certificate is not trusted",
+          options_.caFile.empty() ? " by the system's CAs" : " by the CAs in " + options_.caFile,
+          " (give the CA that signed it with --gateway-ca or [server] gateway-ca)");
+      certificateReported_ = true;
+    }
     if (reachable_) {
       log::warning(kTag, "gateway ", options_.url, ": ", f.what, "; retrying every ",
                    kMaxBackoff.count(), " s at most, ", ops_.size(), " writes waiting");
@@ -290,6 +326,7 @@ class XmlrpcOverlay final : public Overlay {
   void succeeded() {
     std::lock_guard lock(mutex_);
     backoff_ = {};
+    certificateReported_ = false;
     if (reachable_)
       return;
     reachable_ = true;
@@ -453,6 +490,7 @@ class XmlrpcOverlay final : public Overlay {
   bool stopping_ = false;
   bool wake_ = false;
   bool reachable_ = true;
+  bool certificateReported_ = false;  // the certificate problem was logged since the last success
   std::chrono::seconds backoff_{0};
   Clock::time_point retryAt_{};
   std::deque<Op> ops_;

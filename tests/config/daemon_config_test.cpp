@@ -201,3 +201,14 @@ TEST_CASE("the command line becomes sections") {
   CHECK(c.exports[0].key == "columbia");
   CHECK(c.server.stateDirectory.empty());
 }
+
+TEST_CASE("gateway-ca goes with an https:// gateway") {
+  auto c = parseConfig(
+      "[server]\ngateway = https://198.19.0.1:5851/\ngateway-ca = /etc/z2z/gateway-ca.pem\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.gatewayCa == "/etc/z2z/gateway-ca.pem");
+  c = parseConfig(
+      "[server]\ngateway = http://198.19.0.1:5851/\ngateway-ca = /etc/z2z/gateway-ca.pem\n", "f");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().find("f:1: [server] gateway-ca needs an https:// gateway") != std::string::npos);
+}

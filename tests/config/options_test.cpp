@@ -157,3 +157,15 @@ TEST_CASE("groups on the command line") {
     CHECK(r.error().find(c.mentions) != std::string::npos);
   }
 }
+
+TEST_CASE("--gateway-ca goes with an https:// --gateway") {
+  auto cl = parse({"--import", "--key", "k", "--gateway", "https://198.19.0.1:5851/",
+                   "--gateway-ca", "/etc/z2z/gateway-ca.pem"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.gatewayCa == "/etc/z2z/gateway-ca.pem");
+  auto bad = parse({"--import", "--key", "k", "--gateway", "http://198.19.0.1:5851/",
+                    "--gateway-ca", "/etc/z2z/gateway-ca.pem"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().find("--gateway-ca needs an https:// --gateway") != std::string::npos);
+  CHECK_FALSE(parse({"--import", "--key", "k", "--gateway-ca", "/etc/z2z/gateway-ca.pem"}).ok());
+}
