@@ -20,7 +20,8 @@
 # carrying, UDP datagrams dropped for full receive buffers (per host, mdns/dht socket), and for
 # z2z when gateway A exported and gateway B imported each service (from their info logs).
 #
-# Environment: BENCH_PHASE_TIMEOUT_S (120), BENCH_IDLE_S (10), BENCH_WITHDRAW_TIMEOUT_S (30),
+# Environment: BENCH_PER_GROUP (8: services per entry group on ha), BENCH_PHASE_TIMEOUT_S (120),
+# BENCH_IDLE_S (10), BENCH_WITHDRAW_TIMEOUT_S (30),
 # TB_AVAHI_CONF / TB_AVAHI_CONF_<host> (testbed: avahi-daemon.conf overrides, so for both
 # phases; hb defaults to server.objects-per-client-max=8192, see below), TB_KEEP=1 keeps
 # $TB_DIR with all logs and browser files.
@@ -37,7 +38,7 @@ fi
 PHASE_TIMEOUT_S=${BENCH_PHASE_TIMEOUT_S:-120}
 IDLE_S=${BENCH_IDLE_S:-10}
 WITHDRAW_TIMEOUT_S=${BENCH_WITHDRAW_TIMEOUT_S:-30}
-PER_GROUP=8
+PER_GROUP=${BENCH_PER_GROUP:-8}
 PUBLISHER=$here/avahi_bulk_publish.py
 
 if ! "$BENCH_PYTHON" -c 'import dbus' 2>/dev/null; then

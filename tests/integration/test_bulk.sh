@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Many services at once: 1,000 services published on island A in one burst (from one Avahi
+# client) all resolve on island B with their own ports, and when they all leave A at once
+# every one of them is gone from B too: no goodbye lost on the way (avahi-daemon 0.8 drops
+# goodbyes when a burst of entry groups is freed at once; z2z paces its withdrawals).
+set -u
+source "$(dirname "$0")/lib.sh"
+# hb's one-shot browser resolves every name on IPv4 and IPv6: room for more than avahi's
+# default 1024 objects per client.
+export TB_AVAHI_CONF_hb=server.objects-per-client-max=8192
+z2z_init "$1"
+
+COUNT=1000
+TYPE=_bulk._tcp
+PUBLISHER=$(cd "$(dirname "$0")/../bench" && pwd)/avahi_bulk_publish.py
+
+z2z_start ga gwa.log --export "$TYPE" --key bulk --interface lan0 >/dev/null
+z2z_start gb gwb.log --import --key bulk --interface lan0 --bootstrap "$(tb_addr ga wan)" >/dev/null
+sleep 1
+
+# count_resolved: distinct bulk-NNNNN names with a resolved line on hb, and whether bulk-00123
+# has port 30123 ("COUNT PORT").
+count_resolved() {
+  tb_browse hb "$TYPE" | awk -F';' '
+    $1 == "=" && $4 ~ /^bulk-[0-9]+$/ { seen[$4] = 1; if ($4 == "bulk-00123") port = $9 }
+    END { n = 0; for (k in seen) n++; print n, (port == "" ? "-" : port) }'
+}
+# count_present: distinct bulk-NNNNN names hb's avahi knows at all.
+count_present() {
+  tb_exec hb timeout 5 avahi-browse -ptk "$TYPE" 2>/dev/null |
+    awk -F';' '$4 ~ /^bulk-[0-9]+$/ { seen[$4] = 1 } END { n = 0; for (k in seen) n++; print n }'
+}
+
+pub=$(tb_spawn ha bulk-publish.log /usr/bin/python3 -u "$PUBLISHER" --count "$COUNT" \
+  --prefix bulk --type "$TYPE" --port 30000 --hold 300)
+resolved=0 port=-
+for ((i = 0; i < 20; i++)); do
+  read -r resolved port <<<"$(count_resolved)"
+  ((resolved >= COUNT)) && break
+  sleep 2
+done
+check "all $COUNT services resolve on B (saw $resolved)" test "$resolved" -eq "$COUNT"
+check "each with its own port (bulk-00123 on 30123)" test "$port" = 30123
+
+tb_kill "$pub" >/dev/null
+present=$COUNT
+for ((i = 0; i < 30; i++)); do
+  present=$(count_present)
+  ((present == 0)) && break
+  sleep 1
+done
+check "all $COUNT gone from B within 30 s of leaving A (left: $present)" test "$present" -eq 0
+
+z2z_finish
