@@ -79,7 +79,7 @@ struct Growth::Impl {
   bool running = false;
   unsigned ownKey = 0;
   unsigned nextRead = 0;
-  std::set<unsigned> keysRead;
+  bool swept = false;                                  // the first round reads every leaders key
   std::set<std::uint64_t> ownValues;                   // value ids put under ownKey
   std::map<std::string, Clock::time_point> seen;       // leaders ever read
   std::map<std::string, Clock::time_point> contacted;  // leaders pinged
@@ -94,6 +94,7 @@ struct Growth::Impl {
   std::uint64_t generation = 0;
   Clock::time_point probeStarted{};
   std::vector<config::Endpoint> probeVia;
+  bool probeSeeds = false;  // join(): store this node's endpoint under every leaders key there
   std::set<dht::Key> lastMissing;
 
   Impl(mdns::EventLoop& l, dht::Overlay& o, std::string id, GrowthOptions opts,
@@ -150,26 +151,32 @@ struct Growth::Impl {
       ownValues.insert(v.id);
       overlay.put(leadersKey(ownKey), std::move(v), false, {});
     }
-    unsigned n = nextRead;
-    nextRead = (nextRead + 1) % kLeaderKeys;
-    overlay.get(leadersKey(n), [this, &l = loop, n, alive = std::weak_ptr<bool>(alive)](
-                                   std::vector<dht::Value> values) {
-      l.post([this, n, alive, values = std::move(values)] {
-        if (alive.lock())
-          contact(values, n, false);
+    // The first round reads every key and only learns who is there; then one key a round.
+    Read how = swept ? Read::Own : Read::First;
+    for (unsigned i = 0; i < (swept ? 1 : kLeaderKeys); ++i) {
+      unsigned n = nextRead;
+      nextRead = (nextRead + 1) % kLeaderKeys;
+      overlay.get(leadersKey(n), [this, &l = loop, how, alive = std::weak_ptr<bool>(alive)](
+                                     std::vector<dht::Value> values) {
+        l.post([this, how, alive, values = std::move(values)] {
+          if (alive.lock())
+            contact(values, how);
+        });
       });
-    });
+    }
+    swept = true;
     if (probeWanted)
       startProbe();
   }
 
-  // Leaders read from key `n`, in this node's overlay or (`throughProbe`) over there.
-  void contact(const std::vector<dht::Value>& values, unsigned n, bool throughProbe) {
+  enum class Read { First, Own, Probe };
+
+  // Leaders read from a key: in the first round, in a later one, or over there by a probe.
+  void contact(const std::vector<dht::Value>& values, Read how) {
     if (!running)
       return;
-    // The first read of a key only learns who is there; later, a leader never seen before
-    // that this node's routing table does not hold may belong to another overlay.
-    bool baseline = !throughProbe && keysRead.insert(n).second;
+    // After the first round, a leader never seen before that this node's routing table does
+    // not hold may belong to another overlay (through a probe: it does).
     std::set<std::string> known, own;
     for (const auto& node : overlay.routingNodes())
       known.insert(endpointText(node.endpoint));
@@ -187,7 +194,7 @@ struct Growth::Impl {
       bool isNew = seen.insert_or_assign(text, now).second;
       if (known.count(text))
         continue;
-      if (isNew && !baseline)
+      if (isNew && how == Read::Own)
         newcomers.push_back(*ep);
       auto last = contacted.find(text);
       if (last == contacted.end() || now - last->second >= options.recontactAfter)
@@ -204,8 +211,7 @@ struct Growth::Impl {
       contacted[endpointText(ep)] = now;
     if (!unknown.empty())
       overlay.bootstrap(unknown);
-    // Leaders read through a probe are met already; another probe would not learn more.
-    if (newcomers.empty() || throughProbe)
+    if (newcomers.empty())
       return;
     log::info(kTag, newcomers.size(), " leaders this node never saw: probing through them");
     std::shuffle(newcomers.begin(), newcomers.end(), random);
@@ -280,22 +286,30 @@ void Growth::Impl::probeStep() {
         probeDone(gen);
     });
   };
-  auto own = ownLeaderValues();
-  probePending = 2 + static_cast<unsigned>(own.size());
   // The other overlay's nodes nearest to this node, met by the probe on its way there.
   probe->get(overlay.nodeId(), [done](std::vector<dht::Value>) { done(); });
-  // Its leaders, and this node's endpoint among them, so that they probe towards us in turn.
+  // Its leaders, and this node's endpoint among them, so that they probe towards us in turn:
+  // under the key read and this node's own; under all of them after a join(), whose probe
+  // is the first between the overlays (each leader reads a given key only every 16 rounds).
   unsigned n = static_cast<unsigned>(random() % kLeaderKeys);
-  probe->get(leadersKey(n), [this, &l = loop, n, done, gen = generation,
+  probe->get(leadersKey(n), [this, &l = loop, done, gen = generation,
                              alive = std::weak_ptr<bool>(alive)](std::vector<dht::Value> values) {
-    l.post([this, n, gen, alive, values = std::move(values)] {
+    l.post([this, gen, alive, values = std::move(values)] {
       if (alive.lock() && gen == generation)
-        contact(values, n, true);
+        contact(values, Read::Probe);
     });
     done();
   });
-  for (dht::Value& v : own)
-    probe->put(leadersKey(ownKey), std::move(v), false, [done](bool) { done(); });
+  std::set<unsigned> keys{ownKey, n};
+  for (unsigned k = 0; probeSeeds && k < kLeaderKeys; ++k)
+    keys.insert(k);
+  probeSeeds = false;
+  auto own = ownLeaderValues();
+  probePending = 2 + static_cast<unsigned>(own.size() * keys.size());
+  for (unsigned k : keys) {
+    for (const dht::Value& v : own)
+      probe->put(leadersKey(k), v, false, [done](bool) { done(); });
+  }
 }
 
 void Growth::Impl::probeDone(std::uint64_t gen) {
@@ -383,6 +397,7 @@ void Growth::join(const std::vector<config::Endpoint>& peers) {
     impl_->probeVia.resize(kProbeVia);
   impl_->lastMissing.clear();
   impl_->probeWanted = true;
+  impl_->probeSeeds = true;
   impl_->startProbe();
   if (impl_->onContact)
     impl_->onContact();
