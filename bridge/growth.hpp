@@ -36,15 +36,17 @@ struct GrowthOptions {
 ///
 /// Every leader runs this. Each round it stores its own endpoint under one of a few leaders keys
 /// "z2z:v1:leaders:N" (N from its id; a value of fixed id, stored again every round so that it
-/// reaches the key's new closest nodes as the overlays mix), reads one of them (in turn), and
-/// pings up to `contactsPerRound` leaders its routing table does not hold, chosen at random.
-/// A leader it has never seen before, after its first round, may belong to another overlay: the
-/// node then starts a short-lived probe node bootstrapped only from such unknown leaders. The
-/// probe looks up this node's own id over there, and this node pings the nodes the probe met
-/// (they are then in each other's routing tables), reads the leaders key over there, and stores
-/// this node's endpoint there too, so that the other overlay's nodes see a leader they never saw
-/// and probe in turn. While a probe finds nodes nearest to this node that its routing table
-/// lacks, this node probes again the next round and runs `onContact`. Loop thread only.
+/// reaches the key's new closest nodes as the overlays mix), reads one of them in turn (all of
+/// them in its first round), and pings up to `contactsPerRound` leaders its routing table does
+/// not hold, chosen at random. A leader it has never seen before, after its first round, may
+/// belong to another overlay: the node then starts a short-lived probe node bootstrapped only
+/// from such unknown leaders (join() does so through its peers). The probe looks up this node's
+/// own id over there, and this node pings the nodes the probe met (they are then in each other's
+/// routing tables); the probe reads a leaders key over there and stores this node's endpoint
+/// there too (under every leaders key after join()), so that the other overlay's nodes see a
+/// leader they never saw and probe in turn. While a probe finds nodes nearest to this node that
+/// its routing table lacks, this node probes again the next round and runs `onContact`. Loop
+/// thread only.
 class Growth {
  public:
   /// `onContact` (may be empty) runs after a probe or join() met nodes of another overlay:
