@@ -117,6 +117,8 @@ struct Growth::Impl {
 
   void start() {
     running = true;
+    swept = false;  // after standing by, learn again who is there
+    seen.clear();
     timer->arm(options.first);
   }
 
@@ -173,7 +175,8 @@ struct Growth::Impl {
 
   // Leaders read from a key: in the first round, in a later one, or over there by a probe.
   void contact(const std::vector<dht::Value>& values, Read how) {
-    if (!running)
+    // A backend without a routing table (a gateway's XML-RPC client) has nothing to fill.
+    if (!running || overlay.nodeId() == dht::Key{})
       return;
     // After the first round, a leader never seen before that this node's routing table does
     // not hold may belong to another overlay (through a probe: it does).
