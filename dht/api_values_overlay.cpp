@@ -71,6 +71,7 @@ class ApiValuesOverlay final : public Overlay {
   void bootstrap(const std::vector<config::Endpoint>& nodes) override { raw_.bootstrap(nodes); }
   OverlayStats stats() const override { return raw_.stats(); }
   std::vector<config::Endpoint> knownNodes() const override { return raw_.knownNodes(); }
+  std::vector<NodeInfo> routingNodes() const override { return raw_.routingNodes(); }
   std::vector<config::Endpoint> publicEndpoints() const override { return raw_.publicEndpoints(); }
   std::uint16_t port() const override { return raw_.port(); }
   Key nodeId() const override { return raw_.nodeId(); }

@@ -242,6 +242,20 @@ class OpendhtOverlay final : public Overlay {
     return out;
   }
 
+  std::vector<NodeInfo> routingNodes() const override {
+    std::vector<NodeInfo> out;
+    for (const auto& n : runner_.exportNodes()) {
+      ::dht::SockAddr addr(reinterpret_cast<const sockaddr*>(&n.ss), n.sslen);
+      if (auto ep = endpoint(addr)) {
+        NodeInfo info{{}, *ep};
+        ::dht::InfoHash id = n.id;  // its begin() is not const in 2.4
+        std::copy(id.begin(), id.end(), info.id.bytes.begin());
+        out.push_back(std::move(info));
+      }
+    }
+    return out;
+  }
+
   std::vector<config::Endpoint> publicEndpoints() const override {
     std::vector<config::Endpoint> out;
     for (const auto& addr : runner_.getPublicAddress()) {

@@ -31,6 +31,12 @@ struct Value {
   Bytes data;
 };
 
+/// One routing-table entry: the node's id and the address it answers at.
+struct NodeInfo {
+  Key id;
+  config::Endpoint endpoint;
+};
+
 /// Counts of routing-table entries, for status and logs.
 struct OverlayStats {
   unsigned goodNodes = 0;
@@ -65,6 +71,9 @@ class Overlay {
   virtual OverlayStats stats() const = 0;
   /// Nodes of the routing table, as endpoints to bootstrap from later (the node cache).
   virtual std::vector<config::Endpoint> knownNodes() const = 0;
+  /// The good nodes of the routing table with their ids (empty for a backend without one).
+  /// Any thread.
+  virtual std::vector<NodeInfo> routingNodes() const = 0;
   /// The addresses other nodes see this node at (learned from their answers; may be empty).
   virtual std::vector<config::Endpoint> publicEndpoints() const = 0;
   /// This node's id in the overlay (zero for a backend without one).

@@ -177,6 +177,7 @@ class XmlrpcOverlay final : public Overlay {
   Key nodeId() const override { return {}; }
   // A gateway's client has no routing table and is reached by nobody.
   std::vector<config::Endpoint> knownNodes() const override { return {}; }
+  std::vector<NodeInfo> routingNodes() const override { return {}; }
   std::vector<config::Endpoint> publicEndpoints() const override { return {}; }
 
   std::size_t permanentPuts() const override {

@@ -20,6 +20,7 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,6 +188,11 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   std::printf("%c: %zu nodes formed in %.1f s, %zu keys stored\n", role, half, formed, keys);
   std::fflush(stdout);
   {
+    std::ofstream ports(dir / (std::string(1, role) + ".ports"));
+    for (auto& n : nodes.all)
+      ports << n->port() << "\n";
+  }
+  {
     std::ofstream(dir / (std::string(1, role) + ".ready"))
         << address(net, 0) << " " << nodes.all[0]->port() << "\n";
   }
@@ -199,6 +205,8 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   z2z::bridge::GrowthOptions growthOptions;
   growthOptions.probe.bind = "127.0.0.1";
   growthOptions.probe.unlimitedPeerRate = true;
+  // About three descriptors per node: 32 probes at once keep 250 nodes under select()'s 1024.
+  growthOptions.probeSlots = std::make_shared<z2z::bridge::ProbeSlots>(32);
   for (std::size_t i = 0; i < nodes.all.size(); ++i) {
     // A gateway stores its records again after a merge contact; the bench's keys stand for them.
     growth.push_back(std::make_unique<z2z::bridge::Growth>(
@@ -219,6 +227,25 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
   }
   if (!waitFile(dir / "merge.start", 30s))
     return 1;
+  // Instrumentation: how many nodes of this half hold a node of the other half in their
+  // routing table (the other half's ports are in DIR/OTHER.ports).
+  std::set<std::uint16_t> theirPorts;
+  {
+    std::ifstream in(dir / (std::string(1, other) + ".ports"));
+    for (unsigned p = 0; in >> p;)
+      theirPorts.insert(static_cast<std::uint16_t>(p));
+  }
+  auto crossKnown = [&] {
+    std::size_t aware = 0, entries = 0;
+    for (auto& n : nodes.all) {
+      std::size_t here = 0;
+      for (const auto& ep : n->knownNodes())
+        here += theirPorts.count(ep.port);
+      aware += here > 0;
+      entries += here;
+    }
+    return std::make_pair(aware, entries);
+  };
   auto start = Clock::now();
   double merged = -1;
   while (Clock::now() - start < 150s) {
@@ -231,8 +258,11 @@ int merge(std::size_t half, char role, const std::filesystem::path& dir, std::si
     for (std::size_t k = 0; k < keys; ++k)
       theirs.push_back(std::string("merge-") + other + "-" + std::to_string(k));
     std::size_t found = getAll(nodes, theirs).size();
-    std::printf("%c: %.1f s after the contact: %zu/%zu keys of the other half readable\n", role,
-                seconds(Clock::now() - start), found, keys);
+    auto [aware, entries] = crossKnown();
+    std::printf(
+        "%c: %.1f s after the contact: %zu/%zu keys of the other half readable; %zu/%zu nodes "
+        "know the other half (%zu entries)\n",
+        role, seconds(Clock::now() - start), found, keys, aware, nodes.all.size(), entries);
     std::fflush(stdout);
     if (found == keys) {
       merged = seconds(Clock::now() - start);
