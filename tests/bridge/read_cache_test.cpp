@@ -30,6 +30,7 @@ class FakeOverlay final : public dht::Overlay {
   void bootstrap(const std::vector<config::Endpoint>&) override {}
   dht::OverlayStats stats() const override { return {}; }
   std::vector<config::Endpoint> knownNodes() const override { return {}; }
+  std::vector<dht::NodeInfo> routingNodes() const override { return {}; }
   std::vector<config::Endpoint> publicEndpoints() const override { return {}; }
   dht::Key nodeId() const override { return {}; }
   std::uint16_t port() const override { return 0; }
