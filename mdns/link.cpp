@@ -879,8 +879,15 @@ struct Link::Impl {
   }
 
   void releaseTypeGroup(const ServiceKey& key, const std::string& id) {
-    auto it = typeGroups.find({key.type, key.domain});
-    if (it == typeGroups.end())
+    releaseShared(typeGroups, std::make_pair(key.type, key.domain), id);
+  }
+
+  // A group shared by several published services (a host's addresses, a type's enumeration
+  // record) goes when its last user does.
+  template <typename Groups, typename GroupKey>
+  void releaseShared(Groups& groups, const GroupKey& key, const std::string& id) {
+    auto it = groups.find(key);
+    if (it == groups.end())
       return;
     it->second.users.erase(id);
     if (!it->second.users.empty())
@@ -889,7 +896,7 @@ struct Link::Impl {
       avahi_entry_group_free(it->second.group);
       release(it->second.slot);
     }
-    typeGroups.erase(it);
+    groups.erase(it);
   }
 
   // Address records live in one entry group per host name, shared by that host's services:
@@ -983,17 +990,7 @@ struct Link::Impl {
   }
 
   void releaseHostGroup(const std::string& host, const std::string& id) {
-    auto it = hostGroups.find(host);
-    if (it == hostGroups.end())
-      return;
-    it->second.users.erase(id);
-    if (!it->second.users.empty())
-      return;
-    if (it->second.group) {
-      avahi_entry_group_free(it->second.group);
-      release(it->second.slot);
-    }
-    hostGroups.erase(it);
+    releaseShared(hostGroups, host, id);
   }
 
   static void groupCb(AvahiEntryGroup* g, AvahiEntryGroupState state, void* self) {
