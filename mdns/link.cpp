@@ -382,8 +382,11 @@ struct Link::Impl {
         // Our own imports come back through the browser too. Everything about them is known
         // already, and resolving a thousand of them at once keeps avahi-daemon (and so every
         // D-Bus call of ours) busy for seconds.
-        if ((flags & AVAHI_LOOKUP_RESULT_LOCAL) && ownImport(key))
-          break;
+        if (flags & AVAHI_LOOKUP_RESULT_LOCAL) {
+          const Published* own = publishedAs(key);
+          if (own != nullptr && !own->ownHost)
+            break;
+        }
         if (b.resolver == nullptr && !(b.retry && b.retry->armed()))
           startResolver(b);
         break;
@@ -708,13 +711,15 @@ struct Link::Impl {
     commitPublished(p);
   }
 
-  // One of our imports is on the link under this name.
-  bool ownImport(const ServiceKey& key) const {
-    return std::any_of(published.begin(), published.end(), [&](const auto& entry) {
-      const Published& p = entry.second;
-      return p.group != nullptr && !p.ownHost && p.name == key.name &&
-             p.service.key.type == key.type && p.service.key.domain == key.domain;
-    });
+  // What this Link has on the link under `key` (its current name there), if anything.
+  const Published* publishedAs(const ServiceKey& key) const {
+    for (const auto& [id, p] : published) {
+      if (p.group != nullptr && p.name == key.name && p.service.key.type == key.type &&
+          p.service.key.domain == key.domain) {
+        return &p;
+      }
+    }
+    return nullptr;
   }
 
   // The link has this very service, from the host it came from.
@@ -1101,13 +1106,7 @@ void Link::unpublish(const std::string& id) {
 }
 
 bool Link::publishes(const ServiceKey& key) const {
-  for (const auto& [id, p] : impl_->published) {
-    if (p.name == key.name && p.service.key.type == key.type &&
-        p.service.key.domain == key.domain) {
-      return true;
-    }
-  }
-  return false;
+  return impl_->publishedAs(key) != nullptr;
 }
 
 std::string Link::publishedName(const std::string& id) const {

@@ -55,7 +55,8 @@ class Link {
   void advertise(const std::string& id, const Service& service, std::chrono::seconds ttl);
   void unpublish(const std::string& id);
 
-  /// True if `key` names a service this Link itself publishes (under its current name).
+  /// True if `key` names a service this Link has on the link now, under its current name (an
+  /// import held back because its original is on this link does not count).
   bool publishes(const ServiceKey& key) const;
   /// The name `id` is published under now, or "" if it is not (yet) on the link.
   std::string publishedName(const std::string& id) const;
