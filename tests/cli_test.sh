@@ -3,13 +3,8 @@
 # The z2z command line as a user meets it.
 set -u
 z2z=$1
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); echo "PASS $name"; else failed=$((failed + 1)); echo "FAIL $name"; fi
-}
+# shellcheck source=tests/check.sh
+source "$(dirname "$0")/check.sh"
 
 out=$("$z2z" --help); rc=$?
 check "--help exits 0" test "$rc" -eq 0
@@ -45,5 +40,4 @@ check "a bad group name exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep "'a b'
 err=$("$z2z" --import --alias x --group A 2>&1); rc=$?
 check "--alias before --group exits 2" test "$rc" -eq 2
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

@@ -6,13 +6,8 @@
 set -u
 src=$1
 build=$2
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); echo "PASS $name"; else failed=$((failed + 1)); echo "FAIL $name"; fi
-}
+# shellcheck source=tests/check.sh
+source "$(dirname "$0")/check.sh"
 work=$(mktemp -d)
 pid=
 cleanup() {
@@ -69,5 +64,4 @@ fi
 check "the unit is Type=notify and reloads with SIGHUP" \
   bash -c "grep -qx 'Type=notify' '$src/contrib/systemd/z2zd.service' && grep -q 'ExecReload=.*-HUP' '$src/contrib/systemd/z2zd.service'"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

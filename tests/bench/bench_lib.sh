@@ -47,6 +47,16 @@ bench_now() {
     printf '%s\n' "$t"
 }
 
+# bench_count SCRIPT VALUE MAX WHAT: exit 2 with a usage line unless VALUE is a whole number
+# from 1 to MAX. WHAT names it in the usage line, e.g. "N (1-200, default 20)".
+bench_count() {
+    local script=$1 value=$2 max=$3 what=$4
+    if [[ ! $value =~ ^[0-9]+$ ]] || ((value < 1 || value > max)); then
+        echo "usage: $script PATH-TO-z2z [$what]" >&2
+        exit 2
+    fi
+}
+
 bench_init() {
     local script=$1 bin=${2:-}
     shift 2

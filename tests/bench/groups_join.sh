@@ -18,10 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench_lib.sh"
 
 N=${2:-20}
-if [[ ! $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 100)); then
-    echo "usage: $0 PATH-TO-z2z [N (1-100, default 20)]" >&2
-    exit 2
-fi
+bench_count "$0" "$N" 100 "N (1-100, default 20)"
 bench_init "$0" "${1:-}" "$N"
 TIMEOUT_S=${BENCH_TIMEOUT_S:-20}
 tb_up "zg$$" || exit 1

@@ -24,10 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench_lib.sh"
 
 N=${2:-20}
-if [[ ! $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 200)); then
-    echo "usage: $0 PATH-TO-z2z [N (1-200, default 20)]" >&2
-    exit 2
-fi
+bench_count "$0" "$N" 200 "N (1-200, default 20)"
 TIMEOUT_S=${BENCH_TIMEOUT_S:-10}
 HOLD_S=${BENCH_HOLD_S:-0.2}
 GAP_S=${BENCH_GAP_S:-0.2}

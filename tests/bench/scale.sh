@@ -31,10 +31,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench_lib.sh"
 
 COUNT=${2:-1000}
-if [[ ! $COUNT =~ ^[0-9]+$ ]] || ((COUNT < 1 || COUNT > 5000)); then
-    echo "usage: $0 PATH-TO-z2z [COUNT (1-5000, default 1000)]" >&2
-    exit 2
-fi
+bench_count "$0" "$COUNT" 5000 "COUNT (1-5000, default 1000)"
 PHASE_TIMEOUT_S=${BENCH_PHASE_TIMEOUT_S:-120}
 IDLE_S=${BENCH_IDLE_S:-10}
 WITHDRAW_TIMEOUT_S=${BENCH_WITHDRAW_TIMEOUT_S:-30}

@@ -3,19 +3,11 @@
 
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <sstream>
+#include "source_file.hpp"
 
 using namespace z2z::config;
 
 namespace {
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 const char* kGood = R"(# a router
 [server]
@@ -158,7 +150,7 @@ TEST_CASE("the dump parses back to the same configuration") {
 }
 
 TEST_CASE("contrib/z2zd.conf is the generated example and parses") {
-  std::string shipped = readFile(std::string(Z2Z_SOURCE_DIR) + "/contrib/z2zd.conf");
+  std::string shipped = sourceFile("contrib/z2zd.conf");
   CHECK(shipped == exampleConfig());
   auto c = parseConfig(shipped, "contrib/z2zd.conf");
   REQUIRE_MESSAGE(c.ok(), c.error());
@@ -169,7 +161,7 @@ TEST_CASE("contrib/z2zd.conf is the generated example and parses") {
 }
 
 TEST_CASE("z2zd.conf.5 documents every key with its default") {
-  std::string page = readFile(std::string(Z2Z_SOURCE_DIR) + "/man/z2zd.conf.5");
+  std::string page = sourceFile("man/z2zd.conf.5");
   REQUIRE_FALSE(page.empty());
   for (const KeyInfo& k : schema()) {
     std::string section = "[" + std::string(k.section) + (k.section == "server" ? "]" : " NAME]");

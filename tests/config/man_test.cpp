@@ -1,19 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <sstream>
+#include "source_file.hpp"
 
 #include "z2z/config/options.hpp"
 
 namespace {
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // "dht-port" as man(7) source spells it: "\-\-dht\-port".
 std::string manSpelling(const std::string& flag) {
@@ -30,7 +22,7 @@ std::string manSpelling(const std::string& flag) {
 }  // namespace
 
 TEST_CASE("z2z.1 documents every flag") {
-  std::string page = readFile(std::string(Z2Z_SOURCE_DIR) + "/man/z2z.1");
+  std::string page = sourceFile("man/z2z.1");
   REQUIRE_FALSE(page.empty());
   for (const std::string& flag : z2z::config::flagNames()) {
     CAPTURE(flag);
@@ -41,7 +33,7 @@ TEST_CASE("z2z.1 documents every flag") {
 #include "z2z/config/daemon_config.hpp"
 
 TEST_CASE("z2zd.8 documents every [server] key as an option") {
-  std::string page = readFile(std::string(Z2Z_SOURCE_DIR) + "/man/z2zd.8");
+  std::string page = sourceFile("man/z2zd.8");
   REQUIRE_FALSE(page.empty());
   for (const auto& k : z2z::config::schema()) {
     if (k.section != "server")

@@ -8,16 +8,14 @@
 #   z2z_start HOST LOG ARGS...
 #                           start z2z in HOST's namespace on HOST's bus, print its PID, wait
 #                           (bounded) until it is connected to avahi-daemon
-#   check NAME CMD...       run CMD; count and print PASS/FAIL NAME
-#   check_not NAME CMD...   the same, passing when CMD fails
+#   check NAME CMD..., check_not NAME CMD...   (tests/check.sh)
 #   z2z_finish              print the summary line, exit 1 if anything failed
 #   field N LINE            field N of an avahi-browse -p line
 
 # shellcheck source=tests/integration/testbed.sh
 source "$(dirname "${BASH_SOURCE[0]}")/testbed.sh"
-
-Z2Z_PASSED=0
-Z2Z_FAILED=0
+# shellcheck source=tests/check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 
 z2z_init() {
   Z2Z_BIN=$(readlink -f "$1")
@@ -43,30 +41,6 @@ z2z_start() {
 
 z2z_log() { cat "$TB_DIR/log/$1"; }
 
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    Z2Z_PASSED=$((Z2Z_PASSED + 1))
-    echo "PASS $name"
-  else
-    Z2Z_FAILED=$((Z2Z_FAILED + 1))
-    echo "FAIL $name"
-  fi
-}
-
-check_not() {
-  local name=$1
-  shift
-  if "$@"; then
-    Z2Z_FAILED=$((Z2Z_FAILED + 1))
-    echo "FAIL $name"
-  else
-    Z2Z_PASSED=$((Z2Z_PASSED + 1))
-    echo "PASS $name"
-  fi
-}
-
 field() { printf '%s\n' "$2" | cut -d';' -f"$1"; }
 
 # Shows the gateways' logs when something failed, then the closing line.
@@ -79,6 +53,5 @@ z2z_finish() {
     done
   fi
   tb_down
-  echo "$Z2Z_PASSED passed, $Z2Z_FAILED failed"
-  [ "$Z2Z_FAILED" -eq 0 ]
+  check_summary
 }
