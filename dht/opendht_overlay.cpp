@@ -123,16 +123,26 @@ class OpendhtOverlay final : public Overlay {
   };
 
   // Called with mutex_ held; runner_.put only queues work for the DHT thread.
+  //
+  // A permanent value goes out in two steps. opendht sends a permanent put only after a probe
+  // (a get of the ids and sequence numbers the node already holds under the key), and it sends
+  // no new probe to a node while one is pending: a burst of a thousand permanent puts crossed in
+  // waves of one probe round trip each, about four seconds behind the exports. A plain put is
+  // sent at once; when it is acknowledged (or has failed) the same value is put again as
+  // permanent, which the probe finds already stored, so only the re-announcing remains.
   void dispatch(QueuedPut p) {
     auto v = std::make_shared<::dht::Value>(kValueType, std::move(p.value.data), p.value.id);
+    ::dht::InfoHash hash = toInfoHash(p.key);
     runner_.put(
-        toInfoHash(p.key), v,
-        [this, done = std::move(p.done)](bool ok) {
+        hash, v,
+        [this, hash, v, key = p.key, permanent = p.permanent, done = std::move(p.done)](bool ok) {
           guarded(kTag, "put callback", [&] {
             if (done)
               done(ok);
           });
           std::lock_guard lock(mutex_);
+          if (permanent && permanent_.count({key, v->id}))
+            runner_.put(hash, v, ::dht::DoneCallbackSimple{}, ::dht::time_point::max(), true);
           if (queued_.empty()) {
             --inFlight_;
             return;
@@ -141,7 +151,7 @@ class OpendhtOverlay final : public Overlay {
           queued_.pop_front();
           dispatch(std::move(next));
         },
-        ::dht::time_point::max(), p.permanent);
+        ::dht::time_point::max(), false);
   }
 
   void cancelPut(const Key& key, std::uint64_t id) override {
