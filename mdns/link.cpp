@@ -19,6 +19,7 @@
 #include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/mdns/dns_wire.hpp"
+#include "z2z/mdns/entry_groups.hpp"
 
 namespace z2z::mdns {
 namespace {
@@ -123,8 +124,7 @@ struct Link::Impl {
     bool atHome = false;    // the service is on this link from its own host: not published
     std::uint32_t ttl = 0;  // record TTL override (advertise()); 0: Avahi's defaults
     bool ownHost = false;   // a service of this host: its address records are the daemon's
-    AvahiEntryGroup* group = nullptr;
-    int groupSlot = -1;
+    EntryGroups::Handle group = 0;
     int renames = 0;
     bool waiting = false;  // for its type's browser to be ready
   };
@@ -138,6 +138,9 @@ struct Link::Impl {
 
   EventLoop& loop;
   LinkEvents events;
+  // Services' entry groups, a thousand at a time; the few shared groups (host addresses, type
+  // enumeration) and everything browsed go through avahi-client.
+  EntryGroups serviceGroups;
   std::vector<AvahiIfIndex> ifaces;
   std::vector<Slot> slots;
   bool running = false;
@@ -161,8 +164,7 @@ struct Link::Impl {
 
   // Entry groups withdrawn but not yet freed (see kFreesPerWindow), oldest first.
   struct PendingFree {
-    AvahiEntryGroup* group = nullptr;
-    int slot = -1;
+    EntryGroups::Handle group = 0;
     std::string name;  // instance name on the link, and type
     std::string type;
   };
@@ -171,7 +173,11 @@ struct Link::Impl {
   std::chrono::steady_clock::time_point freeWindowStart{};
   int freesInWindow = 0;
 
-  Impl(EventLoop& l, LinkOptions options, LinkEvents e) : loop(l), events(std::move(e)) {
+  Impl(EventLoop& l, LinkOptions options, LinkEvents e)
+      : loop(l),
+        events(std::move(e)),
+        serviceGroups(l, [this](EntryGroups::Handle g, EntryGroups::Event event,
+                                const std::string& error) { onServiceGroup(g, event, error); }) {
     for (const std::string& name : options.interfaces) {
       unsigned index = if_nametoindex(name.c_str());
       if (index == 0)
@@ -254,7 +260,9 @@ struct Link::Impl {
 
   // Frees every Avahi object, keeping what we want to browse and publish for the rebuild.
   void teardown() {
-    flushPendingFrees();
+    // Closing the connections frees every service group in the daemon.
+    pendingFrees.clear();
+    serviceGroups.reset();
     for (auto& [_, t] : types) {
       for (auto& [b, slot] : t.browsers)
         avahi_service_browser_free(b);
@@ -277,12 +285,8 @@ struct Link::Impl {
         avahi_record_browser_free(rb);
     }
     hosts.clear();
-    for (auto& [_, p] : published) {
-      if (p.group)
-        avahi_entry_group_free(p.group);
-      p.group = nullptr;
-      p.groupSlot = -1;
-    }
+    for (auto& [_, p] : published)
+      p.group = 0;
     for (auto& [_, g] : hostGroups) {
       if (g.group)
         avahi_entry_group_free(g.group);
@@ -714,7 +718,7 @@ struct Link::Impl {
   // What this Link has on the link under `key` (its current name there), if anything.
   const Published* publishedAs(const ServiceKey& key) const {
     for (const auto& [id, p] : published) {
-      if (p.group != nullptr && p.name == key.name && p.service.key.type == key.type &&
+      if (p.group != 0 && p.name == key.name && p.service.key.type == key.type &&
           p.service.key.domain == key.domain) {
         return &p;
       }
@@ -741,9 +745,8 @@ struct Link::Impl {
       }
       p.atHome = true;
       if (p.group) {
-        avahi_entry_group_free(p.group);
-        release(p.groupSlot);
-        p.group = nullptr;
+        serviceGroups.free(p.group);
+        p.group = 0;
       }
       return;
     }
@@ -758,42 +761,34 @@ struct Link::Impl {
       }
       p.name = name;
     }
-    if (p.group == nullptr) {
-      flushPendingFree(p.name, p.service.key.type);
-      p.groupSlot = acquireSlot();
-      p.group = avahi_entry_group_new(client(p.groupSlot), &Impl::groupCb, this);
-      if (p.group == nullptr) {
-        log::error(kTag, "cannot publish ", describe(p.service.key), ": ",
-                   avahiError(client(p.groupSlot)));
-        return;
-      }
-      retain(p.groupSlot);
-    } else {
-      avahi_entry_group_reset(p.group);
-    }
+    // The group this one replaces, and a withdrawn one of the same name still waiting to go:
+    // Avahi refuses the same unique records in two groups, so they go first.
+    std::vector<EntryGroups::Handle> replacing = takePendingFrees(p.name, p.service.key.type);
+    if (p.group)
+      replacing.insert(replacing.begin(), p.group);
+    p.group = 0;
     if (p.ownHost) {
       const char* fqdn = avahi_client_get_host_name_fqdn(client(0));
       if (fqdn == nullptr) {
         log::error(kTag, "cannot advertise ", describe(p.service.key), ": host name unknown");
+        freeAll(replacing);
         return;
       }
       p.service.host = fqdn;
     } else {
       ensureHostGroup(p);
     }
-    if (Status s = addServiceRecords(p); !s) {
-      log::error(kTag, "cannot publish ", describe(p.service.key), ": ", s.error());
-      avahi_entry_group_reset(p.group);
+    auto records = serviceRecords(p);
+    if (!records) {
+      log::error(kTag, "cannot publish ", describe(p.service.key), ": ", records.error());
+      freeAll(replacing);
       return;
     }
-    if (avahi_entry_group_commit(p.group) < 0) {
-      log::error(kTag, "cannot commit ", describe(p.service.key), ": ",
-                 avahiError(client(p.groupSlot)));
-      return;
-    }
+    p.group =
+        serviceGroups.publish(std::move(*records), describe(p.service.key), std::move(replacing));
+    if (!p.group)
+      return;  // no system bus; logged
     ensureTypeGroup(p);
-    log::info(kTag, "published ", describe(p.service.key), " as '", p.name, "' port ",
-              p.service.port, " host ", p.service.host);
   }
 
   static std::string alternative(const std::string& name) {
@@ -814,7 +809,8 @@ struct Link::Impl {
     return {};
   }
 
-  Status addServiceRecords(Published& p) {
+  // The service's own records (SRV, TXT, its PTR), once per interface.
+  Result<std::vector<EntryGroups::Record>> serviceRecords(const Published& p) const {
     const ServiceKey& key = p.service.key;
     auto typeLabels = wire::splitPlain(key.type);
     auto domainLabels = wire::splitPlain(key.domain);
@@ -836,18 +832,19 @@ struct Link::Impl {
     if (!txt)
       return fail(txt.error());
 
-    const auto unique =
-        static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
-    const auto shared = static_cast<AvahiPublishFlags>(0);
+    const std::uint32_t unique = AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE;
     std::string instanceName = wire::escapedName(instance);
+    std::string typeNameText = wire::escapedName(typeName);
     const std::uint32_t hostTtl = p.ttl ? p.ttl : kTtlHost;
     const std::uint32_t serviceTtl = p.ttl ? p.ttl : kTtlService;
-    if (Status s = addRecord(p.group, unique, instanceName, kTypeSrv, hostTtl, *srv); !s)
-      return s;
-    if (Status s = addRecord(p.group, unique, instanceName, kTypeTxt, serviceTtl, *txt); !s)
-      return s;
-    return addRecord(p.group, shared, wire::escapedName(typeName), kTypePtr, serviceTtl,
-                     *instanceWire);
+    std::vector<EntryGroups::Record> out;
+    for (AvahiIfIndex iface : ifaces) {
+      out.push_back({iface, AVAHI_PROTO_UNSPEC, unique, instanceName, kTypeSrv, hostTtl, *srv});
+      out.push_back({iface, AVAHI_PROTO_UNSPEC, unique, instanceName, kTypeTxt, serviceTtl, *txt});
+      out.push_back(
+          {iface, AVAHI_PROTO_UNSPEC, 0, typeNameText, kTypePtr, serviceTtl, *instanceWire});
+    }
+    return out;
   }
 
   void ensureTypeGroup(const Published& p) {
@@ -970,28 +967,28 @@ struct Link::Impl {
       freeTimer->arm(kFreeWindow);
   }
 
-  // A service published again under a name still waiting for its old group to go: Avahi
-  // refuses the same unique records in two groups, so the old one goes first.
-  void flushPendingFree(const std::string& name, const std::string& type) {
+  // Withdrawn groups of this name still waiting to go, taken out of the queue.
+  std::vector<EntryGroups::Handle> takePendingFrees(const std::string& name,
+                                                    const std::string& type) {
+    std::vector<EntryGroups::Handle> out;
     for (auto it = pendingFrees.begin(); it != pendingFrees.end();) {
       if (it->name == name && it->type == type) {
-        freeGroup(*it);
+        out.push_back(it->group);
         it = pendingFrees.erase(it);
       } else {
         ++it;
       }
     }
+    return out;
   }
 
-  void flushPendingFrees() {
-    for (const PendingFree& f : pendingFrees)
-      freeGroup(f);
-    pendingFrees.clear();
+  void freeAll(const std::vector<EntryGroups::Handle>& groups) {
+    for (EntryGroups::Handle g : groups)
+      serviceGroups.free(g);
   }
 
   void freeGroup(const PendingFree& f) {
-    avahi_entry_group_free(f.group);  // withdraws with goodbye packets
-    release(f.slot);
+    serviceGroups.free(f.group);  // withdraws with goodbye packets
   }
 
   void releaseHostGroup(const std::string& host, const std::string& id) {
@@ -1002,25 +999,33 @@ struct Link::Impl {
     guarded(kTag, "entry group", [&] { static_cast<Impl*>(self)->onGroup(g, state); });
   }
 
-  void onGroup(AvahiEntryGroup* g, AvahiEntryGroupState state) {
-    if (state != AVAHI_ENTRY_GROUP_COLLISION && state != AVAHI_ENTRY_GROUP_FAILURE)
-      return;
+  void onServiceGroup(EntryGroups::Handle g, EntryGroups::Event event, const std::string& error) {
     for (auto& [id, p] : published) {
       if (p.group != g)
         continue;
-      if (state == AVAHI_ENTRY_GROUP_COLLISION) {
-        log::notice(kTag, "name conflict for '", p.name, "'; renaming the import");
-        // Not from inside the callback: rename() resets this very group.
-        loop.post([this, id = id] {
-          auto it = published.find(id);
-          if (it != published.end())
-            rename(it->second);
-        });
-      } else {
-        log::error(kTag, "publishing '", p.name, "' failed: ", avahiError(client(p.groupSlot)));
+      if (event == EntryGroups::Event::Committed) {
+        log::info(kTag, "published ", describe(p.service.key), " as '", p.name, "' port ",
+                  p.service.port, " host ", p.service.host);
+        return;
       }
+      if (event == EntryGroups::Event::Failure) {
+        log::error(kTag, "publishing '", p.name, "' failed: ", error);
+        return;
+      }
+      log::notice(kTag, "name conflict for '", p.name, "'; renaming the import");
+      // Not from inside the callback: rename() replaces this very group.
+      loop.post([this, id = id, g] {
+        auto it = published.find(id);
+        if (it != published.end() && it->second.group == g)
+          rename(it->second);
+      });
       return;
     }
+  }
+
+  void onGroup(AvahiEntryGroup* g, AvahiEntryGroupState state) {
+    if (state != AVAHI_ENTRY_GROUP_COLLISION && state != AVAHI_ENTRY_GROUP_FAILURE)
+      return;
     for (auto& [host, hg] : hostGroups) {
       if (hg.group == g) {
         log::error(kTag, "address records of ", host, ": ",
@@ -1095,7 +1100,7 @@ void Link::unpublish(const std::string& id) {
     return;
   Impl::Published& p = it->second;
   if (p.group)
-    impl_->freeGroupPaced({p.group, p.groupSlot, p.name, p.service.key.type});
+    impl_->freeGroupPaced({p.group, p.name, p.service.key.type});
   log::info(kTag, "withdrew '", p.name, "'.", p.service.key.type);
   impl_->releaseTypeGroup(p.service.key, id);
   std::string host = p.service.host;
@@ -1111,7 +1116,7 @@ bool Link::publishes(const ServiceKey& key) const {
 
 std::string Link::publishedName(const std::string& id) const {
   auto it = impl_->published.find(id);
-  return it == impl_->published.end() || it->second.group == nullptr ? "" : it->second.name;
+  return it == impl_->published.end() || it->second.group == 0 ? "" : it->second.name;
 }
 
 bool Link::daemonRunning() const {

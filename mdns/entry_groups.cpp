@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/mdns/entry_groups.hpp"
+
+#include <avahi-common/domain.h>
+#include <avahi-common/timeval.h>
+#include <avahi-common/watch.h>
+#include <dbus/dbus.h>
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include "z2z/config/guard.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/mdns/event_loop.hpp"
+
+namespace z2z::mdns {
+namespace {
+
+constexpr std::string_view kTag = "mdns";
+constexpr char kAvahi[] = "org.freedesktop.Avahi";
+constexpr char kServerInterface[] = "org.freedesktop.Avahi.Server";
+constexpr char kGroupInterface[] = "org.freedesktop.Avahi.EntryGroup";
+// dbus-daemon's system bus lets a connection have 128 calls waiting for their replies
+// (max_replies_per_connection); more are refused.
+constexpr int kMaxInFlight = 64;
+// avahi-daemon gives a client (a connection) objects-per-client-max objects, 1024 by default.
+// A group that replaces another stays on its connection up to the hard limit.
+constexpr int kGroupsPerConnection = 900;
+constexpr int kGroupsHardLimit = 1000;
+// Messages handled per turn of our loop before it looks at its other sources again.
+constexpr int kDispatchBatch = 256;
+constexpr std::int32_t kStateCollision = 3;  // AVAHI_ENTRY_GROUP_COLLISION
+constexpr std::int32_t kStateFailure = 4;    // AVAHI_ENTRY_GROUP_FAILURE
+constexpr std::uint16_t kClassIn = 1;
+
+enum class Call { New, AddRecord, Commit, Free };
+
+AvahiWatchEvent toAvahi(unsigned flags) {
+  int e = 0;
+  if (flags & DBUS_WATCH_READABLE)
+    e |= AVAHI_WATCH_IN;
+  if (flags & DBUS_WATCH_WRITABLE)
+    e |= AVAHI_WATCH_OUT;
+  return static_cast<AvahiWatchEvent>(e);
+}
+
+unsigned toDbus(AvahiWatchEvent e) {
+  unsigned f = 0;
+  if (e & AVAHI_WATCH_IN)
+    f |= DBUS_WATCH_READABLE;
+  if (e & AVAHI_WATCH_OUT)
+    f |= DBUS_WATCH_WRITABLE;
+  if (e & AVAHI_WATCH_ERR)
+    f |= DBUS_WATCH_ERROR;
+  if (e & AVAHI_WATCH_HUP)
+    f |= DBUS_WATCH_HANGUP;
+  return f;
+}
+
+struct MessageUnref {
+  void operator()(DBusMessage* m) const { dbus_message_unref(m); }
+};
+using Message = std::unique_ptr<DBusMessage, MessageUnref>;
+
+std::string errorText(DBusMessage* reply) {
+  if (reply == nullptr)
+    return "no reply (connection to the system bus lost)";
+  DBusError err;
+  dbus_error_init(&err);
+  std::string out = "error";
+  if (dbus_set_error_from_message(&err, reply))
+    out = std::string(err.message ? err.message : err.name);
+  dbus_error_free(&err);
+  return out;
+}
+
+}  // namespace
+
+struct EntryGroups::Impl {
+  struct Conn;
+
+  // What a D-Bus watch or timeout needs in our loop's callbacks.
+  struct WatchData {
+    Conn* conn;
+    DBusWatch* watch;
+    AvahiWatch* avahi = nullptr;
+  };
+  struct TimeoutData {
+    Conn* conn;
+    DBusTimeout* timeout;
+    AvahiTimeout* avahi = nullptr;
+  };
+
+  struct Outgoing {
+    Message message;
+    Handle group;
+    Call call;
+  };
+
+  // One private connection to the system bus: one avahi-daemon client.
+  struct Conn {
+    Impl* impl = nullptr;
+    DBusConnection* bus = nullptr;
+    AvahiTimeout* dispatch = nullptr;
+    bool dead = false;
+    int groups = 0;
+    int inFlight = 0;
+    std::deque<Outgoing> urgent;  // calls on existing groups: they finish a publication
+    std::deque<Outgoing> fresh;   // new groups
+    std::map<std::string, Handle> paths;
+  };
+
+  // A reply's context; owns its connection while the call is pending.
+  struct Pending {
+    std::shared_ptr<Conn> conn;
+    Handle group;
+    Call call;
+  };
+
+  enum class GroupState { Creating, Live, Failed };
+  struct Group {
+    std::shared_ptr<Conn> conn;
+    std::string path;
+    std::string label;
+    std::vector<Record> records;  // until they are sent
+    GroupState state = GroupState::Creating;
+    bool freed = false;  // while Creating: free it when the daemon says its path
+  };
+
+  EventLoop& loop;
+  const AvahiPoll* poll;
+  EventCallback events;
+  std::vector<std::shared_ptr<Conn>> conns;
+  std::map<Handle, Group> groups;
+  std::size_t live = 0;
+  Handle lastHandle = 0;
+  bool busWarned = false;
+
+  Impl(EventLoop& l, EventCallback e) : loop(l), poll(l.avahiPoll()), events(std::move(e)) {}
+
+  ~Impl() { reset(); }
+
+  // ---- connections ---------------------------------------------------------------------------
+
+  std::shared_ptr<Conn> connectionWithRoom() {
+    for (const auto& c : conns) {
+      if (!c->dead && c->groups < kGroupsPerConnection)
+        return c;
+    }
+    DBusError err;
+    dbus_error_init(&err);
+    DBusConnection* bus = dbus_bus_get_private(DBUS_BUS_SYSTEM, &err);
+    if (bus == nullptr) {
+      if (!busWarned) {
+        log::error(kTag, "cannot reach the system bus to publish: ",
+                   err.message ? err.message : "unknown error");
+      }
+      busWarned = true;
+      dbus_error_free(&err);
+      return nullptr;
+    }
+    busWarned = false;
+    auto c = std::make_shared<Conn>();
+    c->impl = this;
+    c->bus = bus;
+    dbus_connection_set_exit_on_disconnect(bus, FALSE);
+    c->dispatch = poll->timeout_new(poll, nullptr, &Impl::onDispatch, c.get());
+    dbus_connection_add_filter(bus, &Impl::filter, c.get(), nullptr);
+    dbus_connection_set_watch_functions(bus, &Impl::addWatch, &Impl::removeWatch,
+                                        &Impl::toggleWatch, c.get(), nullptr);
+    dbus_connection_set_timeout_functions(bus, &Impl::addTimeout, &Impl::removeTimeout,
+                                          &Impl::toggleTimeout, c.get(), nullptr);
+    dbus_connection_set_dispatch_status_function(bus, &Impl::dispatchStatus, c.get(), nullptr);
+    // The daemon addresses StateChanged to the group's owner; the rule only makes sure.
+    dbus_bus_add_match(bus,
+                       "type='signal',sender='org.freedesktop.Avahi',"
+                       "interface='org.freedesktop.Avahi.EntryGroup',member='StateChanged'",
+                       nullptr);
+    conns.push_back(c);
+    if (conns.size() > 1)
+      log::info(kTag, "opened publishing connection #", conns.size(), " to avahi-daemon");
+    scheduleDispatch(*c);
+    return c;
+  }
+
+  void close(Conn& c) {
+    if (c.bus == nullptr)
+      return;
+    c.dead = true;
+    c.urgent.clear();
+    c.fresh.clear();
+    dbus_connection_set_dispatch_status_function(c.bus, nullptr, nullptr, nullptr);
+    // Removes our watches and timeouts through the remove functions.
+    dbus_connection_set_watch_functions(c.bus, nullptr, nullptr, nullptr, nullptr, nullptr);
+    dbus_connection_set_timeout_functions(c.bus, nullptr, nullptr, nullptr, nullptr, nullptr);
+    dbus_connection_remove_filter(c.bus, &Impl::filter, &c);
+    dbus_connection_close(c.bus);
+    dbus_connection_unref(c.bus);  // frees the pending calls and their Pending
+    c.bus = nullptr;
+    poll->timeout_free(c.dispatch);
+    c.dispatch = nullptr;
+  }
+
+  void reset() {
+    groups.clear();
+    live = 0;
+    // Pending calls hold their connection: take them out of the list first, close them all.
+    auto old = std::move(conns);
+    conns.clear();
+    for (const auto& c : old)
+      close(*c);
+  }
+
+  // ---- the loop glue -------------------------------------------------------------------------
+
+  static dbus_bool_t addWatch(DBusWatch* w, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    auto* wd = new WatchData{conn, w};
+    AvahiWatchEvent ev =
+        dbus_watch_get_enabled(w) ? toAvahi(dbus_watch_get_flags(w)) : AvahiWatchEvent{};
+    wd->avahi = conn->impl->poll->watch_new(conn->impl->poll, dbus_watch_get_unix_fd(w), ev,
+                                            &Impl::onWatch, wd);
+    if (wd->avahi == nullptr) {
+      delete wd;
+      return FALSE;
+    }
+    dbus_watch_set_data(w, wd, nullptr);
+    return TRUE;
+  }
+
+  static void removeWatch(DBusWatch* w, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    auto* wd = static_cast<WatchData*>(dbus_watch_get_data(w));
+    if (wd == nullptr)
+      return;
+    conn->impl->poll->watch_free(wd->avahi);
+    dbus_watch_set_data(w, nullptr, nullptr);
+    delete wd;
+  }
+
+  static void toggleWatch(DBusWatch* w, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    auto* wd = static_cast<WatchData*>(dbus_watch_get_data(w));
+    if (wd == nullptr)
+      return;
+    conn->impl->poll->watch_update(wd->avahi, dbus_watch_get_enabled(w)
+                                                  ? toAvahi(dbus_watch_get_flags(w))
+                                                  : AvahiWatchEvent{});
+  }
+
+  static void onWatch(AvahiWatch*, int, AvahiWatchEvent event, void* data) {
+    auto* wd = static_cast<WatchData*>(data);
+    Conn* conn = wd->conn;
+    guarded(kTag, "D-Bus watch", [&] {
+      dbus_watch_handle(wd->watch, toDbus(event));  // may remove this very watch
+      if (conn->bus != nullptr)
+        conn->impl->scheduleDispatch(*conn);
+    });
+  }
+
+  static void armTimeout(const AvahiPoll* poll, TimeoutData* td) {
+    if (!dbus_timeout_get_enabled(td->timeout)) {
+      poll->timeout_update(td->avahi, nullptr);
+      return;
+    }
+    timeval tv;
+    avahi_elapse_time(&tv, static_cast<unsigned>(dbus_timeout_get_interval(td->timeout)), 0);
+    poll->timeout_update(td->avahi, &tv);
+  }
+
+  static dbus_bool_t addTimeout(DBusTimeout* t, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    auto* td = new TimeoutData{conn, t};
+    td->avahi = conn->impl->poll->timeout_new(conn->impl->poll, nullptr, &Impl::onTimeout, td);
+    if (td->avahi == nullptr) {
+      delete td;
+      return FALSE;
+    }
+    dbus_timeout_set_data(t, td, nullptr);
+    armTimeout(conn->impl->poll, td);
+    return TRUE;
+  }
+
+  static void removeTimeout(DBusTimeout* t, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    auto* td = static_cast<TimeoutData*>(dbus_timeout_get_data(t));
+    if (td == nullptr)
+      return;
+    conn->impl->poll->timeout_free(td->avahi);
+    dbus_timeout_set_data(t, nullptr, nullptr);
+    delete td;
+  }
+
+  static void toggleTimeout(DBusTimeout* t, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    if (auto* td = static_cast<TimeoutData*>(dbus_timeout_get_data(t)))
+      armTimeout(conn->impl->poll, td);
+  }
+
+  static void onTimeout(AvahiTimeout*, void* data) {
+    auto* td = static_cast<TimeoutData*>(data);
+    Conn* conn = td->conn;
+    const AvahiPoll* poll = conn->impl->poll;
+    guarded(kTag, "D-Bus timeout", [&] {
+      // A D-Bus timeout repeats until it is removed or disabled; handling may remove it.
+      armTimeout(poll, td);
+      dbus_timeout_handle(td->timeout);
+      if (conn->bus != nullptr)
+        conn->impl->scheduleDispatch(*conn);
+    });
+  }
+
+  static void dispatchStatus(DBusConnection*, DBusDispatchStatus status, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    if (status == DBUS_DISPATCH_DATA_REMAINS && conn->dispatch != nullptr) {
+      timeval now{0, 0};
+      conn->impl->poll->timeout_update(conn->dispatch, &now);
+    }
+  }
+
+  void scheduleDispatch(Conn& c) {
+    if (c.bus != nullptr &&
+        dbus_connection_get_dispatch_status(c.bus) == DBUS_DISPATCH_DATA_REMAINS) {
+      timeval now{0, 0};
+      poll->timeout_update(c.dispatch, &now);
+    }
+  }
+
+  static void onDispatch(AvahiTimeout*, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    guarded(kTag, "D-Bus dispatch", [&] {
+      conn->impl->poll->timeout_update(conn->dispatch, nullptr);
+      DBusConnection* bus = conn->bus;
+      dbus_connection_ref(bus);
+      int n = 0;
+      while (n++ < kDispatchBatch && dbus_connection_dispatch(bus) == DBUS_DISPATCH_DATA_REMAINS) {
+      }
+      dbus_connection_unref(bus);
+      if (conn->bus != nullptr)
+        conn->impl->scheduleDispatch(*conn);
+    });
+  }
+
+  // ---- calls ---------------------------------------------------------------------------------
+
+  static Message methodCall(const char* path, const char* interface, const char* method) {
+    DBusMessage* m = dbus_message_new_method_call(kAvahi, path, interface, method);
+    if (m == nullptr)
+      throw std::bad_alloc();
+    return Message(m);
+  }
+
+  void send(Conn& c, Message m, Handle group, Call call, bool urgent) {
+    (urgent ? c.urgent : c.fresh).push_back(Outgoing{std::move(m), group, call});
+    pump(c);
+  }
+
+  void pump(Conn& c) {
+    while (!c.dead && c.inFlight < kMaxInFlight && (!c.urgent.empty() || !c.fresh.empty())) {
+      auto& queue = c.urgent.empty() ? c.fresh : c.urgent;
+      Outgoing out = std::move(queue.front());
+      queue.pop_front();
+      DBusPendingCall* pc = nullptr;
+      if (!dbus_connection_send_with_reply(c.bus, out.message.get(), &pc,
+                                           DBUS_TIMEOUT_USE_DEFAULT) ||
+          pc == nullptr) {
+        c.dead = true;
+        log::warning(kTag, "lost the system bus connection used for publishing");
+        return;
+      }
+      ++c.inFlight;
+      auto self = std::find_if(conns.begin(), conns.end(),
+                               [&](const std::shared_ptr<Conn>& p) { return p.get() == &c; });
+      auto* pending = new Pending{self != conns.end() ? *self : nullptr, out.group, out.call};
+      if (!dbus_pending_call_set_notify(pc, &Impl::onReply, pending,
+                                        [](void* p) { delete static_cast<Pending*>(p); })) {
+        delete pending;
+      }
+      dbus_pending_call_unref(pc);
+    }
+  }
+
+  static void onReply(DBusPendingCall* pc, void* data) {
+    auto* pending = static_cast<Pending*>(data);
+    DBusMessage* reply = dbus_pending_call_steal_reply(pc);
+    guarded(kTag, "D-Bus reply", [&] {
+      Conn* conn = pending->conn.get();
+      if (conn == nullptr || conn->dead)
+        return;
+      --conn->inFlight;
+      conn->impl->replied(pending->conn, pending->group, pending->call, reply);
+      if (!conn->dead)
+        conn->impl->pump(*conn);
+    });
+    if (reply != nullptr)
+      dbus_message_unref(reply);
+  }
+
+  void replied(const std::shared_ptr<Conn>& c, Handle h, Call call, DBusMessage* reply) {
+    bool failed = reply == nullptr || dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_ERROR;
+    if (call == Call::Free) {
+      if (failed)
+        log::debug(kTag, "freeing an entry group: ", errorText(reply));
+      return;
+    }
+    auto it = groups.find(h);
+    if (it == groups.end())
+      return;
+    Group& g = it->second;
+    if (call == Call::New) {
+      const char* path = nullptr;
+      if (!failed &&
+          !dbus_message_get_args(reply, nullptr, DBUS_TYPE_OBJECT_PATH, &path, DBUS_TYPE_INVALID)) {
+        failed = true;
+      }
+      if (failed) {
+        --c->groups;
+        if (g.freed) {
+          groups.erase(it);
+          return;
+        }
+        fail(h, g, errorText(reply));
+        return;
+      }
+      g.path = path;
+      if (g.freed) {
+        sendFree(*c, g.path);
+        --c->groups;
+        groups.erase(it);
+        return;
+      }
+      g.state = GroupState::Live;
+      c->paths[g.path] = h;
+      for (const Record& r : g.records) {
+        if (Message m = addRecord(g.path, r))
+          send(*c, std::move(m), h, Call::AddRecord, true);
+        else
+          return fail(h, g, "record " + r.name + ": not a valid domain name");
+      }
+      g.records.clear();
+      send(*c, methodCall(g.path.c_str(), kGroupInterface, "Commit"), h, Call::Commit, true);
+      return;
+    }
+    if (failed && g.state != GroupState::Failed)
+      fail(h, g, errorText(reply));
+    else if (call == Call::Commit && g.state == GroupState::Live && !g.freed && events)
+      events(h, Event::Committed, "");
+  }
+
+  void fail(Handle h, Group& g, const std::string& why) {
+    g.state = GroupState::Failed;
+    if (events)
+      events(h, Event::Failure, why);
+    else
+      log::error(kTag, "cannot publish ", g.label, ": ", why);
+  }
+
+  static Message addRecord(const std::string& path, const Record& r) {
+    // libdbus aborts on a string that is not UTF-8; Avahi refuses names it cannot publish.
+    if (!dbus_validate_utf8(r.name.c_str(), nullptr) ||
+        !avahi_is_valid_domain_name(r.name.c_str())) {
+      return nullptr;
+    }
+    Message m = methodCall(path.c_str(), kGroupInterface, "AddRecord");
+    std::int32_t iface = r.iface;
+    std::int32_t proto = r.protocol;
+    std::uint32_t flags = r.flags;
+    const char* name = r.name.c_str();
+    std::uint16_t cls = kClassIn;
+    std::uint16_t type = r.type;
+    std::uint32_t ttl = r.ttl;
+    static const std::uint8_t kEmpty = 0;
+    const std::uint8_t* rdata = r.rdata.empty() ? &kEmpty : r.rdata.data();
+    int size = static_cast<int>(r.rdata.size());
+    if (!dbus_message_append_args(m.get(), DBUS_TYPE_INT32, &iface, DBUS_TYPE_INT32, &proto,
+                                  DBUS_TYPE_UINT32, &flags, DBUS_TYPE_STRING, &name,
+                                  DBUS_TYPE_UINT16, &cls, DBUS_TYPE_UINT16, &type, DBUS_TYPE_UINT32,
+                                  &ttl, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &rdata, size,
+                                  DBUS_TYPE_INVALID)) {
+      throw std::bad_alloc();
+    }
+    return m;
+  }
+
+  void sendFree(Conn& c, const std::string& path) {
+    c.paths.erase(path);
+    send(c, methodCall(path.c_str(), kGroupInterface, "Free"), 0, Call::Free, true);
+  }
+
+  static DBusHandlerResult filter(DBusConnection*, DBusMessage* m, void* data) {
+    auto* conn = static_cast<Conn*>(data);
+    DBusHandlerResult result = DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+    guarded(kTag, "D-Bus signal", [&] {
+      if (dbus_message_is_signal(m, DBUS_INTERFACE_LOCAL, "Disconnected")) {
+        log::warning(kTag, "lost the system bus connection used for publishing");
+        conn->dead = true;
+        result = DBUS_HANDLER_RESULT_HANDLED;
+        return;
+      }
+      if (!dbus_message_is_signal(m, kGroupInterface, "StateChanged"))
+        return;
+      result = DBUS_HANDLER_RESULT_HANDLED;
+      const char* path = dbus_message_get_path(m);
+      auto it = path ? conn->paths.find(path) : conn->paths.end();
+      std::int32_t state = 0;
+      const char* error = "";
+      if (it == conn->paths.end() ||
+          !dbus_message_get_args(m, nullptr, DBUS_TYPE_INT32, &state, DBUS_TYPE_STRING, &error,
+                                 DBUS_TYPE_INVALID)) {
+        return;
+      }
+      if ((state == kStateCollision || state == kStateFailure) && conn->impl->events) {
+        conn->impl->events(it->second, state == kStateFailure ? Event::Failure : Event::Collision,
+                           error);
+      }
+    });
+    return result;
+  }
+};
+
+EntryGroups::EntryGroups(EventLoop& loop, EventCallback events)
+    : impl_(std::make_unique<Impl>(loop, std::move(events))) {}
+
+EntryGroups::~EntryGroups() = default;
+
+EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::string label,
+                                         std::vector<Handle> replacing) {
+  std::shared_ptr<Impl::Conn> conn;
+  for (Handle h : replacing) {
+    auto it = impl_->groups.find(h);
+    if (it != impl_->groups.end() && !conn && !it->second.conn->dead &&
+        it->second.conn->groups < kGroupsHardLimit) {
+      conn = it->second.conn;
+    }
+    free(h);
+  }
+  if (!conn)
+    conn = impl_->connectionWithRoom();
+  if (!conn)
+    return 0;
+  Handle h = ++impl_->lastHandle;
+  Impl::Group& g = impl_->groups[h];
+  g.conn = conn;
+  g.label = std::move(label);
+  g.records = std::move(records);
+  ++conn->groups;
+  ++impl_->live;
+  impl_->send(*conn, Impl::methodCall("/", kServerInterface, "EntryGroupNew"), h, Call::New, false);
+  return h;
+}
+
+void EntryGroups::free(Handle group) {
+  auto it = impl_->groups.find(group);
+  if (it == impl_->groups.end() || it->second.freed)
+    return;
+  Impl::Group& g = it->second;
+  --impl_->live;
+  if (g.state == Impl::GroupState::Creating) {
+    g.freed = true;  // when the daemon answers with its path
+    return;
+  }
+  std::shared_ptr<Impl::Conn> conn = g.conn;
+  if (!g.path.empty()) {
+    impl_->sendFree(*conn, g.path);
+    --conn->groups;
+  }
+  impl_->groups.erase(it);
+}
+
+void EntryGroups::reset() {
+  impl_->reset();
+}
+
+std::size_t EntryGroups::size() const {
+  return impl_->live;
+}
+
+}  // namespace z2z::mdns

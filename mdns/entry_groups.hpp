@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace z2z::mdns {
+
+class EventLoop;
+
+/// Entry groups of raw records, published through avahi-daemon's D-Bus interface without
+/// waiting for each reply.
+///
+/// avahi-client makes every call synchronously, and avahi-daemon handles one D-Bus message per
+/// iteration of its main loop, after whatever else is due then (announcements, responses). Under
+/// load every call waited for a round of the daemon's other work: a thousand imported services,
+/// five calls each, took seconds to publish. Here the calls of many groups are in flight at once
+/// and the daemon handles them back to back.
+///
+/// Calls on one connection reach the daemon in the order they were made; publish() puts a group
+/// that replaces others on their connection, so the daemon has withdrawn the old records before
+/// it sees the same unique records again. Loop thread only.
+class EntryGroups {
+ public:
+  /// One resource record; iface, protocol and flags are Avahi's (AvahiIfIndex, AvahiProtocol,
+  /// AvahiPublishFlags), class IN.
+  struct Record {
+    int iface = -1;
+    int protocol = -1;
+    std::uint32_t flags = 0;
+    std::string name;
+    std::uint16_t type = 0;
+    std::uint32_t ttl = 0;
+    std::vector<std::uint8_t> rdata;
+  };
+
+  /// A group; 0 is none.
+  using Handle = std::uint64_t;
+
+  enum class Event {
+    Committed,  ///< the daemon has the records and announces them
+    Collision,  ///< another host holds a unique record of the group
+    Failure,    ///< a call failed or the daemon gave up on the group; `error` says why
+  };
+  /// What became of a group.
+  using EventCallback = std::function<void(Handle, Event, const std::string& error)>;
+
+  EntryGroups(EventLoop& loop, EventCallback events);
+  ~EntryGroups();
+  EntryGroups(const EntryGroups&) = delete;
+  EntryGroups& operator=(const EntryGroups&) = delete;
+
+  /// Creates a group holding `records` and commits it; `label` names it in log messages.
+  /// `replacing` are freed first, and the new group goes on the first one's connection. Returns
+  /// 0, having logged why, when the system bus cannot be reached.
+  Handle publish(std::vector<Record> records, std::string label,
+                 std::vector<Handle> replacing = {});
+
+  /// Withdraws the group's records (goodbye packets) and frees it.
+  void free(Handle group);
+
+  /// Forgets every group and closes the connections (the daemon frees what a closed connection
+  /// owned). For a daemon that went away, and before a rebuild.
+  void reset();
+
+  /// Groups created and not freed.
+  std::size_t size() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace z2z::mdns
