@@ -8,7 +8,7 @@ packages=(
   # build
   cmake g++ pkg-config make
   # libraries z2z links
-  libavahi-client-dev libopendht-dev libpugixml-dev libssl-dev
+  libavahi-client-dev libdbus-1-dev libopendht-dev libpugixml-dev libssl-dev
   libxmlrpc-core-c3-dev libxmlrpc-c++8-dev
   # tests
   doctest-dev avahi-daemon avahi-utils dbus iproute2 iputils-ping mandoc python3 python3-dbus
