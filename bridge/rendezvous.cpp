@@ -18,6 +18,7 @@ namespace {
 constexpr std::string_view kTag = "rendezvous";
 constexpr std::string_view kMagic = "z2z-rendezvous";
 constexpr std::chrono::seconds kRestartAfter{60};
+constexpr std::chrono::milliseconds kUntilPublished{1000};
 // Malformed values logged per listen report; the others are counted only.
 constexpr std::size_t kLoggedPerBatch = 3;
 
@@ -359,10 +360,13 @@ struct Rendezvous::Impl {
   void round() {
     if (!running)
       return;
-    timer->arm(options.interval);
-    if (!node && !startNode())
+    if (!node && !startNode()) {
+      timer->arm(options.interval);
       return;
+    }
     publish();
+    // Until the node learns its address (from its first answers), look again soon.
+    timer->arm(ownValue ? options.interval : std::min(options.interval, kUntilPublished));
     // Leaders whose node the main overlay's routing table holds (by id or address) are in
     // this overlay already; the others may be of another one.
     std::set<dht::Key> known;
