@@ -742,6 +742,8 @@ struct Daemon::Impl {
     RendezvousStatus r = rendezvous->status();
     std::ostringstream out;
     out << "name '" << config.server.rendezvousName << "', key " << r.key.hex() << "; ";
+    if (r.failed)
+      return out.str() + "its node could not start (see the log); trying again every minute";
     if (!r.running)
       return out.str() + "not running (only the leader runs it)";
     out << "node on UDP port " << r.port << " with " << r.nodes << " good nodes, " << r.published
@@ -756,6 +758,7 @@ struct Daemon::Impl {
     RendezvousStatus r = rendezvous->status();
     std::ostringstream out;
     out << "{\"enabled\":true,\"running\":" << (r.running ? "true" : "false")
+        << ",\"failed\":" << (r.failed ? "true" : "false")
         << ",\"name\":" << jsonString(config.server.rendezvousName)
         << ",\"key\":" << jsonString(r.key.hex()) << ",\"port\":" << r.port
         << ",\"good_nodes\":" << r.nodes << ",\"published\":" << r.published

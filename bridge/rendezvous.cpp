@@ -21,6 +21,9 @@ constexpr std::chrono::seconds kRestartAfter{60};
 constexpr std::chrono::milliseconds kUntilPublished{1000};
 // Malformed values logged per listen report; the others are counted only.
 constexpr std::size_t kLoggedPerBatch = 3;
+// The key is read afresh this many rounds apart: leaders left out when the table was full
+// come back, and so do values a listen missed.
+constexpr unsigned kRereadRounds = 12;
 
 using Clock = std::chrono::steady_clock;
 
@@ -57,6 +60,15 @@ std::optional<dht::Key> parseHexKey(std::string_view hex) {
     k.bytes[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
   return k;
+}
+
+// At most `n` of the values, chosen at random (runs on a DHT thread).
+void sample(std::vector<dht::Value>& values, std::size_t n) {
+  if (values.size() <= n)
+    return;
+  std::minstd_rand random{std::random_device{}()};
+  std::shuffle(values.begin(), values.end(), random);
+  values.resize(n);
 }
 
 std::string shortId(const dht::Key& k) {
@@ -175,6 +187,7 @@ struct Rendezvous::Impl {
 
   bool running = false;
   bool startFailed = false;
+  unsigned rounds = 0;
   Clock::time_point nextStart{};
   std::optional<dht::Overlay::ListenToken> listenToken;
   std::optional<std::uint64_t> ownValue;  // the id of the value put, while it is kept alive
@@ -248,9 +261,8 @@ struct Rendezvous::Impl {
     listenToken = node->listen(
         key, [&l = loop, this, a = std::weak_ptr<bool>(alive), batch = options.maxValuesPerBatch](
                  std::vector<dht::Value> values, bool expired) {
-          // Anyone may write here: copy no more than a batch's worth before posting.
-          if (values.size() > batch)
-            values.resize(batch);
+          // Anyone may write here: hand no more than a batch's worth to the loop.
+          sample(values, batch);
           l.post([this, a, values = std::move(values), expired] {
             if (a.lock())
               read(values, expired);
@@ -338,10 +350,10 @@ struct Rendezvous::Impl {
         continue;
       auto it = leaders.find(entry->node);
       if (it == leaders.end()) {
-        if (leaders.size() >= options.maxLeaders) {
+        if (leaders.size() >= options.maxLeaders && !evictOne()) {
           if (!fullLogged)
             log::warning(kTag, "more than ", options.maxLeaders,
-                         " leaders under the rendezvous key: ignoring the others");
+                         " leaders under the rendezvous key: ignoring the others for now");
           fullLogged = true;
           continue;
         }
@@ -357,6 +369,34 @@ struct Rendezvous::Impl {
       log::info(kTag, "skipped ", bad - kLoggedPerBatch, " more malformed values");
   }
 
+  // Makes room for a leader just read: anyone can fill the key with plausible values, so the
+  // leader tried most often in vain goes (it comes back with a later read). Leaders not tried
+  // yet stay.
+  bool evictOne() {
+    auto victim = leaders.end();
+    for (auto it = leaders.begin(); it != leaders.end(); ++it) {
+      if (it->second.tries > 0 &&
+          (victim == leaders.end() || it->second.tries > victim->second.tries)) {
+        victim = it;
+      }
+    }
+    if (victim == leaders.end())
+      return false;
+    leaders.erase(victim);
+    return true;
+  }
+
+  void reread() {
+    node->get(key, [&l = loop, this, a = std::weak_ptr<bool>(alive),
+                    batch = options.maxValuesPerBatch](std::vector<dht::Value> values) {
+      sample(values, batch);
+      l.post([this, a, values = std::move(values)] {
+        if (a.lock())
+          read(values, false);
+      });
+    });
+  }
+
   void round() {
     if (!running)
       return;
@@ -365,6 +405,8 @@ struct Rendezvous::Impl {
       return;
     }
     publish();
+    if (++rounds % kRereadRounds == 0)
+      reread();
     // Until the node learns its address (from its first answers), look again soon.
     timer->arm(ownValue ? options.interval : std::min(options.interval, kUntilPublished));
     // Leaders whose node the main overlay's routing table holds (by id or address) are in
@@ -423,6 +465,7 @@ void Rendezvous::stop() {
 RendezvousStatus Rendezvous::status() const {
   RendezvousStatus s;
   s.running = impl_->node != nullptr;
+  s.failed = impl_->startFailed;
   s.key = impl_->key;
   if (impl_->node) {
     s.port = impl_->node->port();

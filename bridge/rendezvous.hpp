@@ -54,15 +54,18 @@ struct RendezvousOptions {
   std::chrono::milliseconds first{1000};     ///< first round after start()
   std::chrono::milliseconds interval{5000};  ///< then one round this often
   std::size_t leadersPerRound = 2;           ///< other overlays' leaders handed to `join` per round
-  std::size_t maxLeaders = 64;               ///< leaders remembered from the key; more are ignored
-  std::size_t maxValuesPerBatch = 64;        ///< values of one listen report looked at
-  std::chrono::seconds retryAfter{60};       ///< a leader still unknown is joined again after this,
-                                             ///< doubling up to 16 times as long
+  /// Leaders remembered from the key; when full, a new one replaces the one tried most often
+  /// in vain.
+  std::size_t maxLeaders = 64;
+  std::size_t maxValuesPerBatch = 64;   ///< values of one listen report looked at
+  std::chrono::seconds retryAfter{60};  ///< a leader still unknown is joined again after this,
+                                        ///< doubling up to 16 times as long
 };
 
 /// What `z2z --status` shows.
 struct RendezvousStatus {
   bool running = false;  ///< the rendezvous node runs (this gateway leads)
+  bool failed = false;   ///< its node could not start (a taken port); tried again
   dht::Key key;
   std::uint16_t port = 0;
   unsigned nodes = 0;         ///< good nodes of the rendezvous overlay known
