@@ -20,6 +20,7 @@
 #include "z2z/bridge/gateway.hpp"
 #include "z2z/bridge/group_session.hpp"
 #include "z2z/bridge/growth.hpp"
+#include "z2z/bridge/rendezvous.hpp"
 #include "z2z/bridge/xmlrpc_server.hpp"
 #include "z2z/config/log.hpp"
 #include "z2z/dht/overlay.hpp"
@@ -173,6 +174,7 @@ struct Daemon::Impl {
   std::unique_ptr<mdns::EventLoop::Timer> standDownTimer;
   std::unique_ptr<mdns::EventLoop::Timer> nodeCacheTimer;
   std::unique_ptr<Growth> growth;
+  std::unique_ptr<Rendezvous> rendezvous;  // with rendezvous nodes configured; runs while leading
   struct GroupRun {
     config::GroupSection section;
     std::unique_ptr<GroupContext> context;
@@ -215,6 +217,7 @@ struct Daemon::Impl {
     growthOptions.probe.bind = config.server.dhtBind;
     growth = std::make_unique<Growth>(loop, *overlay, origin, growthOptions,
                                       [this] { republishSoon(); });
+    rendezvous = makeRendezvous(config.server);
     republishTimer = loop.timer([this] {
       for (auto& [id, r] : sections)
         r.gateway->republish();
@@ -239,6 +242,23 @@ struct Daemon::Impl {
   }
 
   ~Impl() { *alive = false; }
+
+  // Leaders of other overlays met at the rendezvous are joined like a new bootstrap peer.
+  std::unique_ptr<Rendezvous> makeRendezvous(const config::ServerConfig& server) {
+    if (server.rendezvous.empty() || node == nullptr)
+      return nullptr;
+    RendezvousOptions o;
+    o.bootstrap = server.rendezvous;
+    o.name = server.rendezvousName;
+    o.port = server.rendezvousPort;
+    o.network = server.rendezvousNetwork;
+    o.bind = server.dhtBind;
+    return std::make_unique<Rendezvous>(loop, *overlay, o,
+                                        [this](const std::vector<config::Endpoint>& peers) {
+                                          if (leading)
+                                            growth->join(peers);
+                                        });
+  }
 
   // The election runs where the sections browse and publish: everywhere if any section does.
   std::vector<std::string> electionInterfaces() const {
@@ -308,6 +328,8 @@ struct Daemon::Impl {
     startGroups();
     nodeCacheTimer->arm(std::chrono::seconds(10));
     growth->start();
+    if (rendezvous)
+      rendezvous->start();
     log::notice(kTag, "leading the link: ", summary());
   }
 
@@ -323,6 +345,8 @@ struct Daemon::Impl {
       retire(std::move(g));
     groupRuns.clear();
     growth->stop();
+    if (rendezvous)
+      rendezvous->stop();
     nodeCacheTimer->disarm();
     log::notice(kTag, "standing by");
   }
@@ -456,6 +480,16 @@ struct Daemon::Impl {
     }
     if (!added.empty() && leading)
       growth->join(added);
+    if (was.rendezvous != now.rendezvous || was.rendezvousName != now.rendezvousName ||
+        was.rendezvousPort != now.rendezvousPort ||
+        was.rendezvousNetwork != now.rendezvousNetwork) {
+      rendezvous.reset();  // withdraws its value and ends its node
+      rendezvous = makeRendezvous(now);
+      if (rendezvous && leading)
+        rendezvous->start();
+      log::notice(kTag, "reload: rendezvous settings changed; rendezvous ",
+                  rendezvous ? "on" : "off");
+    }
     config::ServerConfig kept = now;
     kept.dhtPort = was.dhtPort;
     kept.dhtBind = was.dhtBind;
@@ -554,6 +588,8 @@ struct Daemon::Impl {
 
   void shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
     saveNodes();
+    if (rendezvous)
+      rendezvous->stop();
     auto pending = std::make_shared<std::size_t>(sections.size() + groupRuns.size() + 1);
     auto finished = std::make_shared<std::function<void()>>(std::move(done));
     auto one = [pending, finished] {
@@ -618,7 +654,8 @@ struct Daemon::Impl {
           << (leaderId.empty() ? "" : ", leader " + leaderId) << ")\n"
           << "main overlay: stage " << stage() << "\n"
           << "DHT node: UDP port " << overlay->port() << ", " << stats.goodNodes << " good and "
-          << stats.dubiousNodes << " dubious nodes known\n";
+          << stats.dubiousNodes << " dubious nodes known\n"
+          << "rendezvous: " << rendezvousText() << "\n";
       for (const auto& [id, r] : sections) {
         GatewayStatus s = r.gateway->status();
         const GatewayCounters& c = s.counters;
@@ -652,7 +689,7 @@ struct Daemon::Impl {
         << ",\"gateways\":" << linkGateways << "}"
         << ",\"overlay\":{\"stage\":" << jsonString(stage()) << ",\"port\":" << overlay->port()
         << ",\"good_nodes\":" << stats.goodNodes << ",\"dubious_nodes\":" << stats.dubiousNodes
-        << "},\"exports\":[";
+        << "},\"rendezvous\":" << rendezvousJson() << ",\"exports\":[";
     bool first = true;
     for (const auto& [id, r] : sections) {
       if (r.kind != "export")
@@ -696,6 +733,37 @@ struct Daemon::Impl {
       first = false;
     }
     out << "]}\n";
+    return out.str();
+  }
+
+  std::string rendezvousText() const {
+    if (!rendezvous)
+      return "off";
+    RendezvousStatus r = rendezvous->status();
+    std::ostringstream out;
+    out << "name '" << config.server.rendezvousName << "', key " << r.key.hex() << "; ";
+    if (r.failed)
+      return out.str() + "its node could not start (see the log); trying again every minute";
+    if (!r.running)
+      return out.str() + "not running (only the leader runs it)";
+    out << "node on UDP port " << r.port << " with " << r.nodes << " good nodes, " << r.published
+        << " endpoints published, " << r.leaders << " other leaders read, " << r.joins << " joins, "
+        << r.rejected << " values rejected";
+    return out.str();
+  }
+
+  std::string rendezvousJson() const {
+    if (!rendezvous)
+      return "{\"enabled\":false}";
+    RendezvousStatus r = rendezvous->status();
+    std::ostringstream out;
+    out << "{\"enabled\":true,\"running\":" << (r.running ? "true" : "false")
+        << ",\"failed\":" << (r.failed ? "true" : "false")
+        << ",\"name\":" << jsonString(config.server.rendezvousName)
+        << ",\"key\":" << jsonString(r.key.hex()) << ",\"port\":" << r.port
+        << ",\"good_nodes\":" << r.nodes << ",\"published\":" << r.published
+        << ",\"leaders\":" << r.leaders << ",\"joins\":" << r.joins
+        << ",\"rejected\":" << r.rejected << "}";
     return out.str();
   }
 

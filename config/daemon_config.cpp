@@ -190,6 +190,42 @@ const std::vector<KeySpec>& specs() {
          s.xmlrpcRate = *n;
          return {};
        })},
+      {{"server", "rendezvous", "list of HOST[:PORT]", "", false, true,
+        "Nodes of a rendezvous overlay, for instance of the public OpenDHT network: the leader "
+        "runs a second DHT node there and meets the leaders of other overlays under "
+        "rendezvous-name (its endpoints become visible to anyone there). Empty: no rendezvous."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         s.rendezvous.clear();
+         for (const std::string& item : splitList(v)) {
+           auto ep = parseEndpoint(item);
+           if (!ep)
+             return fail(ep.error());
+           s.rendezvous.push_back(*ep);
+         }
+         return {};
+       })},
+      {{"server", "rendezvous-name", "name", "main", false, true,
+        "With rendezvous: the name the leaders of one overlay meet under (1 to 255 bytes)."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         if (!isRendezvousName(v))
+           return fail("the rendezvous name must have 1 to 255 bytes, no control characters");
+         s.rendezvousName = v;
+         return {};
+       })},
+      {{"server", "rendezvous-port", "port", "0", false, true,
+        "With rendezvous: UDP port of the rendezvous node; 0 picks a free one."},
+       ServerApply(
+           [](std::string_view v, ServerConfig& s) { return assign(port(v), s.rendezvousPort); })},
+      {{"server", "rendezvous-network", "number", "0", false, true,
+        "With rendezvous: the rendezvous overlay's OpenDHT network id (0, the public network's, "
+        "to 4294967295)."},
+       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
+         auto n = parseInt<std::uint32_t>(v, 0, 4294967295U);
+         if (!n)
+           return fail("'" + std::string(v) + "' is not a number from 0 to 4294967295");
+         s.rendezvousNetwork = *n;
+         return {};
+       })},
       {{"server", "log-level", "level", "notice", false, true,
         "The most verbose messages logged: error, warning, notice, info or debug."},
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
@@ -501,6 +537,12 @@ class Parser {
     if (!config_.server.gatewayCa.empty() && !config_.server.gateway.starts_with("https://")) {
       error("[server] gateway-ca needs an https:// gateway", serverLine_);
     }
+    if (!config_.server.rendezvous.empty() && !config_.server.gateway.empty()) {
+      error(
+          "[server] gateway and rendezvous exclude each other: the rendezvous needs an "
+          "embedded node",
+          serverLine_);
+    }
     std::map<std::pair<std::string, std::string>, std::string> exported;  // (key, type) -> section
     for (const ExportSection& e : config_.exports) {
       for (const std::string& t : e.types) {
@@ -638,9 +680,11 @@ std::string exampleConfig() {
 
 std::string dumpConfig(const DaemonConfig& c) {
   std::ostringstream out;
-  std::vector<std::string> bootstrap;
+  std::vector<std::string> bootstrap, rendezvous;
   for (const Endpoint& ep : c.server.bootstrap)
     bootstrap.push_back(endpointText(ep));
+  for (const Endpoint& ep : c.server.rendezvous)
+    rendezvous.push_back(endpointText(ep));
   out << "[server]\n"
       << "dht-port = " << c.server.dhtPort << "\n"
       << "dht-bind = " << c.server.dhtBind << "\n"
@@ -654,6 +698,10 @@ std::string dumpConfig(const DaemonConfig& c) {
       << "poll = " << c.server.poll.count() << "\n"
       << "xmlrpc-listen = " << c.server.xmlrpcListen << "\n"
       << "xmlrpc-rate = " << c.server.xmlrpcRate << "\n"
+      << "rendezvous = " << joinList(rendezvous) << "\n"
+      << "rendezvous-name = " << c.server.rendezvousName << "\n"
+      << "rendezvous-port = " << c.server.rendezvousPort << "\n"
+      << "rendezvous-network = " << c.server.rendezvousNetwork << "\n"
       << "log-level = " << levelText(c.server.logLevel) << "\n"
       << "syslog = " << (c.server.syslog ? "yes" : "no") << "\n";
   for (const ExportSection& e : c.exports) {
@@ -700,6 +748,10 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
     c.server.xmlrpcListen = endpointText(o.xmlrpcListen);
   }
   c.server.xmlrpcRate = o.xmlrpcRate;
+  c.server.rendezvous = o.rendezvous;
+  c.server.rendezvousName = o.rendezvousName;
+  c.server.rendezvousPort = o.rendezvousPort;
+  c.server.rendezvousNetwork = o.rendezvousNetwork;
   if (!o.exportTypes.empty() && !o.key.empty()) {
     ExportSection e;
     e.name = "cli";

@@ -32,6 +32,12 @@ struct ServerConfig {
   std::string xmlrpcListen;  ///< "[ADDRESS:]PORT" to serve the gateway API on; empty: none
   Endpoint xmlrpcEndpoint{"127.0.0.1", kDefaultXmlrpcPort};
   unsigned xmlrpcRate = kDefaultXmlrpcRate;
+  /// Bootstrap nodes of the rendezvous overlay (for instance the public OpenDHT network);
+  /// empty: no rendezvous.
+  std::vector<Endpoint> rendezvous;
+  std::string rendezvousName{kDefaultRendezvousName};
+  std::uint16_t rendezvousPort = 0;     ///< UDP port of the rendezvous node; 0: any free one
+  std::uint32_t rendezvousNetwork = 0;  ///< the rendezvous overlay's opendht network id
   log::Level logLevel = log::Level::Notice;
   bool syslog = false;
   bool operator==(const ServerConfig&) const = default;

@@ -3,6 +3,7 @@
 
 #include "z2z/config/values.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 
@@ -197,6 +198,47 @@ const std::vector<Flag>& flags() {
          cl.options.xmlrpcRate = *n;
          return {};
        }},
+      {"rendezvous", "", 0, true, "HOST[:PORT]",
+       "a node of the rendezvous overlay (repeatable), for instance of the public OpenDHT "
+       "network: the leader runs a second DHT node there and meets the leaders of other "
+       "overlays under --rendezvous-name (default: no rendezvous)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto ep = parseEndpoint(v);
+         if (!ep)
+           return fail("--rendezvous: " + ep.error());
+         cl.options.rendezvous.push_back(*ep);
+         return {};
+       }},
+      {"rendezvous-name", "", 0, true, "NAME",
+       "with --rendezvous: the name leaders of one overlay meet under (default main)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         if (!isRendezvousName(v)) {
+           return fail("--rendezvous-name: 1 to 255 bytes without control characters");
+         }
+         cl.options.rendezvousName = v;
+         return {};
+       }},
+      {"rendezvous-port", "", 0, true, "PORT",
+       "with --rendezvous: UDP port of the rendezvous node (default 0: any free one)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto port = parseInt<std::uint16_t>(v, 0, 65535);
+         if (!port)
+           return fail("--rendezvous-port: '" + std::string(v) + "' is not a port number");
+         cl.options.rendezvousPort = *port;
+         return {};
+       }},
+      {"rendezvous-network", "", 0, true, "N",
+       "with --rendezvous: the rendezvous overlay's OpenDHT network id (default 0, the public "
+       "network's)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto n = parseInt<std::uint32_t>(v, 0, 4294967295U);
+         if (!n) {
+           return fail("--rendezvous-network: '" + std::string(v) +
+                       "' is not a number from 0 to 4294967295");
+         }
+         cl.options.rendezvousNetwork = *n;
+         return {};
+       }},
       {"group", "", 0, true, "NAME",
        "join the group NAME (repeatable): export and import in the group's own overlay; the "
        "group flags below apply to the last --group",
@@ -302,6 +344,15 @@ bool isGroupName(std::string_view name) {
       return false;
   }
   return true;
+}
+
+bool isRendezvousName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxKeyLength)
+    return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
 }
 
 bool isServiceType(std::string_view type) {
@@ -410,6 +461,9 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
   }
   if (!o.gatewayCa.empty() && !o.gatewayUrl.starts_with("https://")) {
     return fail("--gateway-ca needs an https:// --gateway");
+  }
+  if (!o.rendezvous.empty() && !o.gatewayUrl.empty()) {
+    return fail("--rendezvous needs an embedded DHT node: it cannot go with --gateway");
   }
   return cl;
 }

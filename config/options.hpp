@@ -21,6 +21,7 @@ inline constexpr std::size_t kMaxKeyLength = 255;
 inline constexpr std::uint16_t kDefaultXmlrpcPort = 5851;
 inline constexpr std::chrono::seconds kDefaultPoll{5};
 inline constexpr unsigned kDefaultXmlrpcRate = 50;
+inline constexpr std::string_view kDefaultRendezvousName = "main";
 
 /// A host name or address literal with a UDP port: a DHT node to bootstrap from.
 struct Endpoint {
@@ -73,6 +74,10 @@ struct GatewayOptions {
   Endpoint xmlrpcListen{"127.0.0.1", kDefaultXmlrpcPort};
   unsigned xmlrpcRate = kDefaultXmlrpcRate;  ///< requests a second per client; 0: no limit
   std::vector<GroupOptions> groups;          ///< groups joined, each in its own overlay
+  std::vector<Endpoint> rendezvous;  ///< the rendezvous overlay's bootstrap nodes; empty: none
+  std::string rendezvousName{kDefaultRendezvousName};  ///< leaders meet under this name there
+  std::uint16_t rendezvousPort = 0;                    ///< the rendezvous node's UDP port
+  std::uint32_t rendezvousNetwork = 0;                 ///< its opendht network id
 };
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/z2z/z2zd.sock";
@@ -93,5 +98,8 @@ std::string usage();
 
 /// Every long option name, aliases included (for the test that the man page documents them).
 std::vector<std::string> flagNames();
+
+/// A rendezvous name: 1 to 255 bytes, no control characters.
+bool isRendezvousName(std::string_view name);
 
 }  // namespace z2z::config

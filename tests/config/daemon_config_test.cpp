@@ -204,3 +204,38 @@ TEST_CASE("gateway-ca goes with an https:// gateway") {
   REQUIRE_FALSE(c.ok());
   CHECK(c.error().find("f:1: [server] gateway-ca needs an https:// gateway") != std::string::npos);
 }
+
+TEST_CASE("rendezvous keys") {
+  auto c = parseConfig("[server]\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.rendezvous.empty());
+  CHECK(c->server.rendezvousName == "main");
+  CHECK(c->server.rendezvousPort == 0);
+  CHECK(c->server.rendezvousNetwork == 0);
+  c = parseConfig(
+      "[server]\nrendezvous = 198.19.0.9:4700, [fd00:ff::9]:4701\nrendezvous-name = our sites\n"
+      "rendezvous-port = 4223\nrendezvous-network = 7\n",
+      "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.rendezvous == std::vector<Endpoint>{{"198.19.0.9", 4700}, {"fd00:ff::9", 4701}});
+  CHECK(c->server.rendezvousName == "our sites");
+  CHECK(c->server.rendezvousPort == 4223);
+  CHECK(c->server.rendezvousNetwork == 7);
+  CHECK(dumpConfig(*c).find("rendezvous = 198.19.0.9:4700, [fd00:ff::9]:4701\n") !=
+        std::string::npos);
+
+  auto bad = parseConfig(
+      "[server]\nrendezvous = [fd00::1\nrendezvous-name =\nrendezvous-port = x\n"
+      "rendezvous-network = 4294967296\n",
+      "f");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().find("f:2: rendezvous:") != std::string::npos);
+  CHECK(bad.error().find("f:3: rendezvous-name:") != std::string::npos);
+  CHECK(bad.error().find("f:4: rendezvous-port:") != std::string::npos);
+  CHECK(bad.error().find("f:5: rendezvous-network:") != std::string::npos);
+
+  auto both =
+      parseConfig("[server]\ngateway = http://198.19.0.1:5851/\nrendezvous = 198.19.0.9\n", "f");
+  REQUIRE_FALSE(both.ok());
+  CHECK(both.error().find("gateway and rendezvous exclude each other") != std::string::npos);
+}

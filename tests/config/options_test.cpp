@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/config/options.hpp"
 
+#include "z2z/config/daemon_config.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string_view>
@@ -168,4 +170,42 @@ TEST_CASE("--gateway-ca goes with an https:// --gateway") {
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().find("--gateway-ca needs an https:// --gateway") != std::string::npos);
   CHECK_FALSE(parse({"--import", "--key", "k", "--gateway-ca", "/etc/z2z/gateway-ca.pem"}).ok());
+}
+
+TEST_CASE("rendezvous flags") {
+  auto cl = parse({"--import", "--key", "k"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.rendezvous.empty());
+  CHECK(cl->options.rendezvousName == "main");
+  CHECK(cl->options.rendezvousPort == 0);
+  CHECK(cl->options.rendezvousNetwork == 0);
+  cl = parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9:4700", "--rendezvous",
+              "[fd00:ff::9]", "--rendezvous-name", "our sites", "--rendezvous-port", "4223",
+              "--rendezvous-network", "4294967295"});
+  REQUIRE_MESSAGE(cl.ok(), cl.error());
+  REQUIRE(cl->options.rendezvous.size() == 2);
+  CHECK(cl->options.rendezvous[0] == Endpoint{"198.19.0.9", 4700});
+  CHECK(cl->options.rendezvous[1] == Endpoint{"fd00:ff::9", 4222});
+  CHECK(cl->options.rendezvousName == "our sites");
+  CHECK(cl->options.rendezvousPort == 4223);
+  CHECK(cl->options.rendezvousNetwork == 4294967295U);
+  auto c = fromCommandLine(cl->options);
+  CHECK(c.server.rendezvous == cl->options.rendezvous);
+  CHECK(c.server.rendezvousName == "our sites");
+  CHECK(c.server.rendezvousPort == 4223);
+  CHECK(c.server.rendezvousNetwork == 4294967295U);
+
+  for (auto bad : std::vector<std::vector<std::string_view>>{
+           {"--import", "--key", "k", "--rendezvous", "[fd00::1"},
+           {"--import", "--key", "k", "--rendezvous-name", ""},
+           {"--import", "--key", "k", "--rendezvous-name", "a\nb"},
+           {"--import", "--key", "k", "--rendezvous-port", "65536"},
+           {"--import", "--key", "k", "--rendezvous-network", "4294967296"},
+           {"--import", "--key", "k", "--rendezvous-network", "-1"},
+           {"--import", "--key", "k", "--rendezvous", "198.19.0.9", "--gateway",
+            "http://198.19.0.1:5851/"}}) {
+    auto r = parse(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find("rendezvous") != std::string::npos);
+  }
 }
