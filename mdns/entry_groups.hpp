@@ -59,6 +59,10 @@ class EntryGroups {
   Handle publish(std::vector<Record> records, std::string label,
                  std::vector<Handle> replacing = {});
 
+  /// Opens connections to the system bus ahead of need (publish() opens one when all are full,
+  /// and the loop then waits for the bus). Call when avahi-daemon is running.
+  void prepare();
+
   /// Withdraws the group's records (goodbye packets) and frees it.
   void free(Handle group);
 

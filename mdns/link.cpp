@@ -306,6 +306,7 @@ struct Link::Impl {
 
   void becomeRunning() {
     running = true;
+    serviceGroups.prepare();
     log::notice(kTag, "connected to avahi-daemon ",
                 avahi_client_get_version_string(slots[0].client));
     for (auto& [type, t] : types)
