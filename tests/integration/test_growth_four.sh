@@ -37,8 +37,8 @@ interfaces = lan0
 CONF
     case $3 in
       G) printf '\n[group G]\ntypes = _ipp._tcp\nimport = yes\ninterfaces = lan0\n' ;;
-      P) printf '\n[group P]\ntypes = _ipp._tcp\nimport = yes\ninterfaces = lan0\nsecret-file = %s\n' \
-           "$TB_DIR/p.secret" ;;
+      P) printf '\n[group P]\ntypes = _ipp._tcp\nimport = yes\ninterfaces = lan0\n'
+         printf 'secret-file = %s\n' "$TB_DIR/p.secret" ;;
     esac
   } >"$TB_DIR/$1.conf"
 }
@@ -145,10 +145,11 @@ check "after the reload, every island sees the services of all four" test "$ok" 
 echo "all-four checks done $(since "$merged") after the reload"
 # (The stage stays "growth" for 60 s after the last contact with another overlay.)
 check "island 4 reports the growth stage" test "$(stage 4)" = growth
-check "G's service from island 1 reaches island 3" seen hc _ipp._tcp G-Printer-1 "$(until_merged 25)"
-check "G's service from island 3 reaches island 1" seen ha _ipp._tcp G-Printer-3 "$(until_merged 25)"
-check "P's service from island 2 reaches island 4" seen hd _ipp._tcp P-Printer-2 "$(until_merged 25)"
-check "P's service from island 4 reaches island 2" seen hb _ipp._tcp P-Printer-4 "$(until_merged 25)"
+printer_seen() { seen "$1" _ipp._tcp "$2" "$(until_merged 25)"; }  # HOST NAME
+check "G's service from island 1 reaches island 3" printer_seen hc G-Printer-1
+check "G's service from island 3 reaches island 1" printer_seen ha G-Printer-3
+check "P's service from island 2 reaches island 4" printer_seen hd P-Printer-2
+check "P's service from island 4 reaches island 2" printer_seen hb P-Printer-4
 echo "group checks done $(since "$merged") after the reload"
 
 # Exactly once each (per interface and protocol), with the right port and TXT data.
@@ -179,7 +180,9 @@ groups_stay() {
 check "G's printers never reach islands 2 and 4, nor P's islands 1 and 3" groups_stay
 
 # One group G now: its group-info, read by a non-member, lists both members.
-groups_seen() { tb_exec gd timeout 10 "$Z2Z_BIN" --list-groups --bootstrap "$(tb_addr ga wan)" 2>/dev/null; }
+groups_seen() {
+  tb_exec gd timeout 10 "$Z2Z_BIN" --list-groups --bootstrap "$(tb_addr ga wan)" 2>/dev/null
+}
 one_group() {
   local i
   for ((i = 0; i < 5; i++)); do
