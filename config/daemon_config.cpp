@@ -95,6 +95,13 @@ const std::vector<KeySpec>& specs() {
          s.dhtBind = v;
          return {};
        })},
+      {{"server", "dht-network", "number", "0", false, false,
+        "OpenDHT network id of the main overlay (0 to 4294967295): nodes of different ids ignore "
+        "each other, so every gateway of one overlay needs the same. 0 is the public OpenDHT "
+        "network's; a private deployment, and any that uses rendezvous, picks an id of its own."},
+       ServerApply([](std::string_view v, ServerConfig& s) {
+         return assign(parseNetworkId(v), s.dhtNetwork);
+       })},
       {{"server", "bootstrap", "list of HOST[:PORT]", "", false, true,
         "DHT nodes to join, by name or address ([IPV6]:PORT for IPv6 with a port; the port "
         "defaults to 4222). Empty: this gateway starts a new overlay. On reload, new entries are "
@@ -219,12 +226,8 @@ const std::vector<KeySpec>& specs() {
       {{"server", "rendezvous-network", "number", "0", false, true,
         "With rendezvous: the rendezvous overlay's OpenDHT network id (0, the public network's, "
         "to 4294967295)."},
-       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
-         auto n = parseInt<std::uint32_t>(v, 0, 4294967295U);
-         if (!n)
-           return fail("'" + std::string(v) + "' is not a number from 0 to 4294967295");
-         s.rendezvousNetwork = *n;
-         return {};
+       ServerApply([](std::string_view v, ServerConfig& s) {
+         return assign(parseNetworkId(v), s.rendezvousNetwork);
        })},
       {{"server", "log-level", "level", "notice", false, true,
         "The most verbose messages logged: error, warning, notice, info or debug."},
@@ -688,6 +691,7 @@ std::string dumpConfig(const DaemonConfig& c) {
   out << "[server]\n"
       << "dht-port = " << c.server.dhtPort << "\n"
       << "dht-bind = " << c.server.dhtBind << "\n"
+      << "dht-network = " << c.server.dhtNetwork << "\n"
       << "bootstrap = " << joinList(bootstrap) << "\n"
       << "state-directory = " << c.server.stateDirectory << "\n"
       << "identity = " << c.server.identity << "\n"
@@ -734,6 +738,7 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
   applyDefaults<ServerConfig, ServerApply>(c.server);
   c.server.dhtPort = o.dhtPort;
   c.server.dhtBind = o.dhtBind;
+  c.server.dhtNetwork = o.dhtNetwork;
   c.server.bootstrap = o.bootstrap;
   c.server.logLevel = o.logLevel;
   c.server.syslog = o.syslog;

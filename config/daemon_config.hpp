@@ -21,6 +21,7 @@ inline constexpr int kExitConfig = 78;
 struct ServerConfig {
   std::uint16_t dhtPort = kDefaultDhtPort;
   std::string dhtBind;
+  std::uint32_t dhtNetwork = 0;  ///< the main overlay's opendht network id
   std::vector<Endpoint> bootstrap;
   std::string stateDirectory;
   std::string identity;  ///< the identity key file; empty: identity.pem in the state directory

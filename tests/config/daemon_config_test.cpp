@@ -182,6 +182,30 @@ TEST_CASE("z2zd.conf.5 documents every key with its default") {
   }
 }
 
+TEST_CASE("dht-network: the main overlay's network id") {
+  auto c = parseConfig("[server]\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.dhtNetwork == 0);  // the public network's, as before the key existed
+  c = parseConfig("[server]\ndht-network = 4294967295\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.dhtNetwork == 4294967295U);
+  CHECK(dumpConfig(*c).find("dht-network = 4294967295\n") != std::string::npos);
+  CHECK(parseConfig(dumpConfig(*c), "dump")->server.dhtNetwork == 4294967295U);
+  for (const char* bad : {"4294967296", "-1", "x", ""}) {
+    CAPTURE(bad);
+    auto b = parseConfig("[server]\ndht-network = " + std::string(bad) + "\n", "f");
+    REQUIRE_FALSE(b.ok());
+    CHECK(b.error().find("f:2: dht-network:") != std::string::npos);
+  }
+  // A node cannot change overlays under way: a reload keeps the old id (and says so).
+  for (const KeyInfo& k : schema()) {
+    if (k.key == "dht-network") {
+      CHECK_FALSE(k.reloadable);
+      CHECK(k.defaultValue == "0");
+    }
+  }
+}
+
 TEST_CASE("the command line becomes sections") {
   GatewayOptions o;
   o.exportTypes = {"_daap._tcp"};

@@ -172,6 +172,22 @@ TEST_CASE("--gateway-ca goes with an https:// --gateway") {
   CHECK_FALSE(parse({"--import", "--key", "k", "--gateway-ca", "/etc/z2z/gateway-ca.pem"}).ok());
 }
 
+TEST_CASE("--dht-network") {
+  auto cl = parse({"--import", "--key", "k"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.dhtNetwork == 0);
+  CHECK(fromCommandLine(cl->options).server.dhtNetwork == 0);
+  cl = parse({"--import", "--key", "k", "--dht-network", "4294967295"});
+  REQUIRE_MESSAGE(cl.ok(), cl.error());
+  CHECK(cl->options.dhtNetwork == 4294967295U);
+  CHECK(fromCommandLine(cl->options).server.dhtNetwork == 4294967295U);
+  for (std::string_view bad : {"4294967296", "-1", "x", ""}) {
+    auto r = parse({"--import", "--key", "k", "--dht-network", bad});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find("--dht-network:") != std::string::npos);
+  }
+}
+
 TEST_CASE("rendezvous flags") {
   auto cl = parse({"--import", "--key", "k"});
   REQUIRE(cl.ok());
