@@ -253,6 +253,7 @@ struct Daemon::Impl {
     o.name = server.rendezvousName;
     o.port = server.rendezvousPort;
     o.network = server.rendezvousNetwork;
+    o.mainNetwork = config.server.dhtNetwork;  // the running node's: it changes only by restart
     o.bind = server.dhtBind;
     return std::make_unique<Rendezvous>(loop, *overlay, o,
                                         [this](const std::vector<config::Endpoint>& peers) {
@@ -456,6 +457,14 @@ struct Daemon::Impl {
     }
     const config::ServerConfig& was = config.server;
     const config::ServerConfig& now = next.server;
+    // The file was checked against its own dht-network; the node keeps the running one.
+    if (!now.rendezvous.empty() && now.rendezvousNetwork == was.dhtNetwork) {
+      log::error(kTag, "reload refused, keeping the running configuration: rendezvous-network ",
+                 now.rendezvousNetwork,
+                 " is the running main overlay's network id (dht-network changes only with a "
+                 "restart)");
+      return;
+    }
     auto restartOnly = [&](bool changed, std::string_view key) {
       if (changed)
         log::warning(kTag, "reload: ", key, " changes only with a restart; keeping the old value");

@@ -480,6 +480,14 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
   if (!o.rendezvous.empty() && !o.gatewayUrl.empty()) {
     return fail("--rendezvous needs an embedded DHT node: it cannot go with --gateway");
   }
+  if (!o.rendezvous.empty() && o.rendezvousNetwork == o.dhtNetwork) {
+    return fail("--rendezvous-network " + std::to_string(o.rendezvousNetwork) +
+                " is also the main overlay's network id (--dht-network " +
+                std::to_string(o.dhtNetwork) +
+                "): anyone who writes under the rendezvous key could make this overlay's leaders "
+                "join that overlay, and the two would merge; give --dht-network an id of this "
+                "deployment's own");
+  }
   return cl;
 }
 

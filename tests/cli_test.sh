@@ -42,4 +42,8 @@ err=$("$z2z" --import --alias x --group A 2>&1); rc=$?
 check "--alias before --group exits 2" test "$rc" -eq 2
 err=$("$z2z" --import --key k --dht-network 4294967296 2>&1); rc=$?
 check "a --dht-network out of range exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep -- --dht-network <<<"$err")"
+err=$("$z2z" --import --key k --rendezvous 198.19.0.9 2>&1); rc=$?
+check "--rendezvous on the main overlay's network id exits 2" test "$rc" -eq 2
+check "and names both flags" bash -c 'grep -q -- "--rendezvous-network 0" <<<"$1" && grep -q -- "--dht-network 0" <<<"$1"' _ "$err"
+
 check_summary

@@ -188,6 +188,22 @@ TEST_CASE("--dht-network") {
   }
 }
 
+TEST_CASE("the rendezvous refuses the main overlay's network id") {
+  auto r = parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find("--rendezvous-network 0 is also the main overlay's network id "
+                       "(--dht-network 0)") != std::string::npos);
+  r = parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9", "--dht-network", "7",
+             "--rendezvous-network", "7"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find("--rendezvous-network 7") != std::string::npos);
+  CHECK(parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9", "--dht-network", "7"}).ok());
+  CHECK(
+      parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9", "--rendezvous-network", "77"})
+          .ok());
+  CHECK(parse({"--import", "--key", "k", "--dht-network", "7", "--rendezvous-network", "7"}).ok());
+}
+
 TEST_CASE("rendezvous flags") {
   auto cl = parse({"--import", "--key", "k"});
   REQUIRE(cl.ok());
