@@ -377,6 +377,7 @@ struct Daemon::Impl {
     o.interfaces = g.interfaces;
     o.ttl = g.ttl;
     o.dhtBind = config.server.dhtBind;
+    o.dhtNetwork = config.server.dhtNetwork;  // group overlays' ids derive from it
     o.bootstrap = config.server.bootstrap;
     o.stateDir = config.server.stateDirectory;
     GroupRun run;
