@@ -193,8 +193,8 @@ struct Daemon::Impl {
     // The DHT node before anything else opens descriptors: opendht's select() aborts on a
     // descriptor number of 1024 or more. It joins the overlay only when this gateway leads.
     if (config.server.gateway.empty()) {
-      node =
-          dht::startOpendht(dht::NodeOptions{config.server.dhtPort, config.server.dhtBind, 0, {}});
+      node = dht::startOpendht(dht::NodeOptions{
+          config.server.dhtPort, config.server.dhtBind, config.server.dhtNetwork, {}});
       // Gateways see what clients of a served gateway API wrote, reassembled.
       overlay = dht::withGatewayApiValues(*node);
       if (!config.server.xmlrpcListen.empty()) {
@@ -215,6 +215,7 @@ struct Daemon::Impl {
     });
     GrowthOptions growthOptions;
     growthOptions.probe.bind = config.server.dhtBind;
+    growthOptions.probe.network = config.server.dhtNetwork;  // probes join main overlays
     growth = std::make_unique<Growth>(loop, *overlay, origin, growthOptions,
                                       [this] { republishSoon(); });
     rendezvous = makeRendezvous(config.server);
@@ -252,6 +253,7 @@ struct Daemon::Impl {
     o.name = server.rendezvousName;
     o.port = server.rendezvousPort;
     o.network = server.rendezvousNetwork;
+    o.mainNetwork = config.server.dhtNetwork;  // the running node's: it changes only by restart
     o.bind = server.dhtBind;
     return std::make_unique<Rendezvous>(loop, *overlay, o,
                                         [this](const std::vector<config::Endpoint>& peers) {
@@ -375,6 +377,7 @@ struct Daemon::Impl {
     o.interfaces = g.interfaces;
     o.ttl = g.ttl;
     o.dhtBind = config.server.dhtBind;
+    o.dhtNetwork = config.server.dhtNetwork;  // group overlays' ids derive from it
     o.bootstrap = config.server.bootstrap;
     o.stateDir = config.server.stateDirectory;
     GroupRun run;
@@ -455,12 +458,21 @@ struct Daemon::Impl {
     }
     const config::ServerConfig& was = config.server;
     const config::ServerConfig& now = next.server;
+    // The file was checked against its own dht-network; the node keeps the running one.
+    if (!now.rendezvous.empty() && now.rendezvousNetwork == was.dhtNetwork) {
+      log::error(kTag, "reload refused, keeping the running configuration: rendezvous-network ",
+                 now.rendezvousNetwork,
+                 " is the running main overlay's network id (dht-network changes only with a "
+                 "restart)");
+      return;
+    }
     auto restartOnly = [&](bool changed, std::string_view key) {
       if (changed)
         log::warning(kTag, "reload: ", key, " changes only with a restart; keeping the old value");
     };
     restartOnly(was.dhtPort != now.dhtPort, "dht-port");
     restartOnly(was.dhtBind != now.dhtBind, "dht-bind");
+    restartOnly(was.dhtNetwork != now.dhtNetwork, "dht-network");
     restartOnly(was.stateDirectory != now.stateDirectory, "state-directory");
     restartOnly(was.controlSocket != now.controlSocket, "control-socket");
     restartOnly(was.priority != now.priority, "priority");
@@ -493,6 +505,7 @@ struct Daemon::Impl {
     config::ServerConfig kept = now;
     kept.dhtPort = was.dhtPort;
     kept.dhtBind = was.dhtBind;
+    kept.dhtNetwork = was.dhtNetwork;
     kept.stateDirectory = was.stateDirectory;
     kept.controlSocket = was.controlSocket;
     kept.priority = was.priority;
@@ -653,8 +666,9 @@ struct Daemon::Impl {
           << "link: " << role() << " (" << linkGateways << " gateways"
           << (leaderId.empty() ? "" : ", leader " + leaderId) << ")\n"
           << "main overlay: stage " << stage() << "\n"
-          << "DHT node: UDP port " << overlay->port() << ", " << stats.goodNodes << " good and "
-          << stats.dubiousNodes << " dubious nodes known\n"
+          << "DHT node: UDP port " << overlay->port() << ", network " << config.server.dhtNetwork
+          << ", " << stats.goodNodes << " good and " << stats.dubiousNodes
+          << " dubious nodes known\n"
           << "rendezvous: " << rendezvousText() << "\n";
       for (const auto& [id, r] : sections) {
         GatewayStatus s = r.gateway->status();
@@ -688,8 +702,9 @@ struct Daemon::Impl {
         << ",\"link\":{\"role\":" << jsonString(role()) << ",\"leader\":" << jsonString(leaderId)
         << ",\"gateways\":" << linkGateways << "}"
         << ",\"overlay\":{\"stage\":" << jsonString(stage()) << ",\"port\":" << overlay->port()
-        << ",\"good_nodes\":" << stats.goodNodes << ",\"dubious_nodes\":" << stats.dubiousNodes
-        << "},\"rendezvous\":" << rendezvousJson() << ",\"exports\":[";
+        << ",\"network\":" << config.server.dhtNetwork << ",\"good_nodes\":" << stats.goodNodes
+        << ",\"dubious_nodes\":" << stats.dubiousNodes << "},\"rendezvous\":" << rendezvousJson()
+        << ",\"exports\":[";
     bool first = true;
     for (const auto& [id, r] : sections) {
       if (r.kind != "export")

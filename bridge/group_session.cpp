@@ -111,7 +111,7 @@ struct GroupSession::Impl {
   }
 
   void resolve(const std::string& name) {
-    keys = groups::GroupKeys::derive(name, secret ? &*secret : nullptr);
+    keys = groups::GroupKeys::derive(name, secret ? &*secret : nullptr, ctx.options.dhtNetwork);
     codec = secret ? groups::ValueCodec(keys.aeadKey) : groups::ValueCodec();
     tracker = groups::InfoTracker(!keys.isPrivate);
   }

@@ -84,8 +84,9 @@ std::string describe(const std::vector<config::Endpoint>& eps) {
 
 }  // namespace
 
-dht::Key rendezvousKey(std::string_view name) {
-  return dht::Key::hash("z2z:v1:rendezvous:0:" + std::string(name));
+dht::Key rendezvousKey(std::uint32_t mainNetwork, std::string_view name) {
+  return dht::Key::hash("z2z:v1:rendezvous:" + std::to_string(mainNetwork) + ":" +
+                        std::string(name));
 }
 
 bool isRendezvousAddress(std::string_view host) {
@@ -203,7 +204,11 @@ struct Rendezvous::Impl {
         main(m),
         options(std::move(o)),
         join(std::move(j)),
-        key(rendezvousKey(options.name)) {
+        key(rendezvousKey(options.mainNetwork, options.name)) {
+    if (options.network == options.mainNetwork) {
+      throw Error("the rendezvous overlay's network id " + std::to_string(options.network) +
+                  " is the main overlay's: the main overlay would merge with it");
+    }
     timer = loop.timer([this] { round(); });
   }
 

@@ -28,9 +28,10 @@ struct RendezvousEntry {
   bool operator==(const RendezvousEntry&) const = default;
 };
 
-/// The rendezvous key of a name: SHA-1 of "z2z:v1:rendezvous:0:" + name (0: the main overlay's
-/// network id).
-dht::Key rendezvousKey(std::string_view name);
+/// The rendezvous key of a name: SHA-1 of "z2z:v1:rendezvous:" + the main overlay's network id
+/// (decimal) + ":" + name, so that overlays of different network ids, which cannot merge, do
+/// not meet.
+dht::Key rendezvousKey(std::uint32_t mainNetwork, std::string_view name);
 
 /// True for an address literal another overlay's node may be asked to ping: IPv4 or IPv6, not
 /// unspecified, loopback, link-local, multicast or broadcast.
@@ -48,8 +49,10 @@ Result<RendezvousEntry> parseRendezvousValue(const dht::Bytes& data);
 struct RendezvousOptions {
   std::vector<config::Endpoint> bootstrap;  ///< nodes of the rendezvous overlay
   std::string name{config::kDefaultRendezvousName};
-  std::uint16_t port = 0;                    ///< the rendezvous node's UDP port; 0: any free one
-  std::uint32_t network = 0;                 ///< the rendezvous overlay's opendht network id
+  std::uint16_t port = 0;     ///< the rendezvous node's UDP port; 0: any free one
+  std::uint32_t network = 0;  ///< the rendezvous overlay's opendht network id
+  /// The main overlay's network id; it must differ from `network` (see Rendezvous).
+  std::uint32_t mainNetwork = 0;
   std::string bind;                          ///< address the rendezvous node binds to; empty: all
   std::chrono::milliseconds first{1000};     ///< first round after start()
   std::chrono::milliseconds interval{5000};  ///< then one round this often
@@ -83,10 +86,16 @@ struct RendezvousStatus {
 /// overlays formed apart merge although they share no bootstrap peer. Values are parsed strictly
 /// and malformed ones logged and skipped. stop() cancels the put (it expires over there within
 /// the value lifetime: there is no remote delete) and ends the node. Loop thread only.
+///
+/// Anyone may write under the key, for instance endpoints of the rendezvous overlay's own nodes.
+/// Network ids keep that harmless: the main overlay's nodes ignore nodes of another id. With the
+/// same id, this leader would join the rendezvous overlay (the public network) and the main
+/// overlay would merge with it; so the two ids must differ (the configuration refuses it).
 class Rendezvous {
  public:
   using JoinCallback = std::function<void(const std::vector<config::Endpoint>& endpoints)>;
 
+  /// Throws z2z::Error if `options.network` equals `options.mainNetwork`.
   Rendezvous(mdns::EventLoop& loop, dht::Overlay& main, RendezvousOptions options,
              JoinCallback join);
   ~Rendezvous();

@@ -18,8 +18,8 @@ namespace {
 
 // --list-groups: a one-shot client of the main overlay.
 int listGroups(const z2z::config::GatewayOptions& options) {
-  auto overlay =
-      z2z::dht::startOpendht(z2z::dht::NodeOptions{0, options.dhtBind, 0, options.bootstrap});
+  auto overlay = z2z::dht::startOpendht(
+      z2z::dht::NodeOptions{0, options.dhtBind, options.dhtNetwork, options.bootstrap});
   for (int i = 0; i < 30 && overlay->stats().goodNodes == 0 && !options.bootstrap.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the bootstrap answering
   }

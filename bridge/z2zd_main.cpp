@@ -41,7 +41,7 @@ void usage() {
 int main(int argc, char** argv) {
   std::string file(z2z::config::kDefaultConfigFile);
   enum class Mode { Run, Check, Dump, Example } mode = Mode::Run;
-  std::vector<std::pair<std::string, std::string>> overrides;
+  z2z::config::ServerOverrides overrides;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -91,18 +91,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // The file, then the command line on top; SIGHUP does the same again.
-  auto load = [&]() -> z2z::Result<z2z::config::DaemonConfig> {
-    auto config = z2z::config::loadConfig(file);
-    if (!config)
-      return config;
-    for (const auto& [key, v] : overrides) {
-      if (auto s = z2z::config::setServerKey(*config, key, v); !s) {
-        return z2z::fail("command line: --" + s.error());
-      }
-    }
-    return config;
-  };
+  // The file, then the command line on top, then the checks across keys; SIGHUP does the same
+  // again.
+  auto load = [&]() { return z2z::config::loadConfig(file, overrides); };
   auto config = load();
   if (!config) {
     std::fprintf(stderr, "%s\n", config.error().c_str());

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <sstream>
@@ -94,6 +95,13 @@ const std::vector<KeySpec>& specs() {
        ServerApply([](std::string_view v, ServerConfig& s) -> Status {
          s.dhtBind = v;
          return {};
+       })},
+      {{"server", "dht-network", "number", "0", false, false,
+        "OpenDHT network id of the main overlay (0 to 4294967295): nodes of different ids ignore "
+        "each other, so every gateway of one overlay needs the same. 0 is the public OpenDHT "
+        "network's; a private deployment, and any that uses rendezvous, picks an id of its own."},
+       ServerApply([](std::string_view v, ServerConfig& s) {
+         return assign(parseNetworkId(v), s.dhtNetwork);
        })},
       {{"server", "bootstrap", "list of HOST[:PORT]", "", false, true,
         "DHT nodes to join, by name or address ([IPV6]:PORT for IPv6 with a port; the port "
@@ -219,12 +227,8 @@ const std::vector<KeySpec>& specs() {
       {{"server", "rendezvous-network", "number", "0", false, true,
         "With rendezvous: the rendezvous overlay's OpenDHT network id (0, the public network's, "
         "to 4294967295)."},
-       ServerApply([](std::string_view v, ServerConfig& s) -> Status {
-         auto n = parseInt<std::uint32_t>(v, 0, 4294967295U);
-         if (!n)
-           return fail("'" + std::string(v) + "' is not a number from 0 to 4294967295");
-         s.rendezvousNetwork = *n;
-         return {};
+       ServerApply([](std::string_view v, ServerConfig& s) {
+         return assign(parseNetworkId(v), s.rendezvousNetwork);
        })},
       {{"server", "log-level", "level", "notice", false, true,
         "The most verbose messages logged: error, warning, notice, info or debug."},
@@ -394,8 +398,10 @@ class Parser {
     entry(key, value);
   }
 
-  Result<DaemonConfig> finish() {
+  Result<DaemonConfig> finish(const ServerOverrides& overrides) {
     closeSection();
+    for (const auto& [key, value] : overrides)
+      applyOverride(key, value);
     crossChecks();
     if (errors_.empty())
       return std::move(config_);
@@ -406,9 +412,33 @@ class Parser {
   }
 
  private:
+  std::string location(int line) const { return std::string(file_) + ":" + std::to_string(line); }
+
   void error(const std::string& message, int line = 0) {
-    errors_.push_back(std::string(file_) + ":" + std::to_string(line ? line : line_) + ": " +
-                      message);
+    errors_.push_back(location(line ? line : line_) + ": " + message);
+  }
+
+  // Where the first of these [server] keys that is set was set: "FILE:LINE" or "command
+  // line"; the [server] header if none is.
+  std::string whereSet(std::initializer_list<std::string_view> keys) const {
+    for (std::string_view k : keys) {
+      if (auto it = serverKeys_.find(std::string(k)); it != serverKeys_.end())
+        return it->second;
+    }
+    return location(serverLine_);
+  }
+
+  void applyOverride(const std::string& key, const std::string& value) {
+    const KeySpec* spec = findSpec("server", key);
+    if (spec == nullptr) {
+      errors_.push_back("command line: unknown [server] key '" + key + "'");
+      return;
+    }
+    if (Status s = std::get<ServerApply>(spec->apply)(value, config_.server); !s) {
+      errors_.push_back("command line: --" + key + ": " + s.error());
+      return;
+    }
+    serverKeys_[key] = "command line";
   }
 
   void header(std::string_view text) {
@@ -489,6 +519,7 @@ class Parser {
     Status s;
     if (sectionKind_ == "server") {
       s = std::get<ServerApply>(spec->apply)(value, config_.server);
+      serverKeys_[std::string(key)] = location(line_);
     } else if (sectionKind_ == "export") {
       s = std::get<ExportApply>(spec->apply)(value, exportSection_);
     } else if (sectionKind_ == "import") {
@@ -543,6 +574,17 @@ class Parser {
           "embedded node",
           serverLine_);
     }
+    const ServerConfig& server = config_.server;
+    if (!server.rendezvous.empty() && server.gateway.empty() &&
+        server.rendezvousNetwork == server.dhtNetwork) {
+      std::string id = std::to_string(server.dhtNetwork);
+      errors_.push_back(
+          whereSet({"rendezvous-network", "dht-network", "rendezvous"}) +
+          ": [server] rendezvous-network " + id +
+          " is also the main overlay's network id (dht-network " + id +
+          "): anyone who writes under the rendezvous key could make this overlay's leaders join "
+          "that overlay, and the two would merge; give dht-network an id of this deployment's own");
+    }
     std::map<std::pair<std::string, std::string>, std::string> exported;  // (key, type) -> section
     for (const ExportSection& e : config_.exports) {
       for (const std::string& t : e.types) {
@@ -565,6 +607,7 @@ class Parser {
   bool lastHeaderFailed_ = false;
   std::set<std::string> sectionIds_;
   std::set<std::string> seenKeys_;
+  std::map<std::string, std::string> serverKeys_;  // [server] key -> where it was set
   ExportSection exportSection_;
   ImportSection importSection_;
   GroupSection groupSection_;
@@ -612,7 +655,8 @@ const std::vector<KeyInfo>& schema() {
   return infos;
 }
 
-Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileName) {
+Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileName,
+                                 const ServerOverrides& overrides) {
   Parser parser(fileName);
   int number = 0;
   while (!text.empty()) {
@@ -626,10 +670,10 @@ Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileNam
       break;
     text.remove_prefix(nl + 1);
   }
-  return parser.finish();
+  return parser.finish(overrides);
 }
 
-Result<DaemonConfig> loadConfig(const std::string& path) {
+Result<DaemonConfig> loadConfig(const std::string& path, const ServerOverrides& overrides) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return fail(path + ": cannot be read");
@@ -639,7 +683,7 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   text.resize(static_cast<std::size_t>(in.gcount()));
   if (text.size() > kMaxFileSize)
     return fail(path + ": larger than 1 MiB");
-  return parseConfig(text, path);
+  return parseConfig(text, path, overrides);
 }
 
 Status setServerKey(DaemonConfig& config, std::string_view key, std::string_view value) {
@@ -688,6 +732,7 @@ std::string dumpConfig(const DaemonConfig& c) {
   out << "[server]\n"
       << "dht-port = " << c.server.dhtPort << "\n"
       << "dht-bind = " << c.server.dhtBind << "\n"
+      << "dht-network = " << c.server.dhtNetwork << "\n"
       << "bootstrap = " << joinList(bootstrap) << "\n"
       << "state-directory = " << c.server.stateDirectory << "\n"
       << "identity = " << c.server.identity << "\n"
@@ -734,6 +779,7 @@ DaemonConfig fromCommandLine(const GatewayOptions& o) {
   applyDefaults<ServerConfig, ServerApply>(c.server);
   c.server.dhtPort = o.dhtPort;
   c.server.dhtBind = o.dhtBind;
+  c.server.dhtNetwork = o.dhtNetwork;
   c.server.bootstrap = o.bootstrap;
   c.server.logLevel = o.logLevel;
   c.server.syslog = o.syslog;

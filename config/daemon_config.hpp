@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "z2z/config/error.hpp"
@@ -21,6 +22,7 @@ inline constexpr int kExitConfig = 78;
 struct ServerConfig {
   std::uint16_t dhtPort = kDefaultDhtPort;
   std::string dhtBind;
+  std::uint32_t dhtNetwork = 0;  ///< the main overlay's opendht network id
   std::vector<Endpoint> bootstrap;
   std::string stateDirectory;
   std::string identity;  ///< the identity key file; empty: identity.pem in the state directory
@@ -110,12 +112,18 @@ struct KeyInfo {
 /// Every key, in the order the example config and the man page list them.
 const std::vector<KeyInfo>& schema();
 
+/// [server] keys set on the command line (key without dashes, value as the file writes it).
+using ServerOverrides = std::vector<std::pair<std::string, std::string>>;
+
 /// Parses a configuration file's text. Reports every error, as "FILE:LINE: message".
-/// Unknown sections and keys are errors, with the closest known key suggested.
-Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileName);
+/// Unknown sections and keys are errors, with the closest known key suggested. `overrides`
+/// apply on top of the file before the checks that relate keys to each other; their errors
+/// read "command line: --KEY: message".
+Result<DaemonConfig> parseConfig(std::string_view text, std::string_view fileName,
+                                 const ServerOverrides& overrides = {});
 
 /// Reads and parses a file (at most 1 MiB).
-Result<DaemonConfig> loadConfig(const std::string& path);
+Result<DaemonConfig> loadConfig(const std::string& path, const ServerOverrides& overrides = {});
 
 /// Sets one [server] key as the file would (command-line overrides). Fails with a message that
 /// names the key.

@@ -72,6 +72,16 @@ const std::vector<Flag>& flags() {
          cl.options.dhtBind = v;
          return {};
        }},
+      {"dht-network", "", 0, true, "N",
+       "OpenDHT network id of the main overlay, the embedded node's (default 0, the public "
+       "network's; every gateway of one overlay needs the same)",
+       [](std::string_view v, CommandLine& cl) -> Status {
+         auto n = parseNetworkId(v);
+         if (!n)
+           return fail("--dht-network: " + n.error());
+         cl.options.dhtNetwork = *n;
+         return {};
+       }},
       {"ttl", "", 't', true, "SECONDS",
        "lease of exported records: importers withdraw a silent gateway's services after it "
        "(default 120, 5 to 86400)",
@@ -231,11 +241,9 @@ const std::vector<Flag>& flags() {
        "with --rendezvous: the rendezvous overlay's OpenDHT network id (default 0, the public "
        "network's)",
        [](std::string_view v, CommandLine& cl) -> Status {
-         auto n = parseInt<std::uint32_t>(v, 0, 4294967295U);
-         if (!n) {
-           return fail("--rendezvous-network: '" + std::string(v) +
-                       "' is not a number from 0 to 4294967295");
-         }
+         auto n = parseNetworkId(v);
+         if (!n)
+           return fail("--rendezvous-network: " + n.error());
          cl.options.rendezvousNetwork = *n;
          return {};
        }},
@@ -355,6 +363,13 @@ bool isRendezvousName(std::string_view name) {
   });
 }
 
+Result<std::uint32_t> parseNetworkId(std::string_view text) {
+  auto n = parseInt<std::uint32_t>(text, 0, 4294967295U);
+  if (!n)
+    return fail("'" + std::string(text) + "' is not a number from 0 to 4294967295");
+  return *n;
+}
+
 bool isServiceType(std::string_view type) {
   // _<1..15 letters, digits, hyphens>._tcp or ._udp
   auto dot = type.find('.');
@@ -464,6 +479,14 @@ Result<CommandLine> parseCommandLine(std::span<const std::string_view> args) {
   }
   if (!o.rendezvous.empty() && !o.gatewayUrl.empty()) {
     return fail("--rendezvous needs an embedded DHT node: it cannot go with --gateway");
+  }
+  if (!o.rendezvous.empty() && o.rendezvousNetwork == o.dhtNetwork) {
+    return fail("--rendezvous-network " + std::to_string(o.rendezvousNetwork) +
+                " is also the main overlay's network id (--dht-network " +
+                std::to_string(o.dhtNetwork) +
+                "): anyone who writes under the rendezvous key could make this overlay's leaders "
+                "join that overlay, and the two would merge; give --dht-network an id of this "
+                "deployment's own");
   }
   return cl;
 }

@@ -59,6 +59,7 @@ struct GatewayOptions {
   std::vector<Endpoint> bootstrap;       ///< DHT nodes to join; none: start a new overlay
   std::uint16_t dhtPort = kDefaultDhtPort;
   std::string dhtBind;                     ///< address to bind the DHT node to; empty: all
+  std::uint32_t dhtNetwork = 0;            ///< the main overlay's opendht network id
   std::chrono::seconds ttl = kDefaultTtl;  ///< lease of exported records
   std::vector<std::string> interfaces;     ///< link interfaces to browse and publish on; empty: all
   log::Level logLevel = log::Level::Notice;
@@ -101,5 +102,8 @@ std::vector<std::string> flagNames();
 
 /// A rendezvous name: 1 to 255 bytes, no control characters.
 bool isRendezvousName(std::string_view name);
+
+/// Parses an opendht network id: a decimal number from 0 to 4294967295.
+Result<std::uint32_t> parseNetworkId(std::string_view text);
 
 }  // namespace z2z::config

@@ -25,11 +25,26 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
-std::uint32_t networkFrom(std::string_view digest) {
+// The first 4 bytes of a digest as a network id that is neither 0 (the public network's) nor
+// the main overlay's.
+std::uint32_t networkFrom(std::string_view digest, std::uint32_t mainNetwork) {
   std::uint32_t n = 0;
   for (int i = 0; i < 4; ++i)
     n = n << 8 | static_cast<unsigned char>(digest[static_cast<std::size_t>(i)]);
-  return n == 0 ? 1 : n;
+  if (n == 0)
+    n = 1;
+  if (n == mainNetwork)
+    n = n == 0xffffffffU ? 1 : n + 1;
+  return n;
+}
+
+// What the group overlay's network id is derived from: the group's name and, unless it is 0
+// (ids stay as they were before the main network id was configurable), the main overlay's
+// network id. Group names have no ':', so the two forms cannot meet.
+std::string networkLabel(std::string_view name, std::uint32_t mainNetwork) {
+  if (mainNetwork == 0)
+    return std::string(name);
+  return std::to_string(mainNetwork) + ":" + std::string(name);
 }
 
 std::string secretLabel(const Secret& s, std::string_view what, std::string_view name) {
@@ -81,12 +96,13 @@ Result<Secret> loadSecretFile(const std::string& path) {
   return s;
 }
 
-GroupKeys GroupKeys::derive(std::string_view name, const Secret* secret) {
+GroupKeys GroupKeys::derive(std::string_view name, const Secret* secret,
+                            std::uint32_t mainNetwork) {
   GroupKeys k;
   k.name = name;
   std::string n(name);
   if (secret == nullptr) {
-    k.network = networkFrom(sha256("z2z:v1:network:" + n));
+    k.network = networkFrom(sha256("z2z:v1:network:" + networkLabel(n, mainNetwork)), mainNetwork);
     k.infoKeyName = "z2z:v1:group:" + n;
     k.membersKeyName = "z2z:v1:members:" + n;
     k.recordsKeyName = "group:" + n;
@@ -95,7 +111,8 @@ GroupKeys GroupKeys::derive(std::string_view name, const Secret* secret) {
   k.isPrivate = true;
   // Everything that locates the group comes from the locator, everything that protects it from
   // the key (and the locator): a wrong key with the right locator is detected, not forked.
-  k.network = networkFrom(hkdf(secret->locator, kSalt, "network:" + n, 4));
+  k.network = networkFrom(
+      hkdf(secret->locator, kSalt, "network:" + networkLabel(n, mainNetwork), 4), mainNetwork);
   k.infoKeyName = "z2z:v1:private:" + secretLabel(*secret, "info", n);
   k.membersKeyName = "z2z:v1:private:" + secretLabel(*secret, "members", n);
   k.recordsKeyName = "private:" + secretLabel(*secret, "records", n);

@@ -30,13 +30,18 @@ Result<Secret> loadSecretFile(const std::string& path);
 struct GroupKeys {
   std::string name;
   bool isPrivate = false;
-  std::uint32_t network = 0;   ///< the group overlay's network id (never 0, the main overlay's)
+  std::uint32_t network = 0;   ///< the group overlay's network id (never 0 nor the main one's)
   std::string infoKeyName;     ///< main overlay: group-info documents
   std::string membersKeyName;  ///< group overlay: membership documents
   std::string recordsKeyName;  ///< group overlay: the gateway's service records (a --key name)
   std::string aeadKey;         ///< private groups: 32-byte AES-256-GCM key
 
-  static GroupKeys derive(std::string_view name, const Secret* secret);
+  /// `mainNetwork` is the main overlay's network id, where the group-info is found: the group
+  /// overlay's id depends on it (unless it is 0, the ids of old), so that deployments with
+  /// different main networks never share a group overlay by accident (a stale endpoint, a
+  /// reused address), and it differs from it.
+  static GroupKeys derive(std::string_view name, const Secret* secret,
+                          std::uint32_t mainNetwork = 0);
   /// The main-overlay key name an alias document of this group is stored under (and looked
   /// up by a gateway that joins by the alias).
   static std::string aliasKeyName(std::string_view alias, const Secret* secret);

@@ -11,7 +11,8 @@ check "--help exits 0" test "$rc" -eq 0
 for flag in --export --exportopendht --import --importopendht --key --bootstrap --dht-port \
             --dht-bind --ttl --interface --log-level --syslog --gateway --poll --xmlrpc-listen \
             --xmlrpc-rate --help --version --status --json --control-socket --priority \
-            --group --group-secret-file --group-description --alias --list-groups --state-dir; do
+            --group --group-secret-file --group-description --alias --list-groups --state-dir \
+            --dht-network --rendezvous --rendezvous-network; do
   check "--help lists $flag" grep -q -- "$flag" <<<"$out"
 done
 check "--help says what --interface defaults to" grep -q "default: every interface" <<<"$out"
@@ -39,5 +40,10 @@ err=$("$z2z" --import --group 'a b' 2>&1); rc=$?
 check "a bad group name exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep "'a b'" <<<"$err")"
 err=$("$z2z" --import --alias x --group A 2>&1); rc=$?
 check "--alias before --group exits 2" test "$rc" -eq 2
+err=$("$z2z" --import --key k --dht-network 4294967296 2>&1); rc=$?
+check "a --dht-network out of range exits 2 naming it" test "$rc" -eq 2 -a -n "$(grep -- --dht-network <<<"$err")"
+err=$("$z2z" --import --key k --rendezvous 198.19.0.9 2>&1); rc=$?
+check "--rendezvous on the main overlay's network id exits 2" test "$rc" -eq 2
+check "and names both flags" bash -c 'grep -q -- "--rendezvous-network 0" <<<"$1" && grep -q -- "--dht-network 0" <<<"$1"' _ "$err"
 
 check_summary

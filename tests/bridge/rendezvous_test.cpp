@@ -18,6 +18,24 @@ Bytes bytes(std::string_view text) {
 
 constexpr std::string_view kId = "0123456789abcdef0123456789abcdef01234567";
 
+// An overlay that does nothing: the rendezvous only needs one to be constructed.
+class IdleOverlay final : public z2z::dht::Overlay {
+ public:
+  void put(const Key&, z2z::dht::Value, bool, DoneCallback) override {}
+  void cancelPut(const Key&, std::uint64_t) override {}
+  void get(const Key&, std::function<void(std::vector<z2z::dht::Value>)>) override {}
+  ListenToken listen(const Key&, ListenCallback) override { return 1; }
+  void cancelListen(ListenToken) override {}
+  void bootstrap(const std::vector<Endpoint>&) override {}
+  z2z::dht::OverlayStats stats() const override { return {}; }
+  std::vector<Endpoint> knownNodes() const override { return {}; }
+  std::vector<z2z::dht::NodeInfo> routingNodes() const override { return {}; }
+  std::vector<Endpoint> publicEndpoints() const override { return {}; }
+  Key nodeId() const override { return {}; }
+  std::uint16_t port() const override { return 0; }
+  std::size_t permanentPuts() const override { return 0; }
+};
+
 std::string value(std::string_view rest) {
   return "z2z-rendezvous 1 " + std::string(kId) + std::string(rest);
 }
@@ -32,8 +50,23 @@ RendezvousEntry sample() {
 }  // namespace
 
 TEST_CASE("the rendezvous key of a name") {
-  CHECK(rendezvousKey("main") == Key::hash("z2z:v1:rendezvous:0:main"));
-  CHECK(rendezvousKey("main") != rendezvousKey("other"));
+  CHECK(rendezvousKey(0, "main") == Key::hash("z2z:v1:rendezvous:0:main"));
+  CHECK(rendezvousKey(4242, "main") == Key::hash("z2z:v1:rendezvous:4242:main"));
+  CHECK(rendezvousKey(0, "main") != rendezvousKey(0, "other"));
+  // Overlays of different network ids cannot merge: their leaders do not meet.
+  CHECK(rendezvousKey(0, "main") != rendezvousKey(4242, "main"));
+}
+
+TEST_CASE("the rendezvous refuses the main overlay's network id") {
+  z2z::mdns::EventLoop loop;
+  IdleOverlay main;
+  RendezvousOptions o;
+  o.bootstrap = {{"198.19.0.9", 4700}};
+  o.network = 0;
+  o.mainNetwork = 0;
+  CHECK_THROWS_AS(Rendezvous(loop, main, o, {}), z2z::Error);
+  o.mainNetwork = 4242;
+  CHECK_NOTHROW(Rendezvous(loop, main, o, {}));  // starts no node before start()
 }
 
 TEST_CASE("a rendezvous value round-trips") {

@@ -182,6 +182,63 @@ TEST_CASE("z2zd.conf.5 documents every key with its default") {
   }
 }
 
+TEST_CASE("dht-network: the main overlay's network id") {
+  auto c = parseConfig("[server]\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.dhtNetwork == 0);  // the public network's, as before the key existed
+  c = parseConfig("[server]\ndht-network = 4294967295\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->server.dhtNetwork == 4294967295U);
+  CHECK(dumpConfig(*c).find("dht-network = 4294967295\n") != std::string::npos);
+  CHECK(parseConfig(dumpConfig(*c), "dump")->server.dhtNetwork == 4294967295U);
+  for (const char* bad : {"4294967296", "-1", "x", ""}) {
+    CAPTURE(bad);
+    auto b = parseConfig("[server]\ndht-network = " + std::string(bad) + "\n", "f");
+    REQUIRE_FALSE(b.ok());
+    CHECK(b.error().find("f:2: dht-network:") != std::string::npos);
+  }
+  // A node cannot change overlays under way: a reload keeps the old id (and says so).
+  for (const KeyInfo& k : schema()) {
+    if (k.key == "dht-network") {
+      CHECK_FALSE(k.reloadable);
+      CHECK(k.defaultValue == "0");
+    }
+  }
+}
+
+TEST_CASE("the rendezvous refuses the main overlay's network id") {
+  // Both at their default, 0: the rendezvous would be the main overlay's own network.
+  auto c = parseConfig("[server]\nrendezvous = 198.19.0.9\n", "f");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().find("f:2: [server] rendezvous-network 0 is also the main overlay's network id "
+                       "(dht-network 0)") != std::string::npos);
+  // The line of the key that makes them equal.
+  c = parseConfig("[server]\nrendezvous = 198.19.0.9\ndht-network = 7\nrendezvous-network = 7\n",
+                  "f");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().find("f:4: [server] rendezvous-network 7") != std::string::npos);
+  c = parseConfig("[server]\ndht-network = 7\nrendezvous = 198.19.0.9\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  c = parseConfig("[server]\nrendezvous = 198.19.0.9\nrendezvous-network = 77\n", "f");
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  // Without a rendezvous the ids may be anything.
+  CHECK(parseConfig("[server]\ndht-network = 7\nrendezvous-network = 7\n", "f").ok());
+
+  // Command-line overrides count: they apply before the check, and are named.
+  ServerOverrides fix{{"dht-network", "5"}};
+  CHECK(parseConfig("[server]\nrendezvous = 198.19.0.9\n", "f", fix).ok());
+  ServerOverrides clash{{"rendezvous-network", "7"}};
+  c = parseConfig("[server]\ndht-network = 7\nrendezvous = 198.19.0.9\nrendezvous-network = 77\n",
+                  "f", clash);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().find("command line: [server] rendezvous-network 7 is also the main overlay's "
+                       "network id (dht-network 7)") != std::string::npos);
+  ServerOverrides bad{{"dht-network", "x"}};
+  c = parseConfig("[server]\n", "f", bad);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().find("command line: --dht-network: 'x' is not a number") != std::string::npos);
+}
+
 TEST_CASE("the command line becomes sections") {
   GatewayOptions o;
   o.exportTypes = {"_daap._tcp"};

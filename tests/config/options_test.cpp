@@ -172,6 +172,38 @@ TEST_CASE("--gateway-ca goes with an https:// --gateway") {
   CHECK_FALSE(parse({"--import", "--key", "k", "--gateway-ca", "/etc/z2z/gateway-ca.pem"}).ok());
 }
 
+TEST_CASE("--dht-network") {
+  auto cl = parse({"--import", "--key", "k"});
+  REQUIRE(cl.ok());
+  CHECK(cl->options.dhtNetwork == 0);
+  CHECK(fromCommandLine(cl->options).server.dhtNetwork == 0);
+  cl = parse({"--import", "--key", "k", "--dht-network", "4294967295"});
+  REQUIRE_MESSAGE(cl.ok(), cl.error());
+  CHECK(cl->options.dhtNetwork == 4294967295U);
+  CHECK(fromCommandLine(cl->options).server.dhtNetwork == 4294967295U);
+  for (std::string_view bad : {"4294967296", "-1", "x", ""}) {
+    auto r = parse({"--import", "--key", "k", "--dht-network", bad});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find("--dht-network:") != std::string::npos);
+  }
+}
+
+TEST_CASE("the rendezvous refuses the main overlay's network id") {
+  auto r = parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find("--rendezvous-network 0 is also the main overlay's network id "
+                       "(--dht-network 0)") != std::string::npos);
+  r = parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9", "--dht-network", "7",
+             "--rendezvous-network", "7"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find("--rendezvous-network 7") != std::string::npos);
+  CHECK(parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9", "--dht-network", "7"}).ok());
+  CHECK(
+      parse({"--import", "--key", "k", "--rendezvous", "198.19.0.9", "--rendezvous-network", "77"})
+          .ok());
+  CHECK(parse({"--import", "--key", "k", "--dht-network", "7", "--rendezvous-network", "7"}).ok());
+}
+
 TEST_CASE("rendezvous flags") {
   auto cl = parse({"--import", "--key", "k"});
   REQUIRE(cl.ok());

@@ -100,6 +100,39 @@ TEST_CASE("key derivation separates groups and hides private ones") {
   CHECK(GroupKeys::derive("other", &a).aeadKey == pa.aeadKey);
 }
 
+TEST_CASE("group overlays' network ids depend on the main overlay's") {
+  Secret a{"locator-aaaaaaaaaaaa", "key-aaaaaaaaaaaaaaaa"};
+  auto first4 = [](const std::string& digest) {
+    std::uint32_t n = 0;
+    for (int i = 0; i < 4; ++i)
+      n = n << 8 | static_cast<unsigned char>(digest[static_cast<std::size_t>(i)]);
+    return n;
+  };
+  // Main network 0 (the default): the ids of old, so that groups of older gateways still meet.
+  GroupKeys pub = GroupKeys::derive("A", nullptr);
+  CHECK(pub.network == first4(sha256("z2z:v1:network:A")));
+  CHECK(GroupKeys::derive("A", nullptr, 0).network == pub.network);
+  CHECK(GroupKeys::derive("A", &a, 0).network == GroupKeys::derive("A", &a).network);
+  // Another main network: other group overlays, the same documents' key names.
+  GroupKeys pub7 = GroupKeys::derive("A", nullptr, 7);
+  CHECK(pub7.network == first4(sha256("z2z:v1:network:7:A")));
+  CHECK(pub7.network != pub.network);
+  CHECK(pub7.network != GroupKeys::derive("A", nullptr, 8).network);
+  CHECK(pub7.infoKeyName == pub.infoKeyName);
+  CHECK(pub7.recordsKeyName == pub.recordsKeyName);
+  GroupKeys pa7 = GroupKeys::derive("A", &a, 7);
+  CHECK(pa7.network != GroupKeys::derive("A", &a).network);
+  CHECK(pa7.infoKeyName == GroupKeys::derive("A", &a).infoKeyName);
+  CHECK(pa7.aeadKey == GroupKeys::derive("A", &a).aeadKey);
+  // Never the main overlay's id, nor 0.
+  for (std::uint32_t main : {0U, 1U, 7U, pub.network, 0xffffffffU}) {
+    CAPTURE(main);
+    CHECK(GroupKeys::derive("A", nullptr, main).network != main);
+    CHECK(GroupKeys::derive("A", &a, main).network != main);
+    CHECK(GroupKeys::derive("A", nullptr, main).network != 0);
+  }
+}
+
 TEST_CASE("sealed values authenticate, bind to their key and reject tampering") {
   Secret a{"locator-aaaaaaaaaaaa", "key-aaaaaaaaaaaaaaaa"};
   Secret b{"locator-aaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"};

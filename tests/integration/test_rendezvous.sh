@@ -4,7 +4,8 @@
 # overlay) carry nothing across; once both meet under a rendezvous key in another overlay (a
 # plain DHT node standing for the public OpenDHT network, with a network id of its own), their
 # services cross both ways. Malformed values under the key are skipped; a gateway configured
-# with the rendezvous from the start finds the other overlay too.
+# with the rendezvous from the start finds the other overlay too. The main overlay has a network
+# id of its own (dht-network): z2zd refuses a rendezvous on the main overlay's network id.
 set -u
 source "$(dirname "$0")/lib.sh"
 z2z_init "$1"
@@ -14,6 +15,7 @@ tool=${Z2Z_DHT_TOOL:-$(dirname "$Z2Z_BIN")/../tests/dht_tool}
 # The "public network": one node on A's WAN address, its own port and network id.
 public="$(tb_addr ga wan):4700"
 network=77
+main=4242  # the main overlay's network id (dht-network)
 name="rendezvous-test-$$"
 tb_spawn ga public.log "$tool" serve --bind "$(tb_addr ga wan)" --port 4700 --network "$network" >/dev/null
 
@@ -27,6 +29,7 @@ rendezvous-network = $network"
   cat >"$TB_DIR/$1.conf" <<CONF
 [server]
 dht-port = ${4:-4222}
+dht-network = $main
 state-directory = $TB_DIR/state-$1$2
 control-socket = $TB_DIR/$1.sock
 log-level = info
@@ -67,6 +70,12 @@ check "without the rendezvous, A's service does not reach B" tb_expect_absent hb
 check "nor B's A" tb_expect_absent ha _daap._tcp "From B" 1
 check "status: the rendezvous is off" test "$(json "$TB_DIR/a.sock" 'j["rendezvous"]["enabled"]')" = False
 check "status text names it" bash -c "'$Z2Z_BIN' --status --control-socket '$TB_DIR/a.sock' | grep -q '^rendezvous: off'"
+check "status: the main overlay's network id" test "$(json "$TB_DIR/a.sock" 'j["overlay"]["network"]')" = "$main"
+printf '[server]\ndht-network = %s\nrendezvous = %s\nrendezvous-network = %s\n' "$main" "$public" "$main" >"$TB_DIR/same.conf"
+out=$("$z2zd" --check -f "$TB_DIR/same.conf" 2>&1); rc=$?
+check "z2zd --check refuses a rendezvous on the main overlay's network id (78)" test "$rc" -eq 78
+check "naming the line and both keys" \
+  grep -q "same.conf:4: \[server\] rendezvous-network $main is also the main overlay's network id (dht-network $main)" <<<"$out"
 
 # 2. Both meet at the rendezvous (a reload turns it on): services cross both ways.
 conf a "" yes
@@ -80,7 +89,7 @@ check "status: A's rendezvous runs and has read B" \
   test "$(json "$TB_DIR/a.sock" 'j["rendezvous"]["running"] and j["rendezvous"]["leaders"] >= 1')" = True
 check "status text shows the rendezvous node" \
   bash -c "'$Z2Z_BIN' --status --control-socket '$TB_DIR/b.sock' | grep -q '^rendezvous: name .*node on UDP port'"
-values=$(tb_exec gb "$tool" get "raw:z2z:v1:rendezvous:0:$name" --bootstrap "$public" --network "$network" 2>/dev/null)
+values=$(tb_exec gb "$tool" get "raw:z2z:v1:rendezvous:$main:$name" --bootstrap "$public" --network "$network" 2>/dev/null)
 check "B published its main node's WAN endpoint under the key" \
   grep -qE " z2z-rendezvous 1 [0-9a-f]{40} $(tb_addr gb wan) 4222( |$)" <<<"$values"
 
@@ -90,7 +99,7 @@ printf 'z2z-rendezvous 1 %040d gw.example.org 4222' 0 >"$TB_DIR/name"
 printf 'z2z-rendezvous 1 %040d 127.0.0.1 4222' 0 >"$TB_DIR/loopback"
 printf '\377\000binary' >"$TB_DIR/binary"
 for f in big name loopback binary; do
-  tb_exec gb "$tool" put "raw:z2z:v1:rendezvous:0:$name" "$TB_DIR/$f" --bootstrap "$public" \
+  tb_exec gb "$tool" put "raw:z2z:v1:rendezvous:$main:$name" "$TB_DIR/$f" --bootstrap "$public" \
     --network "$network" >/dev/null 2>&1
 done
 check "malformed values are logged and skipped" \
