@@ -55,3 +55,11 @@ z2z_finish() {
   tb_down
   check_summary
 }
+
+# The [export site] and [import site] sections of the z2zd tests' config files: _daap._tcp
+# exported and imported under the key columbia on INTERFACE (default lan0).
+z2zd_site_sections() {  # [INTERFACE]
+  local ifc=${1:-lan0}
+  printf '\n[export site]\ntypes = _daap._tcp\nkey = columbia\ninterfaces = %s\n' "$ifc"
+  printf '\n[import site]\nkey = columbia\ninterfaces = %s\n' "$ifc"
+}

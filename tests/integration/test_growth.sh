@@ -9,22 +9,16 @@ z2z_init "$1"
 z2zd="$(dirname "$Z2Z_BIN")/z2zd"
 
 conf() {  # NAME IFACE [BOOTSTRAP]
-  cat >"$TB_DIR/$1.conf" <<CONF
+  {
+    cat <<CONF
 [server]
 bootstrap = ${3:-}
 state-directory = $TB_DIR/state-$1
 control-socket = $TB_DIR/$1.sock
 log-level = info
-
-[export site]
-types = _daap._tcp
-key = columbia
-interfaces = $2
-
-[import site]
-key = columbia
-interfaces = $2
 CONF
+    z2zd_site_sections "$2"
+  } >"$TB_DIR/$1.conf"
 }
 conf a lan0
 conf b lan0

@@ -25,16 +25,8 @@ dht-bind = $(tb_addr "$gw" wan)
 state-directory = $TB_DIR/state-$1
 control-socket = $TB_DIR/$1.sock
 log-level = info
-
-[export site]
-types = _daap._tcp
-key = columbia
-interfaces = lan0
-
-[import site]
-key = columbia
-interfaces = lan0
 CONF
+    z2zd_site_sections
     case $3 in
       G) printf '\n[group G]\ntypes = _ipp._tcp\nimport = yes\ninterfaces = lan0\n' ;;
       P) printf '\n[group P]\ntypes = _ipp._tcp\nimport = yes\ninterfaces = lan0\n'

@@ -26,7 +26,8 @@ conf() {  # NAME STATE-SUFFIX yes|no [DHT-PORT]
 rendezvous-name = $name
 rendezvous-network = $network"
   fi
-  cat >"$TB_DIR/$1.conf" <<CONF
+  {
+    cat <<CONF
 [server]
 dht-port = ${4:-4222}
 dht-network = $main
@@ -34,16 +35,9 @@ state-directory = $TB_DIR/state-$1$2
 control-socket = $TB_DIR/$1.sock
 log-level = info
 $rdv
-
-[export site]
-types = _daap._tcp
-key = columbia
-interfaces = lan0
-
-[import site]
-key = columbia
-interfaces = lan0
 CONF
+    z2zd_site_sections
+  } >"$TB_DIR/$1.conf"
 }
 
 json() {  # SOCKET PYTHON-EXPRESSION-ON-j
