@@ -6,9 +6,9 @@
 #include <avahi-common/watch.h>
 #include <dbus/dbus.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
-#include <set>
 
 #include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
@@ -131,7 +131,6 @@ struct EntryGroups::Impl {
     bool freed = false;  // while Creating: free it when the daemon says its path
   };
 
-  EventLoop& loop;
   const AvahiPoll* poll;
   EventCallback events;
   std::vector<std::shared_ptr<Conn>> conns;
@@ -140,7 +139,7 @@ struct EntryGroups::Impl {
   Handle lastHandle = 0;
   bool busWarned = false;
 
-  Impl(EventLoop& l, EventCallback e) : loop(l), poll(l.avahiPoll()), events(std::move(e)) {}
+  Impl(EventLoop& loop, EventCallback e) : poll(loop.avahiPoll()), events(std::move(e)) {}
 
   ~Impl() { reset(); }
 
