@@ -150,9 +150,12 @@ struct Gateway::Impl {
       link->browse(type);
     originSweep = loop.timer([this] { sweepOrigins(); });
     // Every gateway listens: importers to import, exporters to know which origins exist.
-    listenToken = overlay.listen(key, [this, alive = std::weak_ptr<bool>(alive)](
+    // Runs on the DHT thread, also while opendht tears down after this object is gone (seen
+    // under AddressSanitizer when a gateway stopped): it touches only the loop, which outlives
+    // the overlay, and `this` only on the loop after the check.
+    listenToken = overlay.listen(key, [&l = loop, this, alive = std::weak_ptr<bool>(alive)](
                                           std::vector<dht::Value> values, bool expired) {
-      loop.post([this, alive, values = std::move(values), expired]() mutable {
+      l.post([this, alive, values = std::move(values), expired]() mutable {
         if (alive.lock())
           onValues(std::move(values), expired);
       });
@@ -187,9 +190,9 @@ struct Gateway::Impl {
   void put(const Record& record, std::uint64_t valueId, bool permanent, int attemptsLeft = 1) {
     std::string text = encode(record);
     overlay.put(key, dht::Value{valueId, dht::Bytes(text.begin(), text.end())}, permanent,
-                [this, alive = std::weak_ptr<bool>(alive), record, valueId, permanent,
+                [&l = loop, this, alive = std::weak_ptr<bool>(alive), record, valueId, permanent,
                  attemptsLeft](bool ok) {
-                  loop.post([=, this] {
+                  l.post([=, this] {
                     if (alive.lock())
                       putDone(ok, record, valueId, permanent, attemptsLeft);
                   });
@@ -514,8 +517,8 @@ struct Gateway::Impl {
       r.service.key = k;
       std::string text = encode(r);
       overlay.put(key, dht::Value{random(), dht::Bytes(text.begin(), text.end())}, false,
-                  [this, alive = std::weak_ptr<bool>(alive)](bool) {
-                    loop.post([this, alive] {
+                  [&l = loop, this, alive = std::weak_ptr<bool>(alive)](bool) {
+                    l.post([this, alive] {
                       if (alive.lock() && shutdownPending > 0 && --shutdownPending == 0) {
                         finishShutdown();
                       }

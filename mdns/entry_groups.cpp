@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 
 #include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
@@ -25,9 +26,9 @@ constexpr char kGroupInterface[] = "org.freedesktop.Avahi.EntryGroup";
 // (max_replies_per_connection); more are refused.
 constexpr int kMaxInFlight = 64;
 // avahi-daemon gives a client (a connection) objects-per-client-max objects, 1024 by default.
-// A group that replaces another stays on its connection up to the hard limit.
+// A group that replaces another goes on its connection whatever the count: the old one's Free
+// reaches the daemon first.
 constexpr int kGroupsPerConnection = 900;
-constexpr int kGroupsHardLimit = 1000;
 // Connections opened ahead of need when the daemon comes up (room for 1,800 groups): opening one
 // waits for the bus, which took 1.2 s in the middle of a thousand-service burst (scale.sh).
 constexpr std::size_t kConnectionsWithRoom = 2;
@@ -102,7 +103,7 @@ struct EntryGroups::Impl {
   };
 
   // One private connection to the system bus: one avahi-daemon client.
-  struct Conn {
+  struct Conn : std::enable_shared_from_this<Conn> {
     Impl* impl = nullptr;
     DBusConnection* bus = nullptr;
     AvahiTimeout* dispatch = nullptr;
@@ -112,6 +113,9 @@ struct EntryGroups::Impl {
     std::deque<Outgoing> urgent;  // calls on existing groups: they finish a publication
     std::deque<Outgoing> fresh;   // new groups
     std::map<std::string, Handle> paths;
+    // Our references to the calls waiting for replies. libdbus frees a pending call left on a
+    // closed connection only if nothing is queued for dispatch then; close() cancels them.
+    std::set<DBusPendingCall*> calls;
   };
 
   // A reply's context; owns its connection while the call is pending.
@@ -129,6 +133,9 @@ struct EntryGroups::Impl {
     std::vector<Record> records;  // until they are sent
     GroupState state = GroupState::Creating;
     bool freed = false;  // while Creating: free it when the daemon says its path
+    // Frees of replaced groups on other connections still unanswered: the records wait for
+    // them, or the daemon could see the same unique records twice.
+    int waitFrees = 0;
   };
 
   const AvahiPoll* poll;
@@ -207,13 +214,18 @@ struct EntryGroups::Impl {
     c.dead = true;
     c.urgent.clear();
     c.fresh.clear();
+    for (DBusPendingCall* pc : c.calls) {
+      dbus_pending_call_cancel(pc);
+      dbus_pending_call_unref(pc);  // frees its Pending
+    }
+    c.calls.clear();
     dbus_connection_set_dispatch_status_function(c.bus, nullptr, nullptr, nullptr);
     // Removes our watches and timeouts through the remove functions.
     dbus_connection_set_watch_functions(c.bus, nullptr, nullptr, nullptr, nullptr, nullptr);
     dbus_connection_set_timeout_functions(c.bus, nullptr, nullptr, nullptr, nullptr, nullptr);
     dbus_connection_remove_filter(c.bus, &Impl::filter, &c);
     dbus_connection_close(c.bus);
-    dbus_connection_unref(c.bus);  // frees the pending calls and their Pending
+    dbus_connection_unref(c.bus);
     c.bus = nullptr;
     poll->timeout_free(c.dispatch);
     c.dispatch = nullptr;
@@ -269,6 +281,7 @@ struct EntryGroups::Impl {
   static void onWatch(AvahiWatch*, int, AvahiWatchEvent event, void* data) {
     auto* wd = static_cast<WatchData*>(data);
     Conn* conn = wd->conn;
+    auto keep = conn->shared_from_this();  // a callback may reset() everything
     guarded(kTag, "D-Bus watch", [&] {
       dbus_watch_handle(wd->watch, toDbus(event));  // may remove this very watch
       if (conn->bus != nullptr)
@@ -318,6 +331,7 @@ struct EntryGroups::Impl {
   static void onTimeout(AvahiTimeout*, void* data) {
     auto* td = static_cast<TimeoutData*>(data);
     Conn* conn = td->conn;
+    auto keep = conn->shared_from_this();
     const AvahiPoll* poll = conn->impl->poll;
     guarded(kTag, "D-Bus timeout", [&] {
       // A D-Bus timeout repeats until it is removed or disabled; handling may remove it.
@@ -346,6 +360,7 @@ struct EntryGroups::Impl {
 
   static void onDispatch(AvahiTimeout*, void* data) {
     auto* conn = static_cast<Conn*>(data);
+    auto keep = conn->shared_from_this();
     guarded(kTag, "D-Bus dispatch", [&] {
       conn->impl->poll->timeout_update(conn->dispatch, nullptr);
       DBusConnection* bus = conn->bus;
@@ -379,31 +394,42 @@ struct EntryGroups::Impl {
       Outgoing out = std::move(queue.front());
       queue.pop_front();
       DBusPendingCall* pc = nullptr;
-      if (!dbus_connection_send_with_reply(c.bus, out.message.get(), &pc,
-                                           DBUS_TIMEOUT_USE_DEFAULT) ||
+      // No timeout: a call the daemon answers late still takes effect there, and a group we
+      // had given up on would live on uncounted. A lost connection ends every call.
+      if (!dbus_connection_send_with_reply(c.bus, out.message.get(), &pc, DBUS_TIMEOUT_INFINITE) ||
           pc == nullptr) {
-        c.dead = true;
-        log::warning(kTag, "lost the system bus connection used for publishing");
+        lost(c);
         return;
       }
       ++c.inFlight;
-      auto self = std::find_if(conns.begin(), conns.end(),
-                               [&](const std::shared_ptr<Conn>& p) { return p.get() == &c; });
-      auto* pending = new Pending{self != conns.end() ? *self : nullptr, out.group, out.call};
+      c.calls.insert(pc);
+      auto* pending = new Pending{c.shared_from_this(), out.group, out.call};
       if (!dbus_pending_call_set_notify(pc, &Impl::onReply, pending,
                                         [](void* p) { delete static_cast<Pending*>(p); })) {
         delete pending;
       }
-      dbus_pending_call_unref(pc);
     }
+  }
+
+  // The bus went away: nothing more is sent here, and libdbus drops the calls without replies.
+  // The owner sees avahi-daemon go too and calls reset().
+  void lost(Conn& c) {
+    if (!c.dead)
+      log::warning(kTag, "lost the system bus connection used for publishing");
+    c.dead = true;
+    c.urgent.clear();
+    c.fresh.clear();
   }
 
   static void onReply(DBusPendingCall* pc, void* data) {
     auto* pending = static_cast<Pending*>(data);
     DBusMessage* reply = dbus_pending_call_steal_reply(pc);
+    std::shared_ptr<Conn> keep = pending->conn;
+    if (keep->calls.erase(pc))
+      dbus_pending_call_unref(pc);  // libdbus holds its own reference while it calls us
     guarded(kTag, "D-Bus reply", [&] {
-      Conn* conn = pending->conn.get();
-      if (conn == nullptr || conn->dead)
+      Conn* conn = keep.get();
+      if (conn->dead)
         return;
       --conn->inFlight;
       conn->impl->replied(pending->conn, pending->group, pending->call, reply);
@@ -419,6 +445,12 @@ struct EntryGroups::Impl {
     if (call == Call::Free) {
       if (failed)
         log::debug(kTag, "freeing an entry group: ", errorText(reply));
+      // h: the group that replaces the freed one on another connection, if any.
+      auto waiter = groups.find(h);
+      if (waiter != groups.end() && --waiter->second.waitFrees == 0 &&
+          waiter->second.state == GroupState::Live) {
+        sendRecords(h, waiter->second);
+      }
       return;
     }
     auto it = groups.find(h);
@@ -449,14 +481,8 @@ struct EntryGroups::Impl {
       }
       g.state = GroupState::Live;
       c->paths[g.path] = h;
-      for (const Record& r : g.records) {
-        if (Message m = addRecord(g.path, r))
-          send(*c, std::move(m), h, Call::AddRecord, true);
-        else
-          return fail(h, g, "record " + r.name + ": not a valid domain name");
-      }
-      g.records.clear();
-      send(*c, methodCall(g.path.c_str(), kGroupInterface, "Commit"), h, Call::Commit, true);
+      if (g.waitFrees == 0)
+        sendRecords(h, g);
       return;
     }
     if (failed && g.state != GroupState::Failed)
@@ -465,8 +491,27 @@ struct EntryGroups::Impl {
       events(h, Event::Committed, "");
   }
 
+  void sendRecords(Handle h, Group& g) {
+    Conn& c = *g.conn;
+    for (const Record& r : g.records) {
+      if (Message m = addRecord(g.path, r))
+        send(c, std::move(m), h, Call::AddRecord, true);
+      else
+        return fail(h, g, "record " + r.name + ": not a valid domain name");
+    }
+    g.records.clear();
+    send(c, methodCall(g.path.c_str(), kGroupInterface, "Commit"), h, Call::Commit, true);
+  }
+
+  // Reports the failure and withdraws what the daemon has of the group (a commit may follow
+  // the failed call in the queue).
   void fail(Handle h, Group& g, const std::string& why) {
     g.state = GroupState::Failed;
+    if (!g.path.empty()) {
+      sendFree(*g.conn, g.path);
+      --g.conn->groups;
+      g.path.clear();
+    }
     if (events)
       events(h, Event::Failure, why);
     else
@@ -500,9 +545,24 @@ struct EntryGroups::Impl {
     return m;
   }
 
-  void sendFree(Conn& c, const std::string& path) {
+  void freeGroup(std::map<Handle, Group>::iterator it, Handle waiter) {
+    Group& g = it->second;
+    --live;
+    if (g.state == GroupState::Creating) {
+      g.freed = true;  // when the daemon answers with its path
+      return;
+    }
+    std::shared_ptr<Conn> conn = g.conn;
+    if (!g.path.empty()) {
+      sendFree(*conn, g.path, waiter);
+      --conn->groups;
+    }
+    groups.erase(it);
+  }
+
+  void sendFree(Conn& c, const std::string& path, Handle waiter = 0) {
     c.paths.erase(path);
-    send(c, methodCall(path.c_str(), kGroupInterface, "Free"), 0, Call::Free, true);
+    send(c, methodCall(path.c_str(), kGroupInterface, "Free"), waiter, Call::Free, true);
   }
 
   static DBusHandlerResult filter(DBusConnection*, DBusMessage* m, void* data) {
@@ -510,8 +570,7 @@ struct EntryGroups::Impl {
     DBusHandlerResult result = DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
     guarded(kTag, "D-Bus signal", [&] {
       if (dbus_message_is_signal(m, DBUS_INTERFACE_LOCAL, "Disconnected")) {
-        log::warning(kTag, "lost the system bus connection used for publishing");
-        conn->dead = true;
+        conn->impl->lost(*conn);
         result = DBUS_HANDLER_RESULT_HANDLED;
         return;
       }
@@ -543,22 +602,36 @@ EntryGroups::~EntryGroups() = default;
 
 EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::string label,
                                          std::vector<Handle> replacing) {
+  Handle h = ++impl_->lastHandle;
+  // The new group goes on the connection of the first replaced group that has records in the
+  // daemon: that Free is sent before the new EntryGroupNew, so the daemon withdraws the old
+  // records first (and the object count does not grow). Frees on other connections are waited
+  // for. A replaced group still being created has no records, and gets its Free later.
   std::shared_ptr<Impl::Conn> conn;
-  for (Handle h : replacing) {
-    auto it = impl_->groups.find(h);
-    if (it != impl_->groups.end() && !conn && !it->second.conn->dead &&
-        it->second.conn->groups < kGroupsHardLimit) {
-      conn = it->second.conn;
+  int waitFrees = 0;
+  for (Handle r : replacing) {
+    auto it = impl_->groups.find(r);
+    if (it == impl_->groups.end() || it->second.freed)
+      continue;
+    Impl::Group& old = it->second;
+    std::shared_ptr<Impl::Conn> oldConn = old.conn;
+    bool hasRecords = !old.path.empty() && !oldConn->dead;
+    Handle waiter = 0;
+    if (hasRecords && !conn) {
+      conn = oldConn;
+    } else if (hasRecords && oldConn != conn) {
+      waiter = h;
+      ++waitFrees;
     }
-    free(h);
+    impl_->freeGroup(it, waiter);
   }
   if (!conn)
     conn = impl_->connectionWithRoom();
   if (!conn)
     return 0;
 
-  Handle h = ++impl_->lastHandle;
   Impl::Group& g = impl_->groups[h];
+  g.waitFrees = waitFrees;
   g.conn = conn;
   g.label = std::move(label);
   g.records = std::move(records);
@@ -570,20 +643,8 @@ EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::strin
 
 void EntryGroups::free(Handle group) {
   auto it = impl_->groups.find(group);
-  if (it == impl_->groups.end() || it->second.freed)
-    return;
-  Impl::Group& g = it->second;
-  --impl_->live;
-  if (g.state == Impl::GroupState::Creating) {
-    g.freed = true;  // when the daemon answers with its path
-    return;
-  }
-  std::shared_ptr<Impl::Conn> conn = g.conn;
-  if (!g.path.empty()) {
-    impl_->sendFree(*conn, g.path);
-    --conn->groups;
-  }
-  impl_->groups.erase(it);
+  if (it != impl_->groups.end() && !it->second.freed)
+    impl_->freeGroup(it, 0);
 }
 
 void EntryGroups::prepare() {

@@ -20,9 +20,11 @@ class EventLoop;
 /// five calls each, took seconds to publish. Here the calls of many groups are in flight at once
 /// and the daemon handles them back to back.
 ///
-/// Calls on one connection reach the daemon in the order they were made; publish() puts a group
-/// that replaces others on their connection, so the daemon has withdrawn the old records before
-/// it sees the same unique records again. Loop thread only.
+/// Calls on one connection reach the daemon in the order they were made. A group that replaces
+/// others goes on the connection of one of them, after its Free, and waits for the answers to
+/// the Frees sent on other connections, so that the daemon never sees the same unique records
+/// twice. When the bus or avahi-daemon goes away the owner calls reset(). Loop thread only;
+/// the event callback runs inside the D-Bus dispatch.
 class EntryGroups {
  public:
   /// One resource record; iface, protocol and flags are Avahi's (AvahiIfIndex, AvahiProtocol,
