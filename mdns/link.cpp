@@ -3,7 +3,6 @@
 
 #include <avahi-client/client.h>
 #include <avahi-client/lookup.h>
-#include <avahi-client/publish.h>
 #include <avahi-common/alternative.h>
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
@@ -130,17 +129,15 @@ struct Link::Impl {
   };
 
   struct HostGroup {
-    AvahiEntryGroup* group = nullptr;
-    int slot = -1;
+    EntryGroups::Handle group = 0;
     std::vector<Address> addresses;
     std::set<std::string> users;
   };
 
   EventLoop& loop;
   LinkEvents events;
-  // Services' entry groups, a thousand at a time; the few shared groups (host addresses, type
-  // enumeration) and everything browsed go through avahi-client.
-  EntryGroups serviceGroups;
+  // Everything published, services a thousand at a time; browsing goes through avahi-client.
+  EntryGroups entryGroups;
   std::vector<AvahiIfIndex> ifaces;
   std::vector<Slot> slots;
   bool running = false;
@@ -156,8 +153,7 @@ struct Link::Impl {
   // of its own: in every service's group, avahi-daemon announced a thousand identical copies and
   // added all of the type's services to each as additional records, and was busy for seconds.
   struct TypeGroup {
-    AvahiEntryGroup* group = nullptr;
-    int slot = -1;
+    EntryGroups::Handle group = 0;
     std::set<std::string> users;
   };
   std::map<std::pair<std::string, std::string>, TypeGroup> typeGroups;  // (type, domain)
@@ -176,8 +172,8 @@ struct Link::Impl {
   Impl(EventLoop& l, LinkOptions options, LinkEvents e)
       : loop(l),
         events(std::move(e)),
-        serviceGroups(l, [this](EntryGroups::Handle g, EntryGroups::Event event,
-                                const std::string& error) { onServiceGroup(g, event, error); }) {
+        entryGroups(l, [this](EntryGroups::Handle g, EntryGroups::Event event,
+                              const std::string& error) { onGroup(g, event, error); }) {
     for (const std::string& name : options.interfaces) {
       unsigned index = if_nametoindex(name.c_str());
       if (index == 0)
@@ -262,7 +258,7 @@ struct Link::Impl {
   void teardown() {
     // Closing the connections frees every service group in the daemon.
     pendingFrees.clear();
-    serviceGroups.reset();
+    entryGroups.reset();
     for (auto& [_, t] : types) {
       for (auto& [b, slot] : t.browsers)
         avahi_service_browser_free(b);
@@ -287,18 +283,10 @@ struct Link::Impl {
     hosts.clear();
     for (auto& [_, p] : published)
       p.group = 0;
-    for (auto& [_, g] : hostGroups) {
-      if (g.group)
-        avahi_entry_group_free(g.group);
-      g.group = nullptr;
-      g.slot = -1;
-    }
-    for (auto& [_, g] : typeGroups) {
-      if (g.group)
-        avahi_entry_group_free(g.group);
-      g.group = nullptr;
-      g.slot = -1;
-    }
+    for (auto& [_, g] : hostGroups)
+      g.group = 0;
+    for (auto& [_, g] : typeGroups)
+      g.group = 0;
     for (Slot& s : slots)
       avahi_client_free(s.client);
     slots.clear();
@@ -306,7 +294,7 @@ struct Link::Impl {
 
   void becomeRunning() {
     running = true;
-    serviceGroups.prepare();
+    entryGroups.prepare();
     log::notice(kTag, "connected to avahi-daemon ",
                 avahi_client_get_version_string(slots[0].client));
     for (auto& [type, t] : types)
@@ -746,7 +734,7 @@ struct Link::Impl {
       }
       p.atHome = true;
       if (p.group) {
-        serviceGroups.free(p.group);
+        entryGroups.free(p.group);
         p.group = 0;
       }
       return;
@@ -786,7 +774,7 @@ struct Link::Impl {
       return;
     }
     p.group =
-        serviceGroups.publish(std::move(*records), describe(p.service.key), std::move(replacing));
+        entryGroups.publish(std::move(*records), describe(p.service.key), std::move(replacing));
     if (!p.group)
       return;  // no system bus; logged
     ensureTypeGroup(p);
@@ -799,15 +787,12 @@ struct Link::Impl {
     return out;
   }
 
-  Status addRecord(AvahiEntryGroup* g, AvahiPublishFlags flags, const std::string& name,
-                   std::uint16_t type, std::uint32_t ttl, const wire::Bytes& rdata) {
-    for (AvahiIfIndex iface : ifaces) {
-      int r = avahi_entry_group_add_record(g, iface, AVAHI_PROTO_UNSPEC, flags, name.c_str(),
-                                           kClassIn, type, ttl, rdata.data(), rdata.size());
-      if (r < 0)
-        return fail("record " + name + ": " + avahi_strerror(r));
-    }
-    return {};
+  // A record on every interface this Link publishes on, added to `out`.
+  void addRecord(std::vector<EntryGroups::Record>& out, std::uint32_t flags,
+                 const std::string& name, std::uint16_t type, std::uint32_t ttl,
+                 const wire::Bytes& rdata) const {
+    for (AvahiIfIndex iface : ifaces)
+      out.push_back({iface, AVAHI_PROTO_UNSPEC, flags, name, type, ttl, rdata});
   }
 
   // The service's own records (SRV, TXT, its PTR), once per interface.
@@ -839,19 +824,16 @@ struct Link::Impl {
     const std::uint32_t hostTtl = p.ttl ? p.ttl : kTtlHost;
     const std::uint32_t serviceTtl = p.ttl ? p.ttl : kTtlService;
     std::vector<EntryGroups::Record> out;
-    for (AvahiIfIndex iface : ifaces) {
-      out.push_back({iface, AVAHI_PROTO_UNSPEC, unique, instanceName, kTypeSrv, hostTtl, *srv});
-      out.push_back({iface, AVAHI_PROTO_UNSPEC, unique, instanceName, kTypeTxt, serviceTtl, *txt});
-      out.push_back(
-          {iface, AVAHI_PROTO_UNSPEC, 0, typeNameText, kTypePtr, serviceTtl, *instanceWire});
-    }
+    addRecord(out, unique, instanceName, kTypeSrv, hostTtl, *srv);
+    addRecord(out, unique, instanceName, kTypeTxt, serviceTtl, *txt);
+    addRecord(out, 0, typeNameText, kTypePtr, serviceTtl, *instanceWire);
     return out;
   }
 
   void ensureTypeGroup(const Published& p) {
     TypeGroup& g = typeGroups[{p.service.key.type, p.service.key.domain}];
     g.users.insert(p.id);
-    if (g.group != nullptr)
+    if (g.group != 0)
       return;
     auto typeLabels = wire::splitPlain(p.service.key.type);
     auto domainLabels = wire::splitPlain(p.service.key.domain);
@@ -864,21 +846,10 @@ struct Link::Impl {
     auto typeWire = wire::encodeName(typeName);
     if (!typeWire)
       return;
-    g.slot = acquireSlot();
-    g.group = avahi_entry_group_new(client(g.slot), &Impl::groupCb, this);
-    if (g.group == nullptr) {
-      log::error(kTag, "cannot publish the type ", p.service.key.type, ": ",
-                 avahiError(client(g.slot)));
-      return;
-    }
-    retain(g.slot);
-    const std::uint32_t ttl = p.ttl ? p.ttl : kTtlService;
-    Status s = addRecord(g.group, static_cast<AvahiPublishFlags>(0),
-                         wire::escapedName(servicesName), kTypePtr, ttl, *typeWire);
-    if (!s || avahi_entry_group_commit(g.group) < 0) {
-      log::error(kTag, "cannot publish the type ", p.service.key.type, ": ",
-                 s ? avahiError(client(g.slot)) : s.error());
-    }
+    std::vector<EntryGroups::Record> records;
+    addRecord(records, 0, wire::escapedName(servicesName), kTypePtr, p.ttl ? p.ttl : kTtlService,
+              *typeWire);
+    g.group = entryGroups.publish(std::move(records), "the type " + p.service.key.type);
   }
 
   void releaseTypeGroup(const ServiceKey& key, const std::string& id) {
@@ -895,10 +866,8 @@ struct Link::Impl {
     it->second.users.erase(id);
     if (!it->second.users.empty())
       return;
-    if (it->second.group) {
-      avahi_entry_group_free(it->second.group);
-      release(it->second.slot);
-    }
+    if (it->second.group)
+      entryGroups.free(it->second.group);
     groups.erase(it);
   }
 
@@ -908,33 +877,21 @@ struct Link::Impl {
     HostGroup& g = hostGroups[p.service.host];
     g.users.insert(p.id);
     std::vector<Address> wanted = p.service.addresses;
-    if (g.group != nullptr && g.addresses == wanted)
+    if (g.group != 0 && g.addresses == wanted)
       return;
-    if (g.group == nullptr) {
-      g.slot = acquireSlot();
-      g.group = avahi_entry_group_new(client(g.slot), &Impl::groupCb, this);
-      if (g.group == nullptr) {
-        log::error(kTag, "cannot publish host ", p.service.host, ": ", avahiError(client(g.slot)));
-        return;
-      }
-      retain(g.slot);
-    } else {
-      avahi_entry_group_reset(g.group);
-    }
     g.addresses = wanted;
-    const auto unique =
-        static_cast<AvahiPublishFlags>(AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE);
+    std::vector<EntryGroups::Record> records;
     for (const Address& a : wanted) {
       wire::Bytes rdata(a.bytes.begin(),
                         a.bytes.begin() + (a.family == Address::Family::V4 ? 4 : 16));
-      Status s = addRecord(g.group, unique, p.service.host,
-                           a.family == Address::Family::V4 ? kTypeA : kTypeAaaa, kTtlHost, rdata);
-      if (!s)
-        log::error(kTag, "cannot publish host ", p.service.host, ": ", s.error());
+      addRecord(records, AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE, p.service.host,
+                a.family == Address::Family::V4 ? kTypeA : kTypeAaaa, kTtlHost, rdata);
     }
-    if (avahi_entry_group_commit(g.group) < 0) {
-      log::error(kTag, "cannot commit host ", p.service.host, ": ", avahiError(client(g.slot)));
-    }
+    std::vector<EntryGroups::Handle> replacing;
+    if (g.group != 0)
+      replacing.push_back(g.group);
+    g.group =
+        entryGroups.publish(std::move(records), "host " + p.service.host, std::move(replacing));
   }
 
   // Frees a withdrawn service's entry group now if this window has room, later otherwise.
@@ -985,22 +942,18 @@ struct Link::Impl {
 
   void freeAll(const std::vector<EntryGroups::Handle>& groups) {
     for (EntryGroups::Handle g : groups)
-      serviceGroups.free(g);
+      entryGroups.free(g);
   }
 
   void freeGroup(const PendingFree& f) {
-    serviceGroups.free(f.group);  // withdraws with goodbye packets
+    entryGroups.free(f.group);  // withdraws with goodbye packets
   }
 
   void releaseHostGroup(const std::string& host, const std::string& id) {
     releaseShared(hostGroups, host, id);
   }
 
-  static void groupCb(AvahiEntryGroup* g, AvahiEntryGroupState state, void* self) {
-    guarded(kTag, "entry group", [&] { static_cast<Impl*>(self)->onGroup(g, state); });
-  }
-
-  void onServiceGroup(EntryGroups::Handle g, EntryGroups::Event event, const std::string& error) {
+  void onGroup(EntryGroups::Handle g, EntryGroups::Event event, const std::string& error) {
     for (auto& [id, p] : published) {
       if (p.group != g)
         continue;
@@ -1022,19 +975,16 @@ struct Link::Impl {
       });
       return;
     }
-  }
-
-  void onGroup(AvahiEntryGroup* g, AvahiEntryGroupState state) {
-    if (state != AVAHI_ENTRY_GROUP_COLLISION && state != AVAHI_ENTRY_GROUP_FAILURE)
+    if (event == EntryGroups::Event::Committed)
       return;
-    for (auto& [host, hg] : hostGroups) {
+    for (const auto& [host, hg] : hostGroups) {
       if (hg.group == g) {
         log::error(kTag, "address records of ", host, ": ",
-                   state == AVAHI_ENTRY_GROUP_COLLISION ? "another host holds this name"
-                                                        : avahiError(client(hg.slot)));
+                   event == EntryGroups::Event::Collision ? "another host holds this name" : error);
         return;
       }
     }
+    log::error(kTag, "publishing a type enumeration record: ", error);
   }
 
   void rename(Published& p) {

@@ -25,14 +25,10 @@ check() {
 check_not() {
   local name=$1
   shift
-  if "$@"; then
-    Z2Z_FAILED=$((Z2Z_FAILED + 1))
-    echo "FAIL $name"
-  else
-    Z2Z_PASSED=$((Z2Z_PASSED + 1))
-    echo "PASS $name"
-  fi
+  check "$name" _z2z_fails "$@"
 }
+
+_z2z_fails() { ! "$@"; }
 
 check_summary() {
   echo "$Z2Z_PASSED passed, $Z2Z_FAILED failed"
