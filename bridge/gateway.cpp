@@ -9,6 +9,7 @@
 
 #include "z2z/bridge/record.hpp"
 #include "z2z/config/log.hpp"
+#include "z2z/config/values.hpp"
 #include "z2z/mdns/dns_wire.hpp"
 #include "z2z/mdns/link.hpp"
 
@@ -77,9 +78,7 @@ bool isImportHost(std::string_view host) {
   if (marker == std::string_view::npos)
     return false;
   std::string_view id = first.substr(marker + kImportMarker.size(), 8);
-  return id.size() == 8 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return id.size() == 8 && config::isLowerHex(id);
 }
 
 struct Gateway::Impl {

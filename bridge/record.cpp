@@ -9,6 +9,7 @@
 
 #include "z2z/config/encoding.hpp"
 #include "z2z/config/options.hpp"
+#include "z2z/config/values.hpp"
 #include "z2z/mdns/dns_wire.hpp"
 
 namespace z2z::bridge {
@@ -140,13 +141,7 @@ Status parseService(const pugi::xml_node& node, mdns::Service& service) {
 }  // namespace
 
 bool isOriginId(std::string_view id) {
-  if (id.size() != 16)
-    return false;
-  for (char c : id) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-      return false;
-  }
-  return true;
+  return id.size() == 16 && config::isLowerHex(id);
 }
 
 std::string encodeRecord(const Record& record) {

@@ -42,26 +42,6 @@ std::vector<std::string_view> splitSpaces(std::string_view text) {
   }
 }
 
-std::optional<dht::Key> parseHexKey(std::string_view hex) {
-  dht::Key k;
-  if (hex.size() != 2 * k.bytes.size())
-    return std::nullopt;
-  auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < k.bytes.size(); ++i) {
-    int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return std::nullopt;
-    k.bytes[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-  }
-  return k;
-}
-
 // At most `n` of the values, chosen at random (runs on a DHT thread).
 void sample(std::vector<dht::Value>& values, std::size_t n) {
   if (values.size() <= n)
@@ -145,7 +125,7 @@ Result<RendezvousEntry> parseRendezvousValue(const dht::Bytes& data) {
                 std::to_string(kRendezvousMaxEndpoints) + ")");
   }
   RendezvousEntry entry;
-  auto node = parseHexKey(fields[2]);
+  auto node = dht::Key::fromHex(fields[2]);
   if (!node)
     return fail("rendezvous value whose node id is not 40 lowercase hex digits");
   entry.node = *node;

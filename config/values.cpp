@@ -22,6 +22,12 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+bool isLowerHex(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
 std::vector<std::string> splitList(std::string_view text) {
   std::vector<std::string> items;
   if (trim(text).empty())

@@ -30,6 +30,10 @@ std::vector<std::string> splitList(std::string_view text);
 /// Trims blanks (spaces and tabs) at both ends.
 std::string_view trim(std::string_view text);
 
+/// Whether `text` is non-empty and only lowercase hexadecimal digits, as this project writes
+/// ids and keys.
+bool isLowerHex(std::string_view text);
+
 /// Levenshtein distance, for "did you mean" hints.
 std::size_t editDistance(std::string_view a, std::string_view b);
 

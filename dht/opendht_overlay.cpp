@@ -12,6 +12,7 @@
 #include "z2z/config/error.hpp"
 #include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
+#include "z2z/config/values.hpp"
 #include "z2z/dht/overlay.hpp"
 
 namespace z2z::dht {
@@ -320,6 +321,16 @@ std::string Key::hex() const {
     out.push_back(kDigits[b & 15]);
   }
   return out;
+}
+
+std::optional<Key> Key::fromHex(std::string_view hex) {
+  Key k;
+  if (hex.size() != 2 * k.bytes.size() || !config::isLowerHex(hex))
+    return std::nullopt;
+  auto digit = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (std::size_t i = 0; i < k.bytes.size(); ++i)
+    k.bytes[i] = static_cast<std::uint8_t>(digit(hex[2 * i]) << 4 | digit(hex[2 * i + 1]));
+  return k;
 }
 
 std::unique_ptr<Overlay> startOpendht(const NodeOptions& options) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,8 @@ struct Key {
   /// SHA-1 of `text`.
   static Key hash(std::string_view text);
   std::string hex() const;
+  /// The key hex() wrote: 40 lowercase hex digits, or nothing.
+  static std::optional<Key> fromHex(std::string_view hex);
   auto operator<=>(const Key&) const = default;
 };
 
