@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/mdns/dns_wire.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace z2z::mdns::wire {
@@ -133,6 +134,67 @@ Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata) {
     i += len;
   }
   return strings;
+}
+
+Response::Response(std::size_t limit)
+    : bytes_{0, 0, 0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0}, limit_(std::max<std::size_t>(limit, 12)) {}
+
+bool Response::add(const Labels& owner, std::uint16_t type, bool unique, std::uint32_t ttl,
+                   const Bytes& rdata) {
+  if (count_ == 0xffff || rdata.size() > 0xffff)
+    return false;
+  // The wire form of every suffix of the owner name, longest first.
+  std::vector<Bytes> tails(owner.size());
+  Bytes tail;
+  for (std::size_t i = owner.size(); i-- > 0;) {
+    const std::string& label = owner[i];
+    if (label.empty() || label.size() > 63)
+      return false;
+    Bytes t{static_cast<std::uint8_t>(label.size())};
+    t.insert(t.end(), label.begin(), label.end());
+    t.insert(t.end(), tail.begin(), tail.end());
+    tail = t;
+    tails[i] = std::move(t);
+  }
+  if ((tails.empty() ? 0 : tails[0].size()) + 1 > 255)
+    return false;  // RFC 1035 section 2.3.4
+  std::size_t start = bytes_.size();
+  Bytes out;
+  std::vector<std::pair<Bytes, std::size_t>> added;  // new suffixes and their offsets
+  std::size_t i = 0;
+  for (; i < owner.size(); ++i) {
+    auto known = suffixes_.find(tails[i]);
+    if (known != suffixes_.end()) {
+      out.push_back(static_cast<std::uint8_t>(0xc0 | (known->second >> 8)));
+      out.push_back(static_cast<std::uint8_t>(known->second & 0xff));
+      break;
+    }
+    if (start + out.size() < 0x4000)
+      added.emplace_back(tails[i], start + out.size());
+    out.push_back(static_cast<std::uint8_t>(owner[i].size()));
+    out.insert(out.end(), owner[i].begin(), owner[i].end());
+  }
+  if (i == owner.size())
+    out.push_back(0);
+  auto put16 = [&out](std::uint32_t v) {
+    out.push_back(static_cast<std::uint8_t>(v >> 8));
+    out.push_back(static_cast<std::uint8_t>(v & 0xff));
+  };
+  put16(type);
+  put16(unique ? 0x8001 : 0x0001);
+  put16(ttl >> 16);
+  put16(ttl & 0xffff);
+  put16(static_cast<std::uint32_t>(rdata.size()));
+  out.insert(out.end(), rdata.begin(), rdata.end());
+  if (start + out.size() > limit_)
+    return false;
+  bytes_.insert(bytes_.end(), out.begin(), out.end());
+  for (auto& [suffix, offset] : added)
+    suffixes_.emplace(std::move(suffix), static_cast<std::uint16_t>(offset));
+  ++count_;
+  bytes_[6] = static_cast<std::uint8_t>(count_ >> 8);
+  bytes_[7] = static_cast<std::uint8_t>(count_ & 0xff);
+  return true;
 }
 
 }  // namespace z2z::mdns::wire

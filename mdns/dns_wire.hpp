@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,5 +37,30 @@ Result<Bytes> txtRdata(const std::vector<std::string>& strings);
 
 /// Parses TXT RDATA back into strings. Fails on a length running past the end.
 Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata);
+
+/// A Multicast DNS response message (RFC 6762 section 18) being filled with answers: ID 0, QR
+/// and AA set, no questions. Owner names are compressed against the names already in the
+/// message (RFC 1035 section 4.1.4), so the records of several services share one packet.
+class Response {
+ public:
+  /// A message of at most `limit` bytes (at least the 12-byte header).
+  explicit Response(std::size_t limit);
+
+  /// Appends one class-IN record, the cache-flush bit set if `unique`. Returns false and leaves
+  /// the message as it was if the record does not fit, or if a label is empty or longer than
+  /// 63 bytes.
+  bool add(const Labels& owner, std::uint16_t type, bool unique, std::uint32_t ttl,
+           const Bytes& rdata);
+
+  std::size_t count() const { return count_; }
+  const Bytes& bytes() const { return bytes_; }
+
+ private:
+  Bytes bytes_;
+  std::size_t limit_;
+  std::uint16_t count_ = 0;
+  // Each name suffix written so far, as its uncompressed wire form, and where it starts.
+  std::map<Bytes, std::uint16_t> suffixes_;
+};
 
 }  // namespace z2z::mdns::wire

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/mdns/entry_groups.hpp"
 
+#include <avahi-common/address.h>
+#include <avahi-common/defs.h>
 #include <avahi-common/domain.h>
 #include <avahi-common/timeval.h>
 #include <avahi-common/watch.h>
 #include <dbus/dbus.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <deque>
@@ -13,6 +16,7 @@
 
 #include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
+#include "z2z/mdns/announcer.hpp"
 #include "z2z/mdns/event_loop.hpp"
 
 namespace z2z::mdns {
@@ -37,6 +41,8 @@ constexpr int kDispatchBatch = 256;
 constexpr std::int32_t kStateCollision = 3;  // AVAHI_ENTRY_GROUP_COLLISION
 constexpr std::int32_t kStateFailure = 4;    // AVAHI_ENTRY_GROUP_FAILURE
 constexpr std::uint16_t kClassIn = 1;
+// How long a reset waits for the daemon to have freed our groups before the goodbyes go.
+constexpr int kSettleTimeoutMs = 1000;
 
 enum class Call { New, AddRecord, Commit, Free };
 
@@ -100,6 +106,7 @@ struct EntryGroups::Impl {
     Message message;
     Handle group;
     Call call;
+    std::uint64_t goodbye;  // a Free's key into `goodbyes`, or 0
   };
 
   // One private connection to the system bus: one avahi-daemon client.
@@ -123,6 +130,7 @@ struct EntryGroups::Impl {
     std::shared_ptr<Conn> conn;
     Handle group;
     Call call;
+    std::uint64_t goodbye;
   };
 
   enum class GroupState { Creating, Live, Failed };
@@ -130,12 +138,13 @@ struct EntryGroups::Impl {
     std::shared_ptr<Conn> conn;
     std::string path;
     std::string label;
-    std::vector<Record> records;  // until they are sent
+    std::vector<Record> records;
     GroupState state = GroupState::Creating;
     bool freed = false;  // while Creating: free it when the daemon says its path
     // Frees of replaced groups on other connections still unanswered: the records wait for
     // them, or the daemon could see the same unique records twice.
     int waitFrees = 0;
+    bool released = false;  // the Announcer no longer counts its records
   };
 
   const AvahiPoll* poll;
@@ -146,7 +155,13 @@ struct EntryGroups::Impl {
   Handle lastHandle = 0;
   bool busWarned = false;
 
-  Impl(EventLoop& loop, EventCallback e) : poll(loop.avahiPoll()), events(std::move(e)) {}
+  Announcer announcer;
+  // Records of freed groups, for goodbyes once the daemon has answered their Free.
+  std::map<std::uint64_t, std::vector<Record>> goodbyes;
+  std::uint64_t lastGoodbye = 0;
+
+  Impl(EventLoop& loop, EventCallback e)
+      : poll(loop.avahiPoll()), events(std::move(e)), announcer(loop) {}
 
   ~Impl() { reset(); }
 
@@ -232,6 +247,13 @@ struct EntryGroups::Impl {
   }
 
   void reset() {
+    if (selfAnnounce()) {
+      settle();
+      for (auto& [id, records] : goodbyes)
+        announcer.goodbye(records);
+      announcer.withdrawAll();
+    }
+    goodbyes.clear();
     groups.clear();
     live = 0;
     // Pending calls hold their connection: take them out of the list first, close them all.
@@ -383,8 +405,8 @@ struct EntryGroups::Impl {
     return Message(m);
   }
 
-  void send(Conn& c, Message m, Handle group, Call call, bool urgent) {
-    (urgent ? c.urgent : c.fresh).push_back(Outgoing{std::move(m), group, call});
+  void send(Conn& c, Message m, Handle group, Call call, bool urgent, std::uint64_t goodbye = 0) {
+    (urgent ? c.urgent : c.fresh).push_back(Outgoing{std::move(m), group, call, goodbye});
     pump(c);
   }
 
@@ -403,7 +425,7 @@ struct EntryGroups::Impl {
       }
       ++c.inFlight;
       c.calls.insert(pc);
-      auto* pending = new Pending{c.shared_from_this(), out.group, out.call};
+      auto* pending = new Pending{c.shared_from_this(), out.group, out.call, out.goodbye};
       if (!dbus_pending_call_set_notify(pc, &Impl::onReply, pending,
                                         [](void* p) { delete static_cast<Pending*>(p); })) {
         delete pending;
@@ -433,6 +455,8 @@ struct EntryGroups::Impl {
         return;
       --conn->inFlight;
       conn->impl->replied(pending->conn, pending->group, pending->call, reply);
+      if (pending->goodbye != 0)
+        conn->impl->sayGoodbye(pending->goodbye);
       if (!conn->dead)
         conn->impl->pump(*conn);
     });
@@ -499,7 +523,6 @@ struct EntryGroups::Impl {
       else
         return fail(h, g, "record " + r.name + ": not a valid domain name");
     }
-    g.records.clear();
     send(c, methodCall(g.path.c_str(), kGroupInterface, "Commit"), h, Call::Commit, true);
   }
 
@@ -508,9 +531,11 @@ struct EntryGroups::Impl {
   void fail(Handle h, Group& g, const std::string& why) {
     g.state = GroupState::Failed;
     if (!g.path.empty()) {
-      sendFree(*g.conn, g.path);
+      sendFree(*g.conn, g.path, 0, letGo(g, true));
       --g.conn->groups;
       g.path.clear();
+    } else {
+      letGo(g, false);
     }
     if (events)
       events(h, Event::Failure, why);
@@ -545,24 +570,93 @@ struct EntryGroups::Impl {
     return m;
   }
 
+  bool selfAnnounce() const { return announcer.usable(); }
+
+  // Ends the group's hold on its records. Where the daemon may have them, returns them for
+  // goodbyes once it has answered the Free: before that it could still answer a query and put
+  // them back in a cache. Otherwise the goodbyes go now.
+  std::vector<Record> letGo(Group& g, bool daemonMayHaveThem) {
+    if (!selfAnnounce() || g.released)
+      return {};
+    g.released = true;
+    announcer.release(g.records);
+    if (daemonMayHaveThem)
+      return std::move(g.records);
+    announcer.goodbye(g.records);
+    return {};
+  }
+
   void freeGroup(std::map<Handle, Group>::iterator it, Handle waiter) {
     Group& g = it->second;
     --live;
     if (g.state == GroupState::Creating) {
-      g.freed = true;  // when the daemon answers with its path
+      letGo(g, false);  // nothing is sent for a group freed before the daemon made it
+      g.freed = true;   // when the daemon answers with its path
       return;
     }
     std::shared_ptr<Conn> conn = g.conn;
     if (!g.path.empty()) {
-      sendFree(*conn, g.path, waiter);
+      sendFree(*conn, g.path, waiter, letGo(g, true));
       --conn->groups;
+    } else {
+      letGo(g, false);
     }
     groups.erase(it);
   }
 
-  void sendFree(Conn& c, const std::string& path, Handle waiter = 0) {
+  void sendFree(Conn& c, const std::string& path, Handle waiter = 0,
+                std::vector<Record> goodbye = {}) {
     c.paths.erase(path);
-    send(c, methodCall(path.c_str(), kGroupInterface, "Free"), waiter, Call::Free, true);
+    std::uint64_t id = 0;
+    if (!goodbye.empty()) {
+      id = ++lastGoodbye;
+      goodbyes.emplace(id, std::move(goodbye));
+    }
+    send(c, methodCall(path.c_str(), kGroupInterface, "Free"), waiter, Call::Free, true, id);
+  }
+
+  void sayGoodbye(std::uint64_t id) {
+    auto it = goodbyes.find(id);
+    if (it == goodbyes.end())
+      return;
+    announcer.goodbye(it->second);
+    goodbyes.erase(it);
+  }
+
+  // Before the goodbyes of a reset: the daemon frees every group it has of ours and says when
+  // it is done (one blocking call per connection, at most kSettleTimeoutMs each). A goodbye it
+  // heard while it still held the record would make it announce the record again.
+  void settle() {
+    for (const auto& c : conns) {
+      if (c->dead || c->bus == nullptr)
+        continue;
+      bool sent = c->inFlight > 0;
+      for (const Outgoing& o : c->urgent) {
+        if (o.call == Call::Free) {
+          dbus_connection_send(c->bus, o.message.get(), nullptr);
+          sent = true;
+        }
+      }
+      c->urgent.clear();
+      c->fresh.clear();
+      for (auto& [h, g] : groups) {
+        if (g.conn == c && !g.path.empty()) {
+          Message m = methodCall(g.path.c_str(), kGroupInterface, "Free");
+          dbus_connection_send(c->bus, m.get(), nullptr);
+          sent = true;
+        }
+      }
+      if (!sent)
+        continue;
+      Message ping = methodCall("/", kServerInterface, "GetAPIVersion");
+      DBusError err;
+      dbus_error_init(&err);
+      DBusMessage* reply =
+          dbus_connection_send_with_reply_and_block(c->bus, ping.get(), kSettleTimeoutMs, &err);
+      if (reply != nullptr)
+        dbus_message_unref(reply);
+      dbus_error_free(&err);
+    }
   }
 
   static DBusHandlerResult filter(DBusConnection*, DBusMessage* m, void* data) {
@@ -603,6 +697,15 @@ EntryGroups::~EntryGroups() = default;
 EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::string label,
                                          std::vector<Handle> replacing) {
   Handle h = ++impl_->lastHandle;
+  // Held before the replaced groups let go: records they share get no goodbye. Announced at
+  // once, not when the daemon acknowledges the commit: while it answers a burst of queries
+  // avahi-daemon leaves its D-Bus messages waiting for seconds, and receivers take the
+  // records from the announcement. The daemon has them for the queries that follow.
+  if (impl_->selfAnnounce()) {
+    for (Record& r : records)
+      r.flags |= AVAHI_PUBLISH_NO_ANNOUNCE;
+    impl_->announcer.hold(records);
+  }
   // The new group goes on the connection of the first replaced group that has records in the
   // daemon: that Free is sent before the new EntryGroupNew, so the daemon withdraws the old
   // records first (and the object count does not grow). Frees on other connections are waited
@@ -627,8 +730,13 @@ EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::strin
   }
   if (!conn)
     conn = impl_->connectionWithRoom();
-  if (!conn)
+  if (!conn) {
+    if (impl_->selfAnnounce())
+      impl_->announcer.release(records);
     return 0;
+  }
+  if (impl_->selfAnnounce())
+    impl_->announcer.announce(records);
 
   Impl::Group& g = impl_->groups[h];
   g.waitFrees = waitFrees;
@@ -653,6 +761,11 @@ void EntryGroups::prepare() {
 
 void EntryGroups::reset() {
   impl_->reset();
+}
+
+void EntryGroups::useInterface(int iface, int protocol) {
+  if (protocol == AVAHI_PROTO_INET || protocol == AVAHI_PROTO_INET6)
+    impl_->announcer.useInterface(iface, protocol == AVAHI_PROTO_INET ? AF_INET : AF_INET6);
 }
 
 std::size_t EntryGroups::size() const {

@@ -25,6 +25,11 @@ class EventLoop;
 /// the Frees sent on other connections, so that the daemon never sees the same unique records
 /// twice. When the bus or avahi-daemon goes away the owner calls reset(). Loop thread only;
 /// the event callback runs inside the D-Bus dispatch.
+///
+/// The daemon answers queries for the records but does not announce them: an Announcer sends
+/// the announcements as soon as a group is published and the goodbyes once the daemon has
+/// freed it (see announcer.hpp for why). Where this process cannot send from the mDNS port,
+/// the daemon announces, as for any entry group.
 class EntryGroups {
  public:
   /// One resource record; iface, protocol and flags are Avahi's (AvahiIfIndex, AvahiProtocol,
@@ -43,7 +48,7 @@ class EntryGroups {
   using Handle = std::uint64_t;
 
   enum class Event {
-    Committed,  ///< the daemon has the records and announces them
+    Committed,  ///< the daemon has the records
     Collision,  ///< another host holds a unique record of the group
     Failure,    ///< a call failed or the daemon gave up on the group; `error` says why
   };
@@ -68,9 +73,14 @@ class EntryGroups {
   /// Withdraws the group's records (goodbye packets) and frees it.
   void free(Handle group);
 
-  /// Forgets every group and closes the connections (the daemon frees what a closed connection
-  /// owned). For a daemon that went away, and before a rebuild.
+  /// Forgets every group, says goodbye for their records and closes the connections (the daemon
+  /// frees what a closed connection owned). For a daemon that went away, and before a rebuild.
   void reset();
+
+  /// The daemon uses this interface (AvahiIfIndex) for this protocol (AvahiProtocol): it
+  /// reported a browse result there. Announcements for records on every interface go only
+  /// where the daemon is.
+  void useInterface(int iface, int protocol);
 
   /// Groups created and not freed.
   std::size_t size() const;

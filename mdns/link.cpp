@@ -146,6 +146,7 @@ struct Link::Impl {
   std::map<std::string, TypeBrowse> types;
   std::map<ServiceKey, Browsed> browsed;
   std::map<std::string, HostWatch> hosts;
+  std::vector<AvahiRecordBrowser*> daemonHostBrowsers;  // see watchDaemonInterfaces()
   std::map<std::string, Published> published;
   std::map<std::string, HostGroup> hostGroups;
 
@@ -281,6 +282,9 @@ struct Link::Impl {
         avahi_record_browser_free(rb);
     }
     hosts.clear();
+    for (AvahiRecordBrowser* rb : daemonHostBrowsers)
+      avahi_record_browser_free(rb);
+    daemonHostBrowsers.clear();
     for (auto& [_, p] : published)
       p.group = 0;
     for (auto& [_, g] : hostGroups)
@@ -295,6 +299,7 @@ struct Link::Impl {
   void becomeRunning() {
     running = true;
     entryGroups.prepare();
+    watchDaemonInterfaces();
     log::notice(kTag, "connected to avahi-daemon ",
                 avahi_client_get_version_string(slots[0].client));
     for (auto& [type, t] : types)
@@ -371,6 +376,7 @@ struct Link::Impl {
         Browsed& b = browsed[key];
         b.key = key;
         b.sightings.insert({iface, proto});
+        entryGroups.useInterface(iface, proto);
         log::debug(kTag, "browse: new ", describe(key), " on interface ", iface);
         // Our own imports come back through the browser too. Everything about them is known
         // already, and resolving a thousand of them at once keeps avahi-daemon (and so every
@@ -557,11 +563,32 @@ struct Link::Impl {
     hosts.erase(it);
   }
 
-  static void recordCb(AvahiRecordBrowser* rb, AvahiIfIndex, AvahiProtocol, AvahiBrowserEvent event,
-                       const char*, uint16_t, uint16_t type, const void* rdata, size_t size,
-                       AvahiLookupResultFlags, void* self) {
-    guarded(kTag, "record browser",
-            [&] { static_cast<Impl*>(self)->onRecord(rb, event, type, rdata, size); });
+  static void recordCb(AvahiRecordBrowser* rb, AvahiIfIndex iface, AvahiProtocol proto,
+                       AvahiBrowserEvent event, const char*, uint16_t, uint16_t type,
+                       const void* rdata, size_t size, AvahiLookupResultFlags, void* self) {
+    guarded(kTag, "record browser", [&] {
+      auto* impl = static_cast<Impl*>(self);
+      if (event == AVAHI_BROWSER_NEW)
+        impl->entryGroups.useInterface(iface, proto);
+      impl->onRecord(rb, event, type, rdata, size);
+    });
+  }
+
+  // The daemon's own address records show on every interface and protocol it uses: where
+  // imports are announced (EntryGroups::useInterface).
+  void watchDaemonInterfaces() {
+    const char* fqdn = avahi_client_get_host_name_fqdn(client(0));
+    if (fqdn == nullptr)
+      return;
+    for (std::uint16_t rrtype : {kTypeA, kTypeAaaa}) {
+      if (AvahiRecordBrowser* rb = avahi_record_browser_new(
+              client(0), AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, fqdn, kClassIn, rrtype,
+              static_cast<AvahiLookupFlags>(0), &Impl::recordCb, this)) {
+        daemonHostBrowsers.push_back(rb);
+      } else {
+        log::warning(kTag, "cannot watch the daemon's interfaces: ", avahiError(client(0)));
+      }
+    }
   }
 
   void onRecord(AvahiRecordBrowser* rb, AvahiBrowserEvent event, std::uint16_t type,

@@ -72,3 +72,149 @@ TEST_CASE("addresses") {
   CHECK_FALSE(Address::parse("fe80::1%eth0"));
   CHECK_FALSE(Address::parse("hosta.local"));
 }
+
+namespace {
+
+// A reader for what wire::Response writes: names with compression pointers (each pointing
+// backwards), then type, class, TTL and RDATA.
+struct ParsedRecord {
+  wire::Labels owner;
+  std::uint16_t type = 0;
+  std::uint16_t cls = 0;
+  std::uint32_t ttl = 0;
+  wire::Bytes rdata;
+};
+
+std::uint16_t get16(const wire::Bytes& b, std::size_t at) {
+  REQUIRE(at + 2 <= b.size());
+  return static_cast<std::uint16_t>(b[at] << 8 | b[at + 1]);
+}
+
+wire::Labels readName(const wire::Bytes& b, std::size_t& at) {
+  wire::Labels labels;
+  std::size_t pos = at;
+  bool jumped = false;
+  for (int hops = 0; hops < 64; ++hops) {
+    REQUIRE(pos < b.size());
+    std::uint8_t len = b[pos];
+    if ((len & 0xc0) == 0xc0) {
+      std::size_t target = get16(b, pos) & 0x3fff;
+      REQUIRE(target < pos);
+      if (!jumped)
+        at = pos + 2;
+      jumped = true;
+      pos = target;
+      continue;
+    }
+    REQUIRE(len < 64);
+    if (len == 0) {
+      if (!jumped)
+        at = pos + 1;
+      return labels;
+    }
+    REQUIRE(pos + 1 + len <= b.size());
+    labels.emplace_back(b.begin() + static_cast<long>(pos + 1),
+                        b.begin() + static_cast<long>(pos + 1 + len));
+    pos += 1 + len;
+  }
+  FAIL("compression loop");
+  return labels;
+}
+
+std::vector<ParsedRecord> readResponse(const wire::Bytes& b) {
+  REQUIRE(b.size() >= 12);
+  CHECK(get16(b, 0) == 0);       // ID 0 (RFC 6762 section 18.1)
+  CHECK(get16(b, 2) == 0x8400);  // QR, AA
+  CHECK(get16(b, 4) == 0);       // no questions
+  std::vector<ParsedRecord> out;
+  std::size_t at = 12;
+  for (std::uint16_t n = get16(b, 6); n > 0; --n) {
+    ParsedRecord r;
+    r.owner = readName(b, at);
+    r.type = get16(b, at);
+    r.cls = get16(b, at + 2);
+    r.ttl = static_cast<std::uint32_t>(get16(b, at + 4)) << 16 | get16(b, at + 6);
+    std::uint16_t len = get16(b, at + 8);
+    at += 10;
+    REQUIRE(at + len <= b.size());
+    r.rdata.assign(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + len));
+    at += len;
+    out.push_back(std::move(r));
+  }
+  CHECK(at == b.size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an mDNS response packs records under compressed owner names") {
+  wire::Labels type = {"_daap", "_tcp", "local"};
+  wire::Labels toms = {"Toms Music", "_daap", "_tcp", "local"};
+  wire::Labels anns = {"Ann.s", "_daap", "_tcp", "local"};
+  auto txt = wire::txtRdata({"Version=196613"});
+  auto srv = wire::srvRdata(3689, {"hosta", "local"});
+  REQUIRE(txt);
+  REQUIRE(srv);
+
+  wire::Response packet(1400);
+  CHECK(packet.count() == 0);
+  REQUIRE(packet.add(toms, 33, true, 120, *srv));
+  REQUIRE(packet.add(toms, 16, true, 4500, *txt));
+  REQUIRE(packet.add(type, 12, false, 4500, *wire::encodeName(toms)));
+  REQUIRE(packet.add(anns, 16, true, 0, *txt));
+  CHECK(packet.count() == 4);
+
+  auto records = readResponse(packet.bytes());
+  REQUIRE(records.size() == 4);
+  CHECK(records[0].owner == toms);
+  CHECK(records[0].type == 33);
+  CHECK(records[0].cls == 0x8001);  // IN with the cache-flush bit
+  CHECK(records[0].ttl == 120);
+  CHECK(records[0].rdata == *srv);
+  CHECK(records[1].owner == toms);
+  CHECK(records[1].cls == 0x8001);
+  CHECK(records[2].owner == type);
+  CHECK(records[2].cls == 1);  // shared: no cache-flush bit
+  CHECK(records[2].rdata == *wire::encodeName(toms));
+  CHECK(records[3].owner == anns);
+  CHECK(records[3].ttl == 0);
+
+  // Repeated owners cost a two-byte pointer: the second record of Toms Music is its name's
+  // pointer plus the 10-byte fixed part and the RDATA.
+  wire::Response one(1400);
+  REQUIRE(one.add(toms, 33, true, 120, *srv));
+  std::size_t afterFirst = one.bytes().size();
+  REQUIRE(one.add(toms, 16, true, 4500, *txt));
+  CHECK(one.bytes().size() - afterFirst == 2 + 10 + txt->size());
+}
+
+TEST_CASE("an mDNS response keeps to its size limit") {
+  wire::Labels name = {"svc", "_x", "_tcp", "local"};
+  wire::Bytes rdata(100, 'x');
+  wire::Response packet(300);
+  int added = 0;
+  while (packet.add(name, 16, true, 10, rdata))
+    ++added;
+  CHECK(added == 2);
+  CHECK(packet.bytes().size() <= 300);
+  wire::Bytes before = packet.bytes();
+  CHECK_FALSE(packet.add(name, 16, true, 10, rdata));
+  CHECK(packet.bytes() == before);  // a refused record leaves the message as it was
+  CHECK(readResponse(packet.bytes()).size() == 2);
+
+  wire::Response small(12);
+  CHECK_FALSE(small.add({"a"}, 1, false, 1, {1, 2, 3, 4}));
+  CHECK(small.bytes().size() == 12);
+}
+
+TEST_CASE("an mDNS response refuses names DNS cannot carry") {
+  wire::Response packet(9000);
+  CHECK_FALSE(packet.add({std::string(64, 'x'), "local"}, 1, false, 1, {1, 2, 3, 4}));
+  CHECK_FALSE(packet.add({"a", "", "local"}, 1, false, 1, {1, 2, 3, 4}));
+  CHECK_FALSE(packet.add(wire::Labels(5, std::string(60, 'x')), 1, false, 1, {1, 2, 3, 4}));
+  CHECK(packet.count() == 0);
+  CHECK(packet.add({}, 1, false, 1, {1, 2, 3, 4}));  // the root name
+  auto records = readResponse(packet.bytes());
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].owner.empty());
+}

@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/mdns/announcer.hpp"
+
+#include <arpa/inet.h>
+#include <avahi-common/address.h>
+#include <avahi-common/defs.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "z2z/config/guard.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/mdns/dns_wire.hpp"
+#include "z2z/mdns/event_loop.hpp"
+
+#ifndef IP_MULTICAST_ALL
+#define IP_MULTICAST_ALL 49
+#endif
+#ifndef IPV6_MULTICAST_ALL
+#define IPV6_MULTICAST_ALL 29
+#endif
+
+namespace z2z::mdns {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kTag = "mdns";
+constexpr std::uint16_t kMdnsPort = 5353;
+constexpr char kGroupV4[] = "224.0.0.251";
+constexpr char kGroupV6[] = "ff02::fb";
+constexpr std::uint16_t kTypeA = 1;
+// A packet's DNS message fits a 1500-byte link MTU under an IPv6 and a UDP header. A record too
+// big for that goes alone, up to the 9000 bytes RFC 6762 section 17 allows.
+constexpr std::size_t kPacketLimit = 1400;
+constexpr std::size_t kJumboLimit = 9000;
+// The gaps between the three announcements: at least 1 s, doubling (RFC 6762 section 8.3), as
+// avahi-daemon does.
+constexpr std::chrono::milliseconds kRepeatGaps[] = {std::chrono::milliseconds(1000),
+                                                     std::chrono::milliseconds(2000)};
+// Pacing: a burst of a thousand services is a few hundred packets, and every receiving daemon
+// reads them through one socket buffer (208 KiB by default, ~90 full-size datagrams).
+constexpr int kPacketsPerTick = 4;
+constexpr std::chrono::milliseconds kTick{5};
+// Records committed within this long share packets: the daemon acknowledges a burst's groups a
+// few at a time.
+constexpr std::chrono::milliseconds kGather{20};
+constexpr std::chrono::seconds kInterfacesMaxAge{1};
+constexpr std::chrono::seconds kFlushLimit{2};
+
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd = std::exchange(o.fd, -1);
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd >= 0)
+      ::close(fd);
+    fd = -1;
+  }
+};
+
+// A sending socket on port 5353 bound to the family's mDNS group (on `ifindex` for IPv6, whose
+// link-scope group needs an interface), multicasting on `ifindex` (0: the routing default),
+// hop limit 255 as RFC 6762 section 11 asks, not looping back to this host (send() turns that
+// on for goodbyes).
+Fd openSender(int family, int ifindex, std::string& why) {
+  Fd s(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (s.fd < 0) {
+    why = std::string("socket: ") + std::strerror(errno);
+    return s;
+  }
+  int one = 1, zero = 0, ttl = 255;
+  // SO_REUSEADDR shares the port with avahi-daemon, which sets it too.
+  if (::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+    why = std::string("SO_REUSEADDR: ") + std::strerror(errno);
+    return Fd();
+  }
+  int rc = 0;
+  if (family == AF_INET) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(kMdnsPort);
+    ::inet_pton(AF_INET, kGroupV4, &a.sin_addr);
+    ip_mreqn mreq{};
+    mreq.imr_ifindex = ifindex;
+    rc = ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) |
+         ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) |
+         ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &zero, sizeof zero) |
+         (ifindex ? ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) : 0);
+    if (rc == 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
+      rc = -1;
+  } else {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(kMdnsPort);
+    a.sin6_scope_id = static_cast<std::uint32_t>(ifindex);
+    ::inet_pton(AF_INET6, kGroupV6, &a.sin6_addr);
+    rc = ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) |
+         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero) |
+         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl) |
+         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero) |
+         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex);
+    if (rc == 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
+      rc = -1;
+  }
+  if (rc != 0) {
+    why = std::strerror(errno);
+    return Fd();
+  }
+  return s;
+}
+
+}  // namespace
+
+struct Announcer::Impl {
+  struct Key {
+    int iface;
+    std::string name;
+    std::uint16_t type;
+    std::vector<std::uint8_t> rdata;
+    auto operator<=>(const Key&) const = default;
+  };
+
+  struct Item {
+    Key key;
+    wire::Labels owner;
+    bool unique;
+    std::uint32_t ttl;
+    bool goodbye;
+  };
+
+  struct Target {
+    int ifindex;
+    int family;
+    auto operator<=>(const Target&) const = default;
+  };
+
+  struct Packet {
+    Target target;
+    wire::Bytes bytes;
+    bool goodbye;
+  };
+
+  struct Sender {
+    Fd fd;
+    bool loop = false;  // IP_MULTICAST_LOOP as set now
+  };
+
+  struct Repeat {
+    Clock::time_point due;
+    std::size_t next;  // index into kRepeatGaps of the gap after this one, or its size
+    std::vector<Item> items;
+  };
+
+  EventLoop& loop;
+  bool usable = false;
+  struct Hold {
+    int count = 0;
+    bool unique = false;
+  };
+  std::map<Key, Hold> held;
+  std::vector<Item> ready;     // for the next tick
+  std::deque<Repeat> repeats;  // in order of `due`, per gap (see scheduleRepeat)
+  std::deque<Packet> packets;
+  std::map<Target, Sender> senders;
+  std::set<Target> warned;
+  std::set<Target> targets;
+  std::set<Target> daemonUses;
+  Clock::time_point targetsAt{};
+  std::unique_ptr<EventLoop::Timer> timer;
+  bool gathering = false;  // the timer waits for more records to share the next packets
+
+  explicit Impl(EventLoop& l) : loop(l) {
+    std::string why;
+    usable = openSender(AF_INET, 0, why).fd >= 0;
+    if (!usable) {
+      log::warning(kTag, "cannot send from the mDNS port (", why,
+                   "); avahi-daemon announces the imports itself, more slowly in bursts");
+    }
+    timer = loop.timer([this] { guarded(kTag, "announcer", [this] { tick(); }); });
+  }
+
+  static Key keyOf(const Record& r) { return {r.iface, r.name, r.type, r.rdata}; }
+
+  void hold(const std::vector<Record>& records) {
+    for (const Record& r : records) {
+      Hold& h = held[keyOf(r)];
+      ++h.count;
+      h.unique = (r.flags & AVAHI_PUBLISH_UNIQUE) != 0;
+    }
+  }
+
+  void release(const std::vector<Record>& records) {
+    for (const Record& r : records) {
+      auto it = held.find(keyOf(r));
+      if (it != held.end() && --it->second.count <= 0)
+        held.erase(it);
+    }
+  }
+
+  std::vector<Item> items(const std::vector<Record>& records, bool goodbye) const {
+    std::vector<Item> out;
+    out.reserve(records.size());
+    for (const Record& r : records) {
+      auto owner = wire::splitEscaped(r.name);
+      if (!owner)
+        continue;  // the daemon refused it too
+      out.push_back({keyOf(r), std::move(*owner), (r.flags & AVAHI_PUBLISH_UNIQUE) != 0,
+                     goodbye ? 0 : r.ttl, goodbye});
+    }
+    return out;
+  }
+
+  void announce(const std::vector<Record>& records) {
+    std::vector<Item> it = items(records, false);
+    if (it.empty())
+      return;
+    ready.insert(ready.end(), it.begin(), it.end());
+    scheduleRepeat(Clock::now() + kRepeatGaps[0], 1, std::move(it));
+    wake();
+  }
+
+  void goodbye(const std::vector<Record>& records) {
+    std::vector<Item> it = items(records, true);
+    ready.insert(ready.end(), std::make_move_iterator(it.begin()),
+                 std::make_move_iterator(it.end()));
+    wake();
+  }
+
+  // Repeats with the same gap are queued in order of their due times; a repeat with the second
+  // gap goes after every first-gap repeat due before it.
+  void scheduleRepeat(Clock::time_point due, std::size_t next, std::vector<Item> items) {
+    auto pos = repeats.end();
+    while (pos != repeats.begin() && std::prev(pos)->due > due)
+      --pos;
+    repeats.insert(pos, Repeat{due, next, std::move(items)});
+  }
+
+  void withdrawAll() {
+    std::vector<Item> byes;
+    for (auto& [key, hold] : held) {
+      if (auto owner = wire::splitEscaped(key.name))
+        byes.push_back({key, std::move(*owner), hold.unique, 0, true});
+    }
+    held.clear();
+    repeats.clear();
+    std::erase_if(ready, [](const Item& i) { return !i.goodbye; });
+    ready.insert(ready.end(), std::make_move_iterator(byes.begin()),
+                 std::make_move_iterator(byes.end()));
+    wake();
+  }
+
+  // What is queued still goes out, paced, for at most kFlushLimit: the goodbyes of a gateway
+  // going down.
+  ~Impl() {
+    if (!ready.empty())
+      build(std::exchange(ready, {}));
+    auto deadline = Clock::now() + kFlushLimit;
+    while (!packets.empty() && Clock::now() < deadline) {
+      drain();
+      if (!packets.empty())
+        std::this_thread::sleep_for(kTick);
+    }
+    if (!packets.empty())
+      log::warning(kTag, packets.size(), " mDNS goodbye packets not sent at exit");
+  }
+
+  void wake() {
+    if (packets.empty() && !gathering) {
+      gathering = true;
+      timer->arm(kGather);
+    }
+  }
+
+  void tick() {
+    gathering = false;
+    auto now = Clock::now();
+    while (!repeats.empty() && repeats.front().due <= now) {
+      Repeat r = std::move(repeats.front());
+      repeats.pop_front();
+      // Drop what has been released since: no announcement after a goodbye.
+      std::erase_if(r.items, [this](const Item& i) { return !held.contains(i.key); });
+      if (r.items.empty())
+        continue;
+      ready.insert(ready.end(), r.items.begin(), r.items.end());
+      if (r.next < std::size(kRepeatGaps))
+        scheduleRepeat(now + kRepeatGaps[r.next], r.next + 1, std::move(r.items));
+    }
+    if (!ready.empty()) {
+      build(std::exchange(ready, {}));
+    }
+    drain();
+    if (!packets.empty())
+      timer->arm(kTick);
+    else if (!repeats.empty())
+      timer->arm(std::chrono::duration_cast<std::chrono::milliseconds>(repeats.front().due - now) +
+                 std::chrono::milliseconds(1));
+  }
+
+  // The interfaces and families that avahi-daemon uses and that are fit for mDNS now (as in
+  // avahi-core/iface-linux.c with the daemon's default settings).
+  const std::set<Target>& currentTargets() {
+    auto now = Clock::now();
+    if (now - targetsAt < kInterfacesMaxAge && targetsAt != Clock::time_point{})
+      return targets;
+    targetsAt = now;
+    targets.clear();
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) < 0) {
+      log::warning(kTag, "cannot list the interfaces to announce on: ", std::strerror(errno));
+      return targets;
+    }
+    for (ifaddrs* a = list; a; a = a->ifa_next) {
+      if (a->ifa_addr == nullptr ||
+          (a->ifa_addr->sa_family != AF_INET && a->ifa_addr->sa_family != AF_INET6)) {
+        continue;
+      }
+      unsigned flags = a->ifa_flags;
+      if (!(flags & IFF_UP) || !(flags & IFF_MULTICAST) || (flags & IFF_LOOPBACK) ||
+          (flags & IFF_POINTOPOINT)) {
+        continue;
+      }
+      unsigned index = ::if_nametoindex(a->ifa_name);
+      Target t{static_cast<int>(index), a->ifa_addr->sa_family};
+      if (index != 0 && daemonUses.contains(t))
+        targets.insert(t);
+    }
+    ::freeifaddrs(list);
+    return targets;
+  }
+
+  bool wanted(const Item& i) const {
+    // A goodbye for a record some group holds again would take it out of every cache.
+    return i.goodbye != held.contains(i.key);
+  }
+
+  // Announcements and goodbyes go in packets of their own: only goodbyes loop back (send()).
+  void build(const std::vector<Item>& items) {
+    for (const Target& t : currentTargets()) {
+      for (bool goodbye : {false, true}) {
+        wire::Response packet(kPacketLimit);
+        for (const Item& i : items) {
+          if (i.goodbye != goodbye ||
+              (i.key.iface != AVAHI_IF_UNSPEC && i.key.iface != t.ifindex) || !wanted(i) ||
+              (t.family == AF_INET6 && i.key.type == kTypeA)) {
+            continue;
+          }
+          if (packet.add(i.owner, i.key.type, i.unique, i.ttl, i.key.rdata))
+            continue;
+          if (packet.count() > 0) {
+            packets.push_back({t, packet.bytes(), goodbye});
+            packet = wire::Response(kPacketLimit);
+            if (packet.add(i.owner, i.key.type, i.unique, i.ttl, i.key.rdata))
+              continue;
+          }
+          wire::Response alone(kJumboLimit);
+          if (alone.add(i.owner, i.key.type, i.unique, i.ttl, i.key.rdata))
+            packets.push_back({t, alone.bytes(), goodbye});
+          else
+            log::debug(kTag, "record ", i.key.name, " does not fit an mDNS packet; not sent");
+        }
+        if (packet.count() > 0)
+          packets.push_back({t, packet.bytes(), goodbye});
+      }
+    }
+  }
+
+  void drain() {
+    for (int n = 0; n < kPacketsPerTick && !packets.empty(); ++n) {
+      Packet& p = packets.front();
+      if (!send(p) && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+        return;  // the socket's buffer is full: this packet again next tick
+      packets.pop_front();
+    }
+  }
+
+  // Sends one packet; false (errno set) if it did not go. Logs once per interface and family.
+  bool send(const Packet& p) {
+    auto it = senders.find(p.target);
+    if (it == senders.end()) {
+      std::string why;
+      Fd s = openSender(p.target.family, p.target.ifindex, why);
+      if (s.fd < 0) {
+        warnOnce(p.target, "cannot open a socket to announce on", why);
+        errno = EINVAL;
+        return false;
+      }
+      it = senders.emplace(p.target, Sender{std::move(s)}).first;
+    }
+    // The daemon of this host holds the records and needs no announcement of them. It does
+    // cache what it multicasts itself (its answers to queries come back to it), so it hears the
+    // goodbyes, or its browsers would go on listing a record it no longer has.
+    Sender& sender = it->second;
+    if (sender.loop != p.goodbye) {
+      int on = p.goodbye ? 1 : 0;
+      if (p.target.family == AF_INET)
+        ::setsockopt(sender.fd.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &on, sizeof on);
+      else
+        ::setsockopt(sender.fd.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &on, sizeof on);
+      sender.loop = p.goodbye;
+    }
+    sockaddr_storage to{};
+    socklen_t len = 0;
+    if (p.target.family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&to);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(kMdnsPort);
+      ::inet_pton(AF_INET, kGroupV4, &a->sin_addr);
+      len = sizeof *a;
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&to);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(kMdnsPort);
+      a->sin6_scope_id = static_cast<std::uint32_t>(p.target.ifindex);
+      ::inet_pton(AF_INET6, kGroupV6, &a->sin6_addr);
+      len = sizeof *a;
+    }
+    if (::sendto(sender.fd.fd, p.bytes.data(), p.bytes.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                 len) >= 0) {
+      warned.erase(p.target);
+      return true;
+    }
+    int err = errno;
+    if (err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS) {
+      warnOnce(p.target, "cannot announce on", std::strerror(err));
+      senders.erase(it);  // an interface that went away: a new socket next time
+    }
+    errno = err;
+    return false;
+  }
+
+  void warnOnce(const Target& t, const char* what, const std::string& why) {
+    if (!warned.insert(t).second)
+      return;
+    char name[IF_NAMESIZE] = "?";
+    ::if_indextoname(static_cast<unsigned>(t.ifindex), name);
+    log::warning(kTag, what, " ", name, t.family == AF_INET ? " (IPv4): " : " (IPv6): ", why);
+  }
+};
+
+Announcer::Announcer(EventLoop& loop) : impl_(std::make_unique<Impl>(loop)) {}
+
+Announcer::~Announcer() = default;
+
+bool Announcer::usable() const {
+  return impl_->usable;
+}
+
+void Announcer::hold(const std::vector<Record>& records) {
+  impl_->hold(records);
+}
+
+void Announcer::release(const std::vector<Record>& records) {
+  impl_->release(records);
+}
+
+void Announcer::announce(const std::vector<Record>& records) {
+  impl_->announce(records);
+}
+
+void Announcer::goodbye(const std::vector<Record>& records) {
+  impl_->goodbye(records);
+}
+
+void Announcer::useInterface(int ifindex, int family) {
+  if (ifindex > 0 && impl_->daemonUses.insert({ifindex, family}).second)
+    impl_->targetsAt = {};  // list the interfaces again
+}
+
+void Announcer::withdrawAll() {
+  impl_->withdrawAll();
+}
+
+}  // namespace z2z::mdns
