@@ -49,12 +49,16 @@ constexpr std::size_t kJumboLimit = 9000;
 // avahi-daemon does.
 constexpr std::chrono::milliseconds kRepeatGaps[] = {std::chrono::milliseconds(1000),
                                                      std::chrono::milliseconds(2000)};
-// Pacing: a burst of a thousand services is a few hundred packets, and every receiving daemon
-// reads them through one socket buffer (208 KiB by default, ~90 full-size datagrams).
-constexpr int kPacketsPerTick = 4;
+// Pacing, first announcements and goodbyes before repeats. A burst of a thousand services is a
+// few hundred packets. Every receiving daemon reads them through one socket buffer (208 KiB by
+// default, ~90 full-size datagrams), and avahi-daemon keeps each record it receives for half a
+// second in a list that it scans for every record it receives: its work grows with the square
+// of the records per half second.
+constexpr int kPacketsPerTick = 1;
+constexpr std::size_t kRepeatBatch = 64;  // records, a few packets
 constexpr std::chrono::milliseconds kTick{5};
-// Records committed within this long share packets: the daemon acknowledges a burst's groups a
-// few at a time.
+// Records published within this long share packets: imports arrive from the DHT a few at a
+// time.
 constexpr std::chrono::milliseconds kGather{20};
 constexpr std::chrono::seconds kInterfacesMaxAge{1};
 constexpr std::chrono::seconds kFlushLimit{2};
@@ -143,7 +147,7 @@ struct Announcer::Impl {
 
   struct Item {
     Key key;
-    wire::Labels owner;
+    wire::Response::Owner owner;
     bool unique;
     std::uint32_t ttl;
     bool goodbye;
@@ -182,6 +186,10 @@ struct Announcer::Impl {
   std::vector<Item> ready;     // for the next tick
   std::deque<Repeat> repeats;  // in order of `due`, per gap (see scheduleRepeat)
   std::deque<Packet> packets;
+  // Repeated announcements wait as records and become packets a few at a time when nothing
+  // else is queued: first announcements and goodbyes go first, and a repeat is built only while
+  // its record is held, after any goodbye queued before it.
+  std::deque<Item> readyRepeats;
   std::map<Target, Sender> senders;
   std::set<Target> warned;
   std::set<Target> targets;
@@ -201,6 +209,13 @@ struct Announcer::Impl {
   }
 
   static Key keyOf(const Record& r) { return {r.iface, r.name, r.type, r.rdata}; }
+
+  static Result<wire::Response::Owner> ownerOf(const std::string& name) {
+    auto labels = wire::splitEscaped(name);
+    if (!labels)
+      return fail(labels.error());
+    return wire::Response::Owner::of(*labels);
+  }
 
   void hold(const std::vector<Record>& records) {
     for (const Record& r : records) {
@@ -222,7 +237,7 @@ struct Announcer::Impl {
     std::vector<Item> out;
     out.reserve(records.size());
     for (const Record& r : records) {
-      auto owner = wire::splitEscaped(r.name);
+      auto owner = ownerOf(r.name);
       if (!owner)
         continue;  // the daemon refused it too
       out.push_back({keyOf(r), std::move(*owner), (r.flags & AVAHI_PUBLISH_UNIQUE) != 0,
@@ -259,11 +274,12 @@ struct Announcer::Impl {
   void withdrawAll() {
     std::vector<Item> byes;
     for (auto& [key, hold] : held) {
-      if (auto owner = wire::splitEscaped(key.name))
+      if (auto owner = ownerOf(key.name))
         byes.push_back({key, std::move(*owner), hold.unique, 0, true});
     }
     held.clear();
     repeats.clear();
+    readyRepeats.clear();
     std::erase_if(ready, [](const Item& i) { return !i.goodbye; });
     ready.insert(ready.end(), std::make_move_iterator(byes.begin()),
                  std::make_move_iterator(byes.end()));
@@ -286,7 +302,7 @@ struct Announcer::Impl {
   }
 
   void wake() {
-    if (packets.empty() && !gathering) {
+    if (packets.empty() && readyRepeats.empty() && !gathering) {
       gathering = true;
       timer->arm(kGather);
     }
@@ -302,15 +318,21 @@ struct Announcer::Impl {
       std::erase_if(r.items, [this](const Item& i) { return !held.contains(i.key); });
       if (r.items.empty())
         continue;
-      ready.insert(ready.end(), r.items.begin(), r.items.end());
+      readyRepeats.insert(readyRepeats.end(), r.items.begin(), r.items.end());
       if (r.next < std::size(kRepeatGaps))
         scheduleRepeat(now + kRepeatGaps[r.next], r.next + 1, std::move(r.items));
     }
-    if (!ready.empty()) {
+    if (!ready.empty())
       build(std::exchange(ready, {}));
+    if (packets.empty() && !readyRepeats.empty()) {
+      std::size_t n = std::min(readyRepeats.size(), kRepeatBatch);
+      std::vector<Item> batch(std::make_move_iterator(readyRepeats.begin()),
+                              std::make_move_iterator(readyRepeats.begin() + static_cast<long>(n)));
+      readyRepeats.erase(readyRepeats.begin(), readyRepeats.begin() + static_cast<long>(n));
+      build(batch);
     }
     drain();
-    if (!packets.empty())
+    if (!packets.empty() || !readyRepeats.empty())
       timer->arm(kTick);
     else if (!repeats.empty())
       timer->arm(std::chrono::duration_cast<std::chrono::milliseconds>(repeats.front().due - now) +
@@ -387,8 +409,7 @@ struct Announcer::Impl {
 
   void drain() {
     for (int n = 0; n < kPacketsPerTick && !packets.empty(); ++n) {
-      Packet& p = packets.front();
-      if (!send(p) && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+      if (!send(packets.front()) && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
         return;  // the socket's buffer is full: this packet again next tick
       packets.pop_front();
     }

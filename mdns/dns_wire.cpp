@@ -139,25 +139,36 @@ Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata) {
 Response::Response(std::size_t limit)
     : bytes_{0, 0, 0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0}, limit_(std::max<std::size_t>(limit, 12)) {}
 
-bool Response::add(const Labels& owner, std::uint16_t type, bool unique, std::uint32_t ttl,
-                   const Bytes& rdata) {
-  if (count_ == 0xffff || rdata.size() > 0xffff)
-    return false;
-  // The wire form of every suffix of the owner name, longest first.
-  std::vector<Bytes> tails(owner.size());
+Result<Response::Owner> Response::Owner::of(const Labels& labels) {
+  Owner o{labels, std::vector<Bytes>(labels.size())};
   Bytes tail;
-  for (std::size_t i = owner.size(); i-- > 0;) {
-    const std::string& label = owner[i];
+  for (std::size_t i = labels.size(); i-- > 0;) {
+    const std::string& label = labels[i];
     if (label.empty() || label.size() > 63)
-      return false;
+      return fail("label '" + label + "' must have 1 to 63 bytes");
     Bytes t{static_cast<std::uint8_t>(label.size())};
     t.insert(t.end(), label.begin(), label.end());
     t.insert(t.end(), tail.begin(), tail.end());
     tail = t;
-    tails[i] = std::move(t);
+    o.tails[i] = std::move(t);
   }
-  if ((tails.empty() ? 0 : tails[0].size()) + 1 > 255)
-    return false;  // RFC 1035 section 2.3.4
+  if (tail.size() + 1 > 255)
+    return fail("name longer than 255 bytes");  // RFC 1035 section 2.3.4
+  return o;
+}
+
+bool Response::add(const Labels& owner, std::uint16_t type, bool unique, std::uint32_t ttl,
+                   const Bytes& rdata) {
+  auto o = Owner::of(owner);
+  return o && add(*o, type, unique, ttl, rdata);
+}
+
+bool Response::add(const Owner& o, std::uint16_t type, bool unique, std::uint32_t ttl,
+                   const Bytes& rdata) {
+  if (count_ == 0xffff || rdata.size() > 0xffff || o.tails.size() != o.labels.size())
+    return false;
+  const Labels& owner = o.labels;
+  const std::vector<Bytes>& tails = o.tails;
   std::size_t start = bytes_.size();
   Bytes out;
   std::vector<std::pair<Bytes, std::size_t>> added;  // new suffixes and their offsets

@@ -43,6 +43,16 @@ Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata);
 /// message (RFC 1035 section 4.1.4), so the records of several services share one packet.
 class Response {
  public:
+  /// An owner name made ready for add(): its labels and the wire form of each of its suffixes
+  /// (tails[i]: labels i and on, without the closing zero). Records announced again and again
+  /// keep theirs.
+  struct Owner {
+    Labels labels;
+    std::vector<Bytes> tails;
+    /// Fails on an empty label, a label longer than 63 bytes or a name longer than 255.
+    static Result<Owner> of(const Labels& labels);
+  };
+
   /// A message of at most `limit` bytes (at least the 12-byte header).
   explicit Response(std::size_t limit);
 
@@ -50,6 +60,8 @@ class Response {
   /// the message as it was if the record does not fit, or if a label is empty or longer than
   /// 63 bytes.
   bool add(const Labels& owner, std::uint16_t type, bool unique, std::uint32_t ttl,
+           const Bytes& rdata);
+  bool add(const Owner& owner, std::uint16_t type, bool unique, std::uint32_t ttl,
            const Bytes& rdata);
 
   std::size_t count() const { return count_; }

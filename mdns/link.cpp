@@ -147,6 +147,7 @@ struct Link::Impl {
   std::map<ServiceKey, Browsed> browsed;
   std::map<std::string, HostWatch> hosts;
   std::vector<AvahiRecordBrowser*> daemonHostBrowsers;  // see watchDaemonInterfaces()
+  std::map<ServiceKey, std::string> publishedNames;     // name on the link -> id (publishedAs)
   std::map<std::string, Published> published;
   std::map<std::string, HostGroup> hostGroups;
 
@@ -731,8 +732,17 @@ struct Link::Impl {
     commitPublished(p);
   }
 
-  // What this Link has on the link under `key` (its current name there), if anything.
+  // What this Link has on the link under `key` (its current name there), if anything. Asked for
+  // every browse result of our own: the index answers, the scan covers what it may have missed.
   const Published* publishedAs(const ServiceKey& key) const {
+    auto hint = publishedNames.find(key);
+    if (hint != publishedNames.end()) {
+      auto it = published.find(hint->second);
+      if (it != published.end() && it->second.group != 0 && it->second.name == key.name &&
+          it->second.service.key.type == key.type && it->second.service.key.domain == key.domain) {
+        return &it->second;
+      }
+    }
     for (const auto& [id, p] : published) {
       if (p.group != 0 && p.name == key.name && p.service.key.type == key.type &&
           p.service.key.domain == key.domain) {
@@ -776,6 +786,7 @@ struct Link::Impl {
                     "'");
       }
       p.name = name;
+      publishedNames[{name, p.service.key.type, p.service.key.domain}] = p.id;
     }
     // The group this one replaces, and a withdrawn one of the same name still waiting to go:
     // Avahi refuses the same unique records in two groups, so they go first.
@@ -1021,6 +1032,7 @@ struct Link::Impl {
       return;
     }
     p.name = alternative(p.name);
+    publishedNames[{p.name, p.service.key.type, p.service.key.domain}] = p.id;
     commitPublished(p);
   }
 };
@@ -1081,6 +1093,7 @@ void Link::unpublish(const std::string& id) {
     impl_->freeGroupPaced({p.group, p.name, p.service.key.type});
   log::info(kTag, "withdrew '", p.name, "'.", p.service.key.type);
   impl_->releaseTypeGroup(p.service.key, id);
+  impl_->publishedNames.erase({p.name, p.service.key.type, p.service.key.domain});
   std::string host = p.service.host;
   bool ownHost = p.ownHost;
   impl_->published.erase(it);

@@ -213,8 +213,16 @@ TEST_CASE("an mDNS response refuses names DNS cannot carry") {
   CHECK_FALSE(packet.add({"a", "", "local"}, 1, false, 1, {1, 2, 3, 4}));
   CHECK_FALSE(packet.add(wire::Labels(5, std::string(60, 'x')), 1, false, 1, {1, 2, 3, 4}));
   CHECK(packet.count() == 0);
-  CHECK(packet.add({}, 1, false, 1, {1, 2, 3, 4}));  // the root name
+  CHECK(packet.add(wire::Labels{}, 1, false, 1, {1, 2, 3, 4}));  // the root name
+  CHECK_FALSE(wire::Response::Owner::of({"a", std::string(64, 'x')}));
+  auto owner = wire::Response::Owner::of({"b", "local"});
+  REQUIRE(owner);
+  CHECK(owner->tails[1] == wire::Bytes{5, 'l', 'o', 'c', 'a', 'l'});
+  CHECK(packet.add(*owner, 1, false, 1, {1, 2, 3, 4}));
+  CHECK(packet.add(*owner, 1, false, 1, {5, 6, 7, 8}));
   auto records = readResponse(packet.bytes());
-  REQUIRE(records.size() == 1);
+  REQUIRE(records.size() == 3);
   CHECK(records[0].owner.empty());
+  CHECK(records[2].owner == wire::Labels{"b", "local"});
+  CHECK(records[2].rdata == wire::Bytes{5, 6, 7, 8});
 }
