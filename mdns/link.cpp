@@ -107,6 +107,9 @@ struct Link::Impl {
     AvahiServiceResolver* resolver = nullptr;
     int resolverSlot = -1;
     bool resolved = false;
+    // Seen only as one of our own imports: records that linger in the daemon's cache after the
+    // import went (until the goodbye has passed) are no other host's service.
+    bool ownImport = false;
     Service service;      // as resolved, addresses from the host watch
     std::string hostKey;  // into hosts
     bool reported = false;
@@ -382,11 +385,15 @@ struct Link::Impl {
         // Our own imports come back through the browser too. Everything about them is known
         // already, and resolving a thousand of them at once keeps avahi-daemon (and so every
         // D-Bus call of ours) busy for seconds.
+        bool first = b.sightings.size() == 1;
         if (flags & AVAHI_LOOKUP_RESULT_LOCAL) {
           const Published* own = publishedAs(key);
-          if (own != nullptr && !own->ownHost)
+          if (own != nullptr && !own->ownHost) {
+            b.ownImport = first || b.ownImport;
             break;
+          }
         }
+        b.ownImport = false;
         if (b.resolver == nullptr && !(b.retry && b.retry->armed()))
           startResolver(b);
         break;
@@ -714,6 +721,8 @@ struct Link::Impl {
       if (p.name == name && p.service.key.type == key.type)
         return &p != &self;
     }
+    if (b->second.ownImport)
+      return false;  // our own earlier import of this name, on its way out
     // The same name on the same host is the same service, published by another gateway of this
     // link that imports it too: identical records are no conflict in mDNS (RFC 6762 section 9).
     if (b->second.resolved && b->second.service.host == self.service.host)
