@@ -371,6 +371,11 @@ struct Announcer::Impl {
     return targets;
   }
 
+  void useInterface(int ifindex, int family) {
+    if (ifindex > 0 && daemonUses.insert({ifindex, family}).second)
+      targetsAt = {};  // list the interfaces again
+  }
+
   bool wanted(const Item& i) const {
     // A goodbye for a record some group holds again would take it out of every cache.
     return i.goodbye != held.contains(i.key);
@@ -504,8 +509,7 @@ void Announcer::goodbye(const std::vector<Record>& records) {
 }
 
 void Announcer::useInterface(int ifindex, int family) {
-  if (ifindex > 0 && impl_->daemonUses.insert({ifindex, family}).second)
-    impl_->targetsAt = {};  // list the interfaces again
+  impl_->useInterface(ifindex, family);
 }
 
 void Announcer::withdrawAll() {

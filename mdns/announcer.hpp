@@ -45,7 +45,8 @@ class Announcer {
   void hold(const std::vector<Record>& records);
   void release(const std::vector<Record>& records);
 
-  /// Announces committed records: now, after 1 s and after 2 s more, while they are held.
+  /// Announces records as they go to the daemon: now, after 1 s and after 2 s more, while they
+  /// are held.
   void announce(const std::vector<Record>& records);
 
   /// Sends one goodbye for each of `records` that no group holds (any more).

@@ -389,7 +389,8 @@ struct Link::Impl {
         if (flags & AVAHI_LOOKUP_RESULT_LOCAL) {
           const Published* own = publishedAs(key);
           if (own != nullptr && !own->ownHost) {
-            b.ownImport = first || b.ownImport;
+            if (first)
+              b.ownImport = true;
             break;
           }
         }
@@ -744,19 +745,19 @@ struct Link::Impl {
   // What this Link has on the link under `key` (its current name there), if anything. Asked for
   // every browse result of our own: the index answers, the scan covers what it may have missed.
   const Published* publishedAs(const ServiceKey& key) const {
+    auto isIt = [&key](const Published& p) {
+      return p.group != 0 && p.name == key.name && p.service.key.type == key.type &&
+             p.service.key.domain == key.domain;
+    };
     auto hint = publishedNames.find(key);
     if (hint != publishedNames.end()) {
       auto it = published.find(hint->second);
-      if (it != published.end() && it->second.group != 0 && it->second.name == key.name &&
-          it->second.service.key.type == key.type && it->second.service.key.domain == key.domain) {
+      if (it != published.end() && isIt(it->second))
         return &it->second;
-      }
     }
     for (const auto& [id, p] : published) {
-      if (p.group != 0 && p.name == key.name && p.service.key.type == key.type &&
-          p.service.key.domain == key.domain) {
+      if (isIt(p))
         return &p;
-      }
     }
     return nullptr;
   }
@@ -795,8 +796,8 @@ struct Link::Impl {
                     "'");
       }
       p.name = name;
-      publishedNames[{name, p.service.key.type, p.service.key.domain}] = p.id;
     }
+    publishedNames[{p.name, p.service.key.type, p.service.key.domain}] = p.id;
     // The group this one replaces, and a withdrawn one of the same name still waiting to go:
     // Avahi refuses the same unique records in two groups, so they go first.
     std::vector<EntryGroups::Handle> replacing = takePendingFrees(p.name, p.service.key.type);
@@ -1041,7 +1042,6 @@ struct Link::Impl {
       return;
     }
     p.name = alternative(p.name);
-    publishedNames[{p.name, p.service.key.type, p.service.key.domain}] = p.id;
     commitPublished(p);
   }
 };
