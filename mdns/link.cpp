@@ -41,6 +41,8 @@ constexpr std::chrono::milliseconds kReconnectDelay{1000};
 constexpr std::uint32_t kTtlHost = 120;      // Avahi's AVAHI_DEFAULT_TTL_HOST_NAME
 constexpr std::uint32_t kTtlService = 4500;  // Avahi's AVAHI_DEFAULT_TTL
 constexpr int kMaxRenames = 32;
+// How long a name this Link withdrew may still be listed by the daemon without being taken.
+constexpr std::chrono::seconds kWithdrawnLinger{5};
 // Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
 // 0.8 loses goodbye packets when a thousand groups are freed within a second (measured with
 // tests/bench/scale.sh: a third of the withdrawn names stayed in every cache on the link until
@@ -151,6 +153,9 @@ struct Link::Impl {
   std::map<std::string, HostWatch> hosts;
   std::vector<AvahiRecordBrowser*> daemonHostBrowsers;  // see watchDaemonInterfaces()
   std::map<ServiceKey, std::string> publishedNames;     // name on the link -> id (publishedAs)
+  // Names this Link withdrew, and when: the daemon may list them for a while after (see
+  // nameTaken()).
+  std::map<ServiceKey, std::chrono::steady_clock::time_point> withdrawnNames;
   std::map<std::string, Published> published;
   std::map<std::string, HostGroup> hostGroups;
 
@@ -724,6 +729,13 @@ struct Link::Impl {
     }
     if (b->second.ownImport)
       return false;  // our own earlier import of this name, on its way out
+    // The same, seen first when the daemon had already dropped it (it cached the records from
+    // its own answers and lists them until the goodbye has passed, about 1 s).
+    auto gone = withdrawnNames.find(key);
+    if (gone != withdrawnNames.end() &&
+        std::chrono::steady_clock::now() - gone->second < kWithdrawnLinger) {
+      return false;
+    }
     // The same name on the same host is the same service, published by another gateway of this
     // link that imports it too: identical records are no conflict in mDNS (RFC 6762 section 9).
     if (b->second.resolved && b->second.service.host == self.service.host)
@@ -1103,6 +1115,12 @@ void Link::unpublish(const std::string& id) {
   log::info(kTag, "withdrew '", p.name, "'.", p.service.key.type);
   impl_->releaseTypeGroup(p.service.key, id);
   impl_->publishedNames.erase({p.name, p.service.key.type, p.service.key.domain});
+  if (!p.name.empty() && p.group) {
+    auto now = std::chrono::steady_clock::now();
+    std::erase_if(impl_->withdrawnNames,
+                  [now](const auto& w) { return now - w.second >= kWithdrawnLinger; });
+    impl_->withdrawnNames[{p.name, p.service.key.type, p.service.key.domain}] = now;
+  }
   std::string host = p.service.host;
   bool ownHost = p.ownHost;
   impl_->published.erase(it);
