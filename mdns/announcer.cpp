@@ -16,6 +16,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -49,6 +50,12 @@ constexpr std::size_t kJumboLimit = 9000;
 // avahi-daemon does.
 constexpr std::chrono::milliseconds kRepeatGaps[] = {std::chrono::milliseconds(1000),
                                                      std::chrono::milliseconds(2000)};
+// Goodbyes go three times, as mDNSResponder sends them (GoodbyeCount). The daemon may still
+// send an answer to a query that came before the group's Free (avahi-daemon defers multicast
+// answers by up to 120 ms); a receiver caches that answer again over the first goodbye, and the
+// next goodbye takes it out.
+constexpr std::chrono::milliseconds kGoodbyeGaps[] = {std::chrono::milliseconds(250),
+                                                      std::chrono::milliseconds(750)};
 // Pacing, first announcements and goodbyes before repeats. A burst of a thousand services is a
 // few hundred packets. Every receiving daemon reads them through one socket buffer (208 KiB by
 // default, ~90 full-size datagrams), and avahi-daemon keeps each record it receives for half a
@@ -172,7 +179,8 @@ struct Announcer::Impl {
 
   struct Repeat {
     Clock::time_point due;
-    std::size_t next;  // index into kRepeatGaps of the gap after this one, or its size
+    std::span<const std::chrono::milliseconds> gaps;  // kRepeatGaps or kGoodbyeGaps
+    std::size_t next;  // index into gaps of the gap after this one, or its size
     std::vector<Item> items;
   };
 
@@ -184,11 +192,12 @@ struct Announcer::Impl {
   };
   std::map<Key, Hold> held;
   std::vector<Item> ready;     // for the next tick
-  std::deque<Repeat> repeats;  // in order of `due`, per gap (see scheduleRepeat)
+  std::deque<Repeat> repeats;  // announcements and goodbyes, in order of `due`
   std::deque<Packet> packets;
-  // Repeated announcements wait as records and become packets a few at a time when nothing
-  // else is queued: first announcements and goodbyes go first, and a repeat is built only while
-  // its record is held, after any goodbye queued before it.
+  // Repeated announcements and goodbyes wait as records and become packets a few at a time when
+  // nothing else is queued: first announcements and goodbyes go first, and a repeat is built
+  // only while it is still wanted (an announcement while its record is held, a goodbye while it
+  // is not), after anything queued before it.
   std::deque<Item> readyRepeats;
   std::map<Target, Sender> senders;
   std::set<Target> warned;
@@ -250,25 +259,30 @@ struct Announcer::Impl {
     std::vector<Item> it = items(records, false);
     if (it.empty())
       return;
-    ready.insert(ready.end(), it.begin(), it.end());
-    scheduleRepeat(Clock::now() + kRepeatGaps[0], 1, std::move(it));
-    wake();
+    queue(std::move(it), kRepeatGaps);
   }
 
   void goodbye(const std::vector<Record>& records) {
     std::vector<Item> it = items(records, true);
-    ready.insert(ready.end(), std::make_move_iterator(it.begin()),
-                 std::make_move_iterator(it.end()));
+    std::erase_if(it, [this](const Item& i) { return !wanted(i); });
+    if (!it.empty())
+      queue(std::move(it), kGoodbyeGaps);
+  }
+
+  // Queues items for the next tick and their repeats after `gaps`.
+  void queue(std::vector<Item> it, std::span<const std::chrono::milliseconds> gaps) {
+    ready.insert(ready.end(), it.begin(), it.end());
+    scheduleRepeat(Clock::now() + gaps[0], gaps, 1, std::move(it));
     wake();
   }
 
-  // Repeats with the same gap are queued in order of their due times; a repeat with the second
-  // gap goes after every first-gap repeat due before it.
-  void scheduleRepeat(Clock::time_point due, std::size_t next, std::vector<Item> items) {
+  // Repeats are queued in order of their due times (most are scheduled in that order already).
+  void scheduleRepeat(Clock::time_point due, std::span<const std::chrono::milliseconds> gaps,
+                      std::size_t next, std::vector<Item> items) {
     auto pos = repeats.end();
     while (pos != repeats.begin() && std::prev(pos)->due > due)
       --pos;
-    repeats.insert(pos, Repeat{due, next, std::move(items)});
+    repeats.insert(pos, Repeat{due, gaps, next, std::move(items)});
   }
 
   void withdrawAll() {
@@ -278,12 +292,11 @@ struct Announcer::Impl {
         byes.push_back({key, std::move(*owner), hold.unique, 0, true});
     }
     held.clear();
-    repeats.clear();
-    readyRepeats.clear();
+    std::erase_if(repeats, [](const Repeat& r) { return !r.items.front().goodbye; });
+    std::erase_if(readyRepeats, [](const Item& i) { return !i.goodbye; });
     std::erase_if(ready, [](const Item& i) { return !i.goodbye; });
-    ready.insert(ready.end(), std::make_move_iterator(byes.begin()),
-                 std::make_move_iterator(byes.end()));
-    wake();
+    if (!byes.empty())
+      queue(std::move(byes), kGoodbyeGaps);
   }
 
   // What is queued still goes out, paced, for at most kFlushLimit: the goodbyes of a gateway
@@ -314,13 +327,13 @@ struct Announcer::Impl {
     while (!repeats.empty() && repeats.front().due <= now) {
       Repeat r = std::move(repeats.front());
       repeats.pop_front();
-      // Drop what has been released since: no announcement after a goodbye.
-      std::erase_if(r.items, [this](const Item& i) { return !held.contains(i.key); });
+      // Drop what has changed since: no announcement after a goodbye, nor the reverse.
+      std::erase_if(r.items, [this](const Item& i) { return !wanted(i); });
       if (r.items.empty())
         continue;
       readyRepeats.insert(readyRepeats.end(), r.items.begin(), r.items.end());
-      if (r.next < std::size(kRepeatGaps))
-        scheduleRepeat(now + kRepeatGaps[r.next], r.next + 1, std::move(r.items));
+      if (r.next < r.gaps.size())
+        scheduleRepeat(now + r.gaps[r.next], r.gaps, r.next + 1, std::move(r.items));
     }
     if (!ready.empty())
       build(std::exchange(ready, {}));
