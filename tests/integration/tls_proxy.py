@@ -9,6 +9,7 @@ connection's plain bytes to BACKEND_ADDRESS:BACKEND_PORT and back. Prints "liste
 bound, and one line per failed handshake. Serves at most 100000 connections, each closed after
 60 s without traffic; runs until killed.
 """
+import select
 import socket
 import ssl
 import sys
@@ -17,21 +18,29 @@ import threading
 IDLE = 60
 
 
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
+def relay(tls, plain):
+    """Copies bytes both ways from one thread: an SSL object must not be read and written by two
+    threads at once (that corrupts its records: "wrong version number" at the client)."""
+    open_in = True  # the client may still send
+    while True:
+        if not (open_in and tls.pending()):
+            ready, _, _ = select.select([tls, plain] if open_in else [plain], [], [], IDLE)
+            if not ready:
+                return
+        else:
+            ready = [tls]
+        if tls in ready:
+            data = tls.recv(65536)
+            if data:
+                plain.sendall(data)
+            else:
+                open_in = False
+                plain.shutdown(socket.SHUT_WR)
+        if plain in ready:
+            data = plain.recv(65536)
             if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-            try:
-                s.shutdown(how)
-            except OSError:
-                pass
+                return
+            tls.sendall(data)
 
 
 def serve(conn, context, backend):
@@ -48,12 +57,13 @@ def serve(conn, context, backend):
         print("backend: %s" % e, flush=True)
         tls.close()
         return
-    back = threading.Thread(target=pump, args=(plain, tls), daemon=True)
-    back.start()
-    pump(tls, plain)
-    back.join(IDLE)
-    tls.close()
-    plain.close()
+    try:
+        relay(tls, plain)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        tls.close()
+        plain.close()
 
 
 def main():
