@@ -50,12 +50,13 @@ constexpr std::size_t kJumboLimit = 9000;
 // avahi-daemon does.
 constexpr std::chrono::milliseconds kRepeatGaps[] = {std::chrono::milliseconds(1000),
                                                      std::chrono::milliseconds(2000)};
-// Goodbyes go three times, as mDNSResponder sends them (GoodbyeCount). The daemon may still
-// send an answer to a query that came before the group's Free (avahi-daemon defers multicast
-// answers by up to 120 ms); a receiver caches that answer again over the first goodbye, and the
-// next goodbye takes it out.
-constexpr std::chrono::milliseconds kGoodbyeGaps[] = {std::chrono::milliseconds(250),
-                                                      std::chrono::milliseconds(750)};
+// A goodbye goes twice, the second time 1.5 s after the first. The daemon may still send an
+// answer to a query that came before the group's Free (avahi-daemon defers multicast answers by
+// up to 120 ms), and a receiver caches that answer again over the first goodbye; the second
+// takes it out. It comes only after receivers have dropped the record (1 s after the first
+// goodbye): avahi-daemon restarts that second for every goodbye it hears, so a goodbye repeated
+// sooner would keep the record listed for longer.
+constexpr std::chrono::milliseconds kGoodbyeGaps[] = {std::chrono::milliseconds(1500)};
 // Pacing, first announcements and goodbyes before repeats. A burst of a thousand services is a
 // few hundred packets. Every receiving daemon reads them through one socket buffer (208 KiB by
 // default, ~90 full-size datagrams), and avahi-daemon keeps each record it receives for half a

@@ -12,8 +12,8 @@ class EventLoop;
 
 /// Sends the unsolicited Multicast DNS responses for records that avahi-daemon holds with
 /// AVAHI_PUBLISH_NO_ANNOUNCE: the announcements (RFC 6762 section 8.3: at once, 1 s later and
-/// 2 s after that) and the goodbyes (section 10.1, TTL 0: at once, 250 ms later and 750 ms after
-/// that). avahi-daemon answers the queries.
+/// 2 s after that) and the goodbyes (section 10.1, TTL 0: at once and 1.5 s later).
+/// avahi-daemon answers the queries.
 ///
 /// Why the daemon does not announce: avahi-daemon 0.8 passes every announced record through a
 /// response scheduler that compares it with each record already scheduled or recently sent,
@@ -50,7 +50,7 @@ class Announcer {
   /// are held.
   void announce(const std::vector<Record>& records);
 
-  /// Says goodbye (three times) for each of `records` that no group holds (any more).
+  /// Says goodbye (twice) for each of `records` that no group holds (any more).
   void goodbye(const std::vector<Record>& records);
 
   /// The daemon uses this interface for this address family (AF_INET, AF_INET6): it reported
