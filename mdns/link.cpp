@@ -37,6 +37,15 @@ constexpr std::chrono::milliseconds kTypeReadyTimeout{500};
 // cache before it is reported with the address the resolver picked alone.
 constexpr std::chrono::milliseconds kAddressWait{100};
 constexpr std::chrono::milliseconds kResolveRetry{5000};
+// A service is resolved once at once, from the daemon's cache, and that resolver is freed
+// before its queries go out (avahi-daemon waits 100 ms to gather questions). The resolver that
+// then follows the service's changes (TXT updates, a new port) starts kFollowDelay later, at
+// most kFollowsPerTick every kFollowTick: its SRV and TXT queries, each with its known answers,
+// are sent again and again (1 s, 2 s, 4 s...), and for a burst of a thousand new services they
+// kept both daemons of this link busy while the burst was still being carried.
+constexpr std::chrono::milliseconds kFollowDelay{5000};
+constexpr std::chrono::milliseconds kFollowTick{100};
+constexpr int kFollowsPerTick = 2;
 constexpr std::chrono::milliseconds kReconnectDelay{1000};
 constexpr std::uint32_t kTtlHost = 120;      // Avahi's AVAHI_DEFAULT_TTL_HOST_NAME
 constexpr std::uint32_t kTtlService = 4500;  // Avahi's AVAHI_DEFAULT_TTL
@@ -108,6 +117,8 @@ struct Link::Impl {
     std::set<Sighting> sightings;
     AvahiServiceResolver* resolver = nullptr;
     int resolverSlot = -1;
+    bool following = false;     // `resolver` is the one that stays (kFollowDelay)
+    bool followQueued = false;  // in followQueue
     bool resolved = false;
     // Seen only as one of our own imports: records that linger in the daemon's cache after the
     // import went (until the goodbye has passed) are no other host's service.
@@ -178,6 +189,9 @@ struct Link::Impl {
   std::unique_ptr<EventLoop::Timer> freeTimer;
   std::chrono::steady_clock::time_point freeWindowStart{};
   int freesInWindow = 0;
+  // Services resolved once, waiting for the resolver that stays, in order of when it is due.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, ServiceKey>> followQueue;
+  std::unique_ptr<EventLoop::Timer> followTimer;
 
   Impl(EventLoop& l, LinkOptions options, LinkEvents e)
       : loop(l),
@@ -268,6 +282,7 @@ struct Link::Impl {
   void teardown() {
     // Closing the connections frees every service group in the daemon.
     pendingFrees.clear();
+    followQueue.clear();
     entryGroups.reset();
     for (auto& [_, t] : types) {
       for (auto& [b, slot] : t.browsers)
@@ -282,6 +297,8 @@ struct Link::Impl {
         avahi_service_resolver_free(b.resolver);
       b.resolver = nullptr;
       b.resolverSlot = -1;
+      b.following = false;
+      b.followQueued = false;
       b.sightings.clear();
       b.retry.reset();
       b.hostKey.clear();
@@ -400,8 +417,9 @@ struct Link::Impl {
           }
         }
         b.ownImport = false;
-        if (b.resolver == nullptr && !(b.retry && b.retry->armed()))
-          startResolver(b);
+        if (b.resolver == nullptr && !b.followQueued && !(b.retry && b.retry->armed())) {
+          startResolver(b, false);
+        }
         break;
       }
       case AVAHI_BROWSER_REMOVE: {
@@ -457,7 +475,7 @@ struct Link::Impl {
   // SRV and TXT only: the addresses come from one watch per host (watchHost), not from a host
   // name lookup in every resolver, which for a thousand services of one host kept avahi-daemon
   // busy for seconds.
-  void startResolver(Browsed& b) {
+  void startResolver(Browsed& b, bool following) {
     const Sighting& s = *b.sightings.begin();
     int slot = acquireSlot();
     b.resolver = avahi_service_resolver_new(
@@ -469,7 +487,43 @@ struct Link::Impl {
       return;
     }
     b.resolverSlot = slot;
+    b.following = following;
     retain(slot);
+  }
+
+  void freeResolver(Browsed& b) {
+    avahi_service_resolver_free(b.resolver);
+    release(b.resolverSlot);
+    b.resolver = nullptr;
+    b.following = false;
+  }
+
+  void scheduleFollow(Browsed& b) {
+    b.followQueued = true;
+    followQueue.emplace_back(std::chrono::steady_clock::now() + kFollowDelay, b.key);
+    if (!followTimer)
+      followTimer = loop.timer([this] { startFollowing(); });
+    if (!followTimer->armed())
+      followTimer->arm(kFollowDelay);
+  }
+
+  void startFollowing() {
+    auto now = std::chrono::steady_clock::now();
+    for (int n = 0; n < kFollowsPerTick && !followQueue.empty() && followQueue.front().first <= now;
+         ++n) {
+      auto it = browsed.find(followQueue.front().second);
+      followQueue.pop_front();
+      if (it == browsed.end() || !it->second.followQueued)
+        continue;
+      Browsed& b = it->second;
+      b.followQueued = false;
+      if (!b.sightings.empty() && b.resolver == nullptr)
+        startResolver(b, true);
+    }
+    if (!followQueue.empty()) {
+      followTimer->arm(std::max(kFollowTick, std::chrono::ceil<std::chrono::milliseconds>(
+                                                 followQueue.front().first - now)));
+    }
   }
 
   void scheduleResolveRetry(Browsed& b) {
@@ -477,7 +531,7 @@ struct Link::Impl {
       b.retry = loop.timer([this, key = b.key] {
         auto it = browsed.find(key);
         if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver) {
-          startResolver(it->second);
+          startResolver(it->second, false);
         }
       });
     }
@@ -504,12 +558,12 @@ struct Link::Impl {
     if (event == AVAHI_RESOLVER_FAILURE) {
       log::warning(kTag, "cannot resolve ", describe(b.key), ": ",
                    avahiError(client(b.resolverSlot)), "; retrying");
-      avahi_service_resolver_free(r);
-      release(b.resolverSlot);
-      b.resolver = nullptr;
+      freeResolver(b);
       scheduleResolveRetry(b);
       return;
     }
+    log::debug(kTag, "resolved ", describe(b.key), " port ", port);
+    log::debug(kTag, "resolved ", describe(b.key), " port ", port);
     b.resolved = true;
     b.service.key = b.key;
     b.service.port = port;
@@ -525,6 +579,10 @@ struct Link::Impl {
     if (address != nullptr)
       hosts[hostKey].addresses.insert(fromAvahi(*address));
     report(b);
+    if (!b.following) {
+      freeResolver(b);
+      scheduleFollow(b);
+    }
     // Now that its host is known, an import of this very service may turn out to be at home.
     for (auto& [id, p] : published) {
       if (!p.atHome && p.service.key == b.key && isAtHome(p))
@@ -682,10 +740,8 @@ struct Link::Impl {
 
   void forget(std::map<ServiceKey, Browsed>::iterator it) {
     Browsed& b = it->second;
-    if (b.resolver) {
-      avahi_service_resolver_free(b.resolver);
-      release(b.resolverSlot);
-    }
+    if (b.resolver)
+      freeResolver(b);
     if (!b.hostKey.empty())
       unwatchHost(b.hostKey);
     bool reported = b.reported;

@@ -13,8 +13,9 @@
 # still ran), reflector stopped, every avahi restarted (empty caches), z2z on ga (--export) and
 # gb (--import), the same services published again. One warm-up service per phase (not
 # counted) makes sure the path works first, so the z2z figures exclude DHT bootstrap. Then, with
-# everything across: the gateways' peak RSS (VmHWM), their CPU over BENCH_IDLE_S (10) s of idle,
-# and the CPU they used while carrying the services; finally the time until B has withdrawn all.
+# everything across: the gateways' peak RSS (VmHWM), their CPU over BENCH_IDLE_S (10) s of idle
+# and over the BENCH_IDLE_S after that, and the CPU they used while carrying the services;
+# finally the time until B has withdrawn all.
 #
 # Comment lines add, per phase: every avahi-daemon's CPU time and the packets on each LAN while
 # carrying, UDP datagrams dropped for full receive buffers (per host, mdns/dht socket), and for
@@ -323,9 +324,16 @@ sleep "$IDLE_S"
 I1_A=$(bench_cpu_ticks "$GWA_PID") I1_B=$(bench_cpu_ticks "$GWB_PID")
 i1=$(bench_now)
 idle_s=$(awk -v a="$i0" -v b="$i1" 'BEGIN { printf "%.3f\n", b - a }')
+# A second window right after: the gateways' work that the burst left for later (repeated
+# announcements, gateway A's resolvers that follow each service) is over or thinner by then.
+sleep "$IDLE_S"
+I2_A=$(bench_cpu_ticks "$GWA_PID") I2_B=$(bench_cpu_ticks "$GWB_PID")
+i2=$(bench_now)
+idle2_s=$(awk -v a="$i1" -v b="$i2" 'BEGIN { printf "%.3f\n", b - a }')
 HWM_A=$(bench_status_kb "$GWA_PID" VmHWM) HWM_B=$(bench_status_kb "$GWB_PID" VmHWM)
 RSS_A=$(bench_status_kb "$GWA_PID" VmRSS) RSS_B=$(bench_status_kb "$GWB_PID" VmRSS)
 idle_a=$(pct "$((I1_A - I0_A))" "$idle_s") idle_b=$(pct "$((I1_B - I0_B))" "$idle_s")
+idle2_a=$(pct "$((I2_A - I1_A))" "$idle2_s") idle2_b=$(pct "$((I2_B - I1_B))" "$idle2_s")
 carry_a=$(awk -v d="$((CPU1_A - CPU0_A))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
 carry_b=$(awk -v d="$((CPU1_B - CPU0_B))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
 # Late arrivals during the idle window still count for the resolved total.
@@ -365,11 +373,15 @@ echo "(times in s from the publisher's first D-Bus call; ha_established: ha's av
 echo " every group; withdraw_s: from killing the publisher until hb knows none of the names,"
 echo " '-' = not within ${WITHDRAW_TIMEOUT_S}s; t_all_s '-' = incomplete within ${PHASE_TIMEOUT_S}s)"
 echo
-printf '%-12s %12s %12s %14s %16s\n' gateway peak_rss_mib rss_mib idle_cpu_pct carry_cpu_s
-printf '%-12s %12s %12s %14s %16s\n' "ga (export)" "$(mib "$HWM_A")" "$(mib "$RSS_A")" "$idle_a" "$carry_a"
-printf '%-12s %12s %12s %14s %16s\n' "gb (import)" "$(mib "$HWM_B")" "$(mib "$RSS_B")" "$idle_b" "$carry_b"
+printf '%-12s %12s %12s %14s %15s %16s\n' gateway peak_rss_mib rss_mib idle_cpu_pct idle2_cpu_pct \
+    carry_cpu_s
+printf '%-12s %12s %12s %14s %15s %16s\n' "ga (export)" "$(mib "$HWM_A")" "$(mib "$RSS_A")" \
+    "$idle_a" "$idle2_a" "$carry_a"
+printf '%-12s %12s %12s %14s %15s %16s\n' "gb (import)" "$(mib "$HWM_B")" "$(mib "$RSS_B")" \
+    "$idle_b" "$idle2_b" "$carry_b"
 echo "(peak_rss = VmHWM, rss = VmRSS after the idle window; idle_cpu_pct = utime+stime over"
-echo " ${idle_s}s of idle in % of one core; carry_cpu_s = CPU seconds from the start of publishing"
+echo " ${idle_s}s of idle right after the count completed, idle2_cpu_pct over the ${idle2_s}s after"
+echo " that, in % of one core; carry_cpu_s = CPU seconds from the start of publishing"
 echo " to ${carry_s}s later, when the count was complete or timed out)"
 bench_footer
 echo
@@ -394,6 +406,8 @@ echo "gwa_peak_rss_mib=$(mib "$HWM_A")"
 echo "gwb_peak_rss_mib=$(mib "$HWM_B")"
 echo "gwa_idle_cpu_pct=$idle_a"
 echo "gwb_idle_cpu_pct=$idle_b"
+echo "gwa_idle2_cpu_pct=$idle2_a"
+echo "gwb_idle2_cpu_pct=$idle2_b"
 echo "gwa_carry_cpu_s=$carry_a"
 echo "gwb_carry_cpu_s=$carry_b"
 tb_down

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # A service published on island A resolves on island B with its port, TXT and A's addresses,
-# the address is reachable from B, and the service is gone on B within 3 s of leaving A.
+# the address is reachable from B, the service is gone on B within 3 s of leaving A, and a TXT
+# changed in place on A reaches B.
 set -u
 source "$(dirname "$0")/lib.sh"
 z2z_init "$1"
@@ -34,5 +35,33 @@ check "the log says why a link-local address was left out" \
 
 tb_kill "$pub" >/dev/null
 check "withdrawn on B within 3 s" tb_wait_gone hb _daap._tcp "Toms Music" 3
+
+# A TXT record changed in place, as a printer's state changes: B follows. The change comes
+# 11 s after the service appeared, once gateway A follows it with a resolver of its own.
+# wait_txt NAME TXT SECONDS: whether NAME resolves on B with TXT within SECONDS.
+wait_txt() {
+  local i deadline=$(($(date +%s%N) / 1000000 + $3 * 1000))
+  for ((i = 0; i < $3 * 5; i++)); do
+    [ "$(field 10 "$(tb_resolve hb _daap._tcp "$1" 4)")" = "$2" ] && return 0
+    (($(date +%s%N) / 1000000 >= deadline)) && return 1
+    sleep 0.2
+  done
+  return 1
+}
+# wait_log LOG TEXT SECONDS: whether LOG shows TEXT within SECONDS.
+wait_log() {
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -qF -- "$2" "$TB_DIR/log/$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+status=$(tb_spawn ha status.log /usr/bin/python3 "$(dirname "$0")/txt_update.py" Status _daap._tcp 631 \
+  state=idle state=busy 11)
+check "a service with TXT state=idle appears on B" wait_txt Status '"state=idle"' 10
+check "(its TXT is changed on A)" wait_log status.log updated 20
+check "B has the new TXT within 3 s" wait_txt Status '"state=busy"' 3
+tb_kill "$status" >/dev/null
 
 z2z_finish
