@@ -11,6 +11,8 @@
 #   check NAME CMD..., check_not NAME CMD...   (tests/check.sh)
 #   z2z_finish              print the summary line, exit 1 if anything failed
 #   field N LINE            field N of an avahi-browse -p line
+#   wait_log LOG PATTERN SECONDS
+#                           whether $TB_DIR/log/LOG matches PATTERN (grep) within SECONDS
 
 # shellcheck source=tests/integration/testbed.sh
 source "$(dirname "${BASH_SOURCE[0]}")/testbed.sh"
@@ -42,6 +44,15 @@ z2z_start() {
 z2z_log() { cat "$TB_DIR/log/$1"; }
 
 field() { printf '%s\n' "$2" | cut -d';' -f"$1"; }
+
+wait_log() {
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -q -- "$2" "$TB_DIR/log/$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
 
 # Shows the gateways' logs when something failed, then the closing line.
 z2z_finish() {

@@ -48,15 +48,6 @@ wait_txt() {
   done
   return 1
 }
-# wait_log LOG TEXT SECONDS: whether LOG shows TEXT within SECONDS.
-wait_log() {
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do
-    grep -qF -- "$2" "$TB_DIR/log/$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 status=$(tb_spawn ha status.log /usr/bin/python3 "$(dirname "$0")/txt_update.py" Status _daap._tcp 631 \
   state=idle state=busy 11)
 check "a service with TXT state=idle appears on B" wait_txt Status '"state=idle"' 10

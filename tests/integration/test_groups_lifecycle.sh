@@ -18,11 +18,6 @@ gw() {  # gw HOST LOG ARGS...: a gateway in the main overlay seeded by the plain
   z2z_start "$host" "$log" --export _ipp._tcp --import --interface lan0 --ttl "$ttl" \
     --dht-bind "$(tb_addr "$host" wan)" --state-dir "$TB_DIR/state-$host" --bootstrap "$seed" "$@"
 }
-wait_log() {  # wait_log FILE PATTERN SECONDS
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do grep -q "$2" "$TB_DIR/log/$1" && return 0; sleep 0.1; done
-  return 1
-}
 list() { tb_exec gb "$Z2Z_BIN" --list-groups --bootstrap "$seed" 2>/dev/null; }
 
 # ---- alias -------------------------------------------------------------------------------

@@ -34,14 +34,6 @@ CONF
     esac
   } >"$TB_DIR/$1.conf"
 }
-wait_log() {  # FILE PATTERN SECONDS
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do
-    grep -q "$2" "$TB_DIR/log/$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 # Watches HOSTS for SECONDS for any of the NAMEs, all at once.
 absent() {  # "HOSTS" TYPE SECONDS NAME...
   local hosts=$1 type=$2 s=$3 n p rc=0 pids=()

@@ -36,15 +36,6 @@ z2z_start ga gwa.log --export _daap._tcp --import --key columbia --interface lan
 tb_spawn ga tls.log python3 "$proxy" "$wan_a" 5443 "$tls/gw.pem" "$tls/gw.key" 127.0.0.1 5851 >/dev/null
 tb_spawn ga tls-elsewhere.log python3 "$proxy" "$wan_a" 5444 "$tls/elsewhere.pem" \
   "$tls/elsewhere.key" 127.0.0.1 5851 >/dev/null
-# wait_log LOG TEXT SECONDS: whether LOG shows TEXT within SECONDS.
-wait_log() {
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do
-    grep -qF -- "$2" "$TB_DIR/log/$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 check "the TLS proxies listen" wait_log tls.log listening 10
 check "(both)" wait_log tls-elsewhere.log listening 10
 
