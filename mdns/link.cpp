@@ -563,7 +563,6 @@ struct Link::Impl {
       return;
     }
     log::debug(kTag, "resolved ", describe(b.key), " port ", port);
-    log::debug(kTag, "resolved ", describe(b.key), " port ", port);
     b.resolved = true;
     b.service.key = b.key;
     b.service.port = port;
