@@ -403,18 +403,19 @@ struct Link::Impl {
         b.key = key;
         b.sightings.insert({iface, proto});
         entryGroups.useInterface(iface, proto);
-        log::debug(kTag, "browse: new ", describe(key), " on interface ", iface);
+        log::debug(kTag, "browse: new ", describe(key), " on interface ", iface, " protocol ",
+                   proto);
         // Our own imports come back through the browser too. Everything about them is known
-        // already, and resolving a thousand of them at once keeps avahi-daemon (and so every
-        // D-Bus call of ours) busy for seconds.
+        // already: resolving them kept avahi-daemon (and so every D-Bus call of ours) busy in a
+        // burst, and each got a resolver that stays (kFollowDelay). They are known by name:
+        // avahi-daemon flags a service local only if its SRV target is the daemon's own host
+        // name, which an import's never is. Another host's service of the same name has the
+        // same PTR record, so it adds no browse result of its own either way.
         bool first = b.sightings.size() == 1;
-        if (flags & AVAHI_LOOKUP_RESULT_LOCAL) {
-          const Published* own = publishedAs(key);
-          if (own != nullptr && !own->ownHost) {
-            if (first)
-              b.ownImport = true;
-            break;
-          }
+        if (const Published* own = publishedAs(key); own != nullptr && !own->ownHost) {
+          if (first)
+            b.ownImport = true;
+          break;
         }
         b.ownImport = false;
         if (b.resolver == nullptr && !b.followQueued && !(b.retry && b.retry->armed())) {
