@@ -387,15 +387,14 @@ struct Link::Impl {
 
   static void browseCb(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
                        AvahiBrowserEvent event, const char* name, const char* type,
-                       const char* domain, AvahiLookupResultFlags flags, void* self) {
+                       const char* domain, AvahiLookupResultFlags, void* self) {
     guarded(kTag, "service browser", [&] {
-      static_cast<Impl*>(self)->onBrowse(sb, iface, proto, event, name, type, domain, flags);
+      static_cast<Impl*>(self)->onBrowse(sb, iface, proto, event, name, type, domain);
     });
   }
 
   void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
-                AvahiBrowserEvent event, const char* name, const char* type, const char* domain,
-                AvahiLookupResultFlags flags) {
+                AvahiBrowserEvent event, const char* name, const char* type, const char* domain) {
     switch (event) {
       case AVAHI_BROWSER_NEW: {
         ServiceKey key{name, type, domain};
