@@ -57,14 +57,16 @@ constexpr std::chrono::milliseconds kRepeatGaps[] = {std::chrono::milliseconds(1
 // goodbye): avahi-daemon restarts that second for every goodbye it hears, so a goodbye repeated
 // sooner would keep the record listed for longer.
 constexpr std::chrono::milliseconds kGoodbyeGaps[] = {std::chrono::milliseconds(1500)};
-// Pacing, first announcements and goodbyes before repeats. A burst of a thousand services is a
-// few hundred packets. Every receiving daemon reads them through one socket buffer (208 KiB by
-// default, ~90 full-size datagrams), and avahi-daemon keeps each record it receives for half a
-// second in a list that it scans for every record it receives: its work grows with the square
-// of the records per half second.
+// Pacing, first announcements and goodbyes before repeats: at most 100 packets a second, about
+// 20 services to a packet (names compressed, RDATA too), so a burst of a thousand services is
+// 50 packets per family. Every receiving daemon reads them through one socket buffer (208 KiB
+// by default, ~90 full-size datagrams), and avahi-daemon's work grows with the square of the
+// services per fraction of a second: it keeps the records it receives, and the queries its
+// browsers post for each new service, in lists that it scans for every new one (`perf` on the
+// receiving daemon in a burst: three quarters of its samples in strcasecmp). Faster is slower.
 constexpr int kPacketsPerTick = 1;
 constexpr std::size_t kRepeatBatch = 64;  // records, a few packets
-constexpr std::chrono::milliseconds kTick{5};
+constexpr std::chrono::milliseconds kTick{10};
 // Records published within this long share packets: imports arrive from the DHT a few at a
 // time.
 constexpr std::chrono::milliseconds kGather{20};

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 namespace z2z::mdns::wire {
 
@@ -163,40 +164,99 @@ bool Response::add(const Labels& owner, std::uint16_t type, bool unique, std::ui
   return o && add(*o, type, unique, ttl, rdata);
 }
 
+namespace {
+
+// Where a record type's RDATA holds a name that may be compressed: RFC 1035's NS, CNAME and PTR
+// from the start, and SRV after priority, weight and port (RFC 6762 section 18.14 allows it for
+// SRV too). -1: none.
+int rdataNameAt(std::uint16_t type) {
+  switch (type) {
+    case 2:   // NS
+    case 5:   // CNAME
+    case 12:  // PTR
+      return 0;
+    case 33:  // SRV
+      return 6;
+    default:
+      return -1;
+  }
+}
+
+// The suffixes (as in Response::Owner::tails) of the uncompressed name that fills rdata from
+// `at` to its end; nothing if that is not exactly one such name.
+std::optional<std::vector<Bytes>> rdataNameTails(const Bytes& rdata, std::size_t at) {
+  std::vector<std::size_t> starts;
+  std::size_t i = at;
+  while (i < rdata.size() && rdata[i] != 0) {
+    if (rdata[i] > 63)
+      return std::nullopt;  // a pointer or an extended label type: not ours to rewrite
+    starts.push_back(i);
+    i += 1 + rdata[i];
+  }
+  if (i + 1 != rdata.size())
+    return std::nullopt;
+  std::vector<Bytes> tails;
+  tails.reserve(starts.size());
+  for (std::size_t s : starts)
+    tails.emplace_back(rdata.begin() + static_cast<long>(s), rdata.end() - 1);
+  return tails;
+}
+
+}  // namespace
+
 bool Response::add(const Owner& o, std::uint16_t type, bool unique, std::uint32_t ttl,
                    const Bytes& rdata) {
   if (count_ == 0xffff || rdata.size() > 0xffff || o.tails.size() != o.labels.size())
     return false;
-  const Labels& owner = o.labels;
-  const std::vector<Bytes>& tails = o.tails;
   std::size_t start = bytes_.size();
   Bytes out;
   std::vector<std::pair<Bytes, std::size_t>> added;  // new suffixes and their offsets
-  std::size_t i = 0;
-  for (; i < owner.size(); ++i) {
-    auto known = suffixes_.find(tails[i]);
-    if (known != suffixes_.end()) {
-      out.push_back(static_cast<std::uint8_t>(0xc0 | (known->second >> 8)));
-      out.push_back(static_cast<std::uint8_t>(known->second & 0xff));
-      break;
+  // Writes a name given by its suffixes, a pointer to the longest one already in the message.
+  auto putName = [&](const std::vector<Bytes>& tails) {
+    for (const Bytes& tail : tails) {
+      std::size_t at = 0;
+      if (auto known = suffixes_.find(tail); known != suffixes_.end()) {
+        at = known->second;
+      } else {
+        auto same = std::find_if(added.begin(), added.end(),
+                                 [&tail](const auto& a) { return a.first == tail; });
+        at = same == added.end() ? 0 : same->second;
+      }
+      if (at != 0) {
+        out.push_back(static_cast<std::uint8_t>(0xc0 | (at >> 8)));
+        out.push_back(static_cast<std::uint8_t>(at & 0xff));
+        return;
+      }
+      if (start + out.size() < 0x4000)
+        added.emplace_back(tail, start + out.size());
+      out.insert(out.end(), tail.begin(), tail.begin() + 1 + tail[0]);
     }
-    if (start + out.size() < 0x4000)
-      added.emplace_back(tails[i], start + out.size());
-    out.push_back(static_cast<std::uint8_t>(owner[i].size()));
-    out.insert(out.end(), owner[i].begin(), owner[i].end());
-  }
-  if (i == owner.size())
     out.push_back(0);
+  };
   auto put16 = [&out](std::uint32_t v) {
     out.push_back(static_cast<std::uint8_t>(v >> 8));
     out.push_back(static_cast<std::uint8_t>(v & 0xff));
   };
+  putName(o.tails);
   put16(type);
   put16(unique ? 0x8001 : 0x0001);
   put16(ttl >> 16);
   put16(ttl & 0xffff);
-  put16(static_cast<std::uint32_t>(rdata.size()));
-  out.insert(out.end(), rdata.begin(), rdata.end());
+  std::size_t lengthAt = out.size();
+  put16(0);
+  int nameAt = rdataNameAt(type);
+  std::optional<std::vector<Bytes>> rdataTails;
+  if (nameAt >= 0)
+    rdataTails = rdataNameTails(rdata, static_cast<std::size_t>(nameAt));
+  if (rdataTails) {
+    out.insert(out.end(), rdata.begin(), rdata.begin() + nameAt);
+    putName(*rdataTails);
+  } else {
+    out.insert(out.end(), rdata.begin(), rdata.end());
+  }
+  std::size_t length = out.size() - lengthAt - 2;
+  out[lengthAt] = static_cast<std::uint8_t>(length >> 8);
+  out[lengthAt + 1] = static_cast<std::uint8_t>(length & 0xff);
   if (start + out.size() > limit_)
     return false;
   bytes_.insert(bytes_.end(), out.begin(), out.end());

@@ -39,8 +39,9 @@ Result<Bytes> txtRdata(const std::vector<std::string>& strings);
 Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata);
 
 /// A Multicast DNS response message (RFC 6762 section 18) being filled with answers: ID 0, QR
-/// and AA set, no questions. Owner names are compressed against the names already in the
-/// message (RFC 1035 section 4.1.4), so the records of several services share one packet.
+/// and AA set, no questions. Owner names, and the names in the RDATA of NS, CNAME, PTR and SRV
+/// records (RFC 6762 section 18.14), are compressed against the names already in the message
+/// (RFC 1035 section 4.1.4), so the records of several services share one packet.
 class Response {
  public:
   /// An owner name made ready for add(): its labels and the wire form of each of its suffixes
@@ -56,9 +57,9 @@ class Response {
   /// A message of at most `limit` bytes (at least the 12-byte header).
   explicit Response(std::size_t limit);
 
-  /// Appends one class-IN record, the cache-flush bit set if `unique`. Returns false and leaves
-  /// the message as it was if the record does not fit, or if a label is empty or longer than
-  /// 63 bytes.
+  /// Appends one class-IN record, the cache-flush bit set if `unique`; `rdata` is uncompressed.
+  /// Returns false and leaves the message as it was if the record does not fit, or if a label is
+  /// empty or longer than 63 bytes.
   bool add(const Labels& owner, std::uint16_t type, bool unique, std::uint32_t ttl,
            const Bytes& rdata);
   bool add(const Owner& owner, std::uint16_t type, bool unique, std::uint32_t ttl,

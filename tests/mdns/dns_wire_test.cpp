@@ -82,7 +82,8 @@ struct ParsedRecord {
   std::uint16_t type = 0;
   std::uint16_t cls = 0;
   std::uint32_t ttl = 0;
-  wire::Bytes rdata;
+  wire::Bytes rdata;           // names in it expanded
+  std::uint16_t rdlength = 0;  // as on the wire
 };
 
 std::uint16_t get16(const wire::Bytes& b, std::size_t at) {
@@ -137,7 +138,20 @@ std::vector<ParsedRecord> readResponse(const wire::Bytes& b) {
     std::uint16_t len = get16(b, at + 8);
     at += 10;
     REQUIRE(at + len <= b.size());
-    r.rdata.assign(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + len));
+    // NS, CNAME, PTR and SRV carry a name that may be compressed: expanded here.
+    std::size_t nameAt = r.type == 33 ? 6 : 0;
+    if (r.type == 2 || r.type == 5 || r.type == 12 || r.type == 33) {
+      REQUIRE(len > nameAt);
+      r.rdata.assign(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + nameAt));
+      std::size_t pos = at + nameAt;
+      auto name = wire::encodeName(readName(b, pos));
+      REQUIRE(name);
+      CHECK(pos == at + len);  // the name ends the RDATA
+      r.rdata.insert(r.rdata.end(), name->begin(), name->end());
+    } else {
+      r.rdata.assign(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + len));
+    }
+    r.rdlength = len;
     at += len;
     out.push_back(std::move(r));
   }
@@ -186,6 +200,51 @@ TEST_CASE("an mDNS response packs records under compressed owner names") {
   std::size_t afterFirst = one.bytes().size();
   REQUIRE(one.add(toms, 16, true, 4500, *txt));
   CHECK(one.bytes().size() - afterFirst == 2 + 10 + txt->size());
+}
+
+TEST_CASE("an mDNS response compresses the names in PTR and SRV data") {
+  wire::Labels type = {"_daap", "_tcp", "local"};
+  wire::Labels toms = {"Toms Music", "_daap", "_tcp", "local"};
+  auto srv = wire::srvRdata(3689, {"hosta", "local"});
+  auto ptr = wire::encodeName(toms);
+  REQUIRE(srv);
+  REQUIRE(ptr);
+
+  wire::Response packet(1400);
+  REQUIRE(packet.add(toms, 33, true, 120, *srv));
+  REQUIRE(packet.add(type, 12, false, 4500, *ptr));
+  REQUIRE(packet.add({"hosta", "local"}, 1, true, 120, {198, 18, 1, 2}));
+  auto records = readResponse(packet.bytes());
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].rdata == *srv);
+  // The target's "local" is a pointer into the owner name: "hosta" and a pointer.
+  CHECK(records[0].rdlength == 6 + 1 + 5 + 2);
+  CHECK(records[1].rdata == *ptr);
+  CHECK(records[1].rdlength == 2);  // a pointer to the SRV record's owner name
+  CHECK(records[2].owner == wire::Labels{"hosta", "local"});
+  // The A record's owner is the SRV target written before it: a pointer.
+  CHECK(packet.bytes().size() ==
+        12 + (1 + 10 + 1 + 5 + 1 + 4 + 1 + 5 + 1) + 10 + 14 + (2 + 10 + 2) + (2 + 10 + 4));
+
+  // RDATA that is not one uncompressed name goes as it is.
+  wire::Bytes odd = {5, 'h', 'o', 's', 't', 'a', 0, 7};  // a byte after the name
+  wire::Bytes pointer = {0xc0, 12};
+  wire::Response verbatim(1400);
+  REQUIRE(verbatim.add(type, 12, false, 10, odd));
+  REQUIRE(verbatim.add(type, 12, false, 10, pointer));
+  REQUIRE(verbatim.add(type, 33, false, 10, {0, 0, 0}));  // SRV shorter than its fixed part
+  const wire::Bytes& v = verbatim.bytes();
+  std::size_t at = 12 + 1 + 5 + 1 + 4 + 1 + 5 + 1 + 10;
+  CHECK(wire::Bytes(v.begin() + static_cast<long>(at),
+                    v.begin() + static_cast<long>(at + odd.size())) == odd);
+  CHECK(get16(v, at - 2) == odd.size());
+  at += odd.size() + 2 + 10;
+  CHECK(get16(v, at - 2) == 2);
+  CHECK(v[at] == 0xc0);
+  CHECK(v[at + 1] == 12);
+  at += 2 + 2 + 10;
+  CHECK(get16(v, at - 2) == 3);
+  CHECK(at + 3 == v.size());
 }
 
 TEST_CASE("an mDNS response keeps to its size limit") {
