@@ -182,24 +182,22 @@ int rdataNameAt(std::uint16_t type) {
   }
 }
 
-// The suffixes (as in Response::Owner::tails) of the uncompressed name that fills rdata from
-// `at` to its end; nothing if that is not exactly one such name.
-std::optional<std::vector<Bytes>> rdataNameTails(const Bytes& rdata, std::size_t at) {
-  std::vector<std::size_t> starts;
+// The labels of the uncompressed name that fills rdata from `at` to its end; nothing if that is
+// not exactly one such name.
+std::optional<Labels> rdataName(const Bytes& rdata, std::size_t at) {
+  Labels labels;
   std::size_t i = at;
   while (i < rdata.size() && rdata[i] != 0) {
-    if (rdata[i] > 63)
-      return std::nullopt;  // a pointer or an extended label type: not ours to rewrite
-    starts.push_back(i);
-    i += 1 + rdata[i];
+    std::size_t len = rdata[i];
+    if (len > 63 || i + 1 + len >= rdata.size())
+      return std::nullopt;  // a pointer, an extended label type, or running past the end
+    labels.emplace_back(rdata.begin() + static_cast<long>(i + 1),
+                        rdata.begin() + static_cast<long>(i + 1 + len));
+    i += 1 + len;
   }
   if (i + 1 != rdata.size())
     return std::nullopt;
-  std::vector<Bytes> tails;
-  tails.reserve(starts.size());
-  for (std::size_t s : starts)
-    tails.emplace_back(rdata.begin() + static_cast<long>(s), rdata.end() - 1);
-  return tails;
+  return labels;
 }
 
 }  // namespace
@@ -208,28 +206,31 @@ bool Response::add(const Owner& o, std::uint16_t type, bool unique, std::uint32_
                    const Bytes& rdata) {
   if (count_ == 0xffff || rdata.size() > 0xffff || o.tails.size() != o.labels.size())
     return false;
+  std::optional<Owner> target;  // the name in the RDATA, if compressible
+  int nameAt = rdataNameAt(type);
+  if (nameAt >= 0) {
+    if (auto labels = rdataName(rdata, static_cast<std::size_t>(nameAt))) {
+      if (auto t = Owner::of(*labels))
+        target = std::move(*t);
+    }
+  }
   std::size_t start = bytes_.size();
   Bytes out;
-  std::vector<std::pair<Bytes, std::size_t>> added;  // new suffixes and their offsets
-  // Writes a name given by its suffixes, a pointer to the longest one already in the message.
-  auto putName = [&](const std::vector<Bytes>& tails) {
-    for (const Bytes& tail : tails) {
-      std::size_t at = 0;
-      if (auto known = suffixes_.find(tail); known != suffixes_.end()) {
-        at = known->second;
-      } else {
-        auto same = std::find_if(added.begin(), added.end(),
-                                 [&tail](const auto& a) { return a.first == tail; });
-        at = same == added.end() ? 0 : same->second;
-      }
-      if (at != 0) {
-        out.push_back(static_cast<std::uint8_t>(0xc0 | (at >> 8)));
-        out.push_back(static_cast<std::uint8_t>(at & 0xff));
+  std::vector<Bytes> added;  // suffixes this record adds to suffixes_, taken out if it fails
+  // Writes a name: a pointer to its longest suffix already in the message, labels before that.
+  auto putName = [&](const Owner& name) {
+    for (std::size_t i = 0; i < name.tails.size(); ++i) {
+      if (auto known = suffixes_.find(name.tails[i]); known != suffixes_.end()) {
+        out.push_back(static_cast<std::uint8_t>(0xc0 | (known->second >> 8)));
+        out.push_back(static_cast<std::uint8_t>(known->second & 0xff));
         return;
       }
-      if (start + out.size() < 0x4000)
-        added.emplace_back(tail, start + out.size());
-      out.insert(out.end(), tail.begin(), tail.begin() + 1 + tail[0]);
+      if (start + out.size() < 0x4000) {
+        suffixes_.emplace(name.tails[i], static_cast<std::uint16_t>(start + out.size()));
+        added.push_back(name.tails[i]);
+      }
+      out.push_back(static_cast<std::uint8_t>(name.labels[i].size()));
+      out.insert(out.end(), name.labels[i].begin(), name.labels[i].end());
     }
     out.push_back(0);
   };
@@ -237,31 +238,28 @@ bool Response::add(const Owner& o, std::uint16_t type, bool unique, std::uint32_
     out.push_back(static_cast<std::uint8_t>(v >> 8));
     out.push_back(static_cast<std::uint8_t>(v & 0xff));
   };
-  putName(o.tails);
+  putName(o);
   put16(type);
   put16(unique ? 0x8001 : 0x0001);
   put16(ttl >> 16);
   put16(ttl & 0xffff);
   std::size_t lengthAt = out.size();
   put16(0);
-  int nameAt = rdataNameAt(type);
-  std::optional<std::vector<Bytes>> rdataTails;
-  if (nameAt >= 0)
-    rdataTails = rdataNameTails(rdata, static_cast<std::size_t>(nameAt));
-  if (rdataTails) {
+  if (target) {
     out.insert(out.end(), rdata.begin(), rdata.begin() + nameAt);
-    putName(*rdataTails);
+    putName(*target);
   } else {
     out.insert(out.end(), rdata.begin(), rdata.end());
   }
   std::size_t length = out.size() - lengthAt - 2;
   out[lengthAt] = static_cast<std::uint8_t>(length >> 8);
   out[lengthAt + 1] = static_cast<std::uint8_t>(length & 0xff);
-  if (start + out.size() > limit_)
+  if (start + out.size() > limit_) {
+    for (const Bytes& suffix : added)
+      suffixes_.erase(suffix);
     return false;
+  }
   bytes_.insert(bytes_.end(), out.begin(), out.end());
-  for (auto& [suffix, offset] : added)
-    suffixes_.emplace(std::move(suffix), static_cast<std::uint16_t>(offset));
   ++count_;
   bytes_[6] = static_cast<std::uint8_t>(count_ >> 8);
   bytes_[7] = static_cast<std::uint8_t>(count_ & 0xff);
