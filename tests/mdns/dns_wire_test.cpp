@@ -260,6 +260,14 @@ TEST_CASE("an mDNS response keeps to its size limit") {
   CHECK_FALSE(packet.add(name, 16, true, 10, rdata));
   CHECK(packet.bytes() == before);  // a refused record leaves the message as it was
   CHECK(readResponse(packet.bytes()).size() == 2);
+  // ... and its names: a later record under a name first written by the refused one spells it
+  // out instead of pointing past the end.
+  wire::Labels other = {"other", "_x", "_tcp", "local"};
+  CHECK_FALSE(packet.add(other, 16, true, 10, rdata));
+  REQUIRE(packet.add(other, 16, true, 10, {1, 'y'}));
+  auto records = readResponse(packet.bytes());
+  REQUIRE(records.size() == 3);
+  CHECK(records[2].owner == other);
 
   wire::Response small(12);
   CHECK_FALSE(small.add({"a"}, 1, false, 1, {1, 2, 3, 4}));
