@@ -67,6 +67,9 @@ constexpr std::chrono::milliseconds kGoodbyeGaps[] = {std::chrono::milliseconds(
 constexpr int kPacketsPerTick = 1;
 constexpr std::size_t kRepeatBatch = 64;  // records, a few packets
 constexpr std::chrono::milliseconds kTick{10};
+// Repeats go slower still, one packet in kRepeatSpacing, so that in a burst a receiver hears
+// each new service about once, as through a reflector, and the repeats come after.
+constexpr std::chrono::milliseconds kRepeatSpacing{40};
 // Records published within this long share packets: imports arrive from the DHT a few at a
 // time.
 constexpr std::chrono::milliseconds kGather{20};
@@ -207,6 +210,7 @@ struct Announcer::Impl {
   std::set<Target> targets;
   std::set<Target> daemonUses;
   Clock::time_point targetsAt{};
+  Clock::time_point repeatsFrom{};  // no repeat packet is built before
   std::unique_ptr<EventLoop::Timer> timer;
   bool gathering = false;  // the timer waits for more records to share the next packets
 
@@ -318,7 +322,7 @@ struct Announcer::Impl {
   }
 
   void wake() {
-    if (packets.empty() && readyRepeats.empty() && !gathering) {
+    if (packets.empty() && !gathering) {
       gathering = true;
       timer->arm(kGather);
     }
@@ -340,19 +344,25 @@ struct Announcer::Impl {
     }
     if (!ready.empty())
       build(std::exchange(ready, {}));
-    if (packets.empty() && !readyRepeats.empty()) {
+    if (packets.empty() && !readyRepeats.empty() && now >= repeatsFrom) {
       std::size_t n = std::min(readyRepeats.size(), kRepeatBatch);
       std::vector<Item> batch(std::make_move_iterator(readyRepeats.begin()),
                               std::make_move_iterator(readyRepeats.begin() + static_cast<long>(n)));
       readyRepeats.erase(readyRepeats.begin(), readyRepeats.begin() + static_cast<long>(n));
       build(batch);
+      repeatsFrom = now + kRepeatSpacing * static_cast<long>(packets.size());
     }
     drain();
-    if (!packets.empty() || !readyRepeats.empty())
+    auto until = [now](Clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(t - now) +
+             std::chrono::milliseconds(1);
+    };
+    if (!packets.empty())
       timer->arm(kTick);
+    else if (!readyRepeats.empty())
+      timer->arm(std::max(kTick, until(repeatsFrom)));
     else if (!repeats.empty())
-      timer->arm(std::chrono::duration_cast<std::chrono::milliseconds>(repeats.front().due - now) +
-                 std::chrono::milliseconds(1));
+      timer->arm(until(repeats.front().due));
   }
 
   // The interfaces and families that avahi-daemon uses and that are fit for mDNS now (as in
