@@ -51,7 +51,7 @@ constexpr std::uint32_t kTtlHost = 120;      // Avahi's AVAHI_DEFAULT_TTL_HOST_N
 constexpr std::uint32_t kTtlService = 4500;  // Avahi's AVAHI_DEFAULT_TTL
 constexpr int kMaxRenames = 32;
 // How long a name this Link withdrew may still be listed by the daemon without being taken.
-constexpr std::chrono::seconds kWithdrawnLinger{5};
+constexpr std::chrono::seconds kWithdrawnLinger{10};
 // Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
 // 0.8 loses goodbye packets when a thousand groups are freed within a second (measured with
 // tests/bench/scale.sh: a third of the withdrawn names stayed in every cache on the link until
@@ -417,9 +417,16 @@ struct Link::Impl {
           break;
         }
         b.ownImport = false;
-        if (b.resolver == nullptr && !b.followQueued && !(b.retry && b.retry->armed())) {
-          startResolver(b, false);
+        if (b.resolver != nullptr || b.followQueued || (b.retry && b.retry->armed()))
+          break;
+        // A name we withdrew a moment ago: the daemon lists its own cached copy until the goodbye
+        // has passed (a thousand at once after a burst of withdrawals, each resolver costing a
+        // blocking D-Bus call). Look again later; if it was only that copy, it is gone by then.
+        if (recentlyWithdrawn(key)) {
+          scheduleResolveRetry(b);
+          break;
         }
+        startResolver(b, false);
         break;
       }
       case AVAHI_BROWSER_REMOVE: {
@@ -427,8 +434,18 @@ struct Link::Impl {
         if (it == browsed.end())
           break;
         it->second.sightings.erase({iface, proto});
-        if (it->second.sightings.empty())
-          forget(it);
+        if (!it->second.sightings.empty())
+          break;
+        // What we publish ourselves stays known while we publish it: a loaded avahi-daemon
+        // reports it gone and back within a millisecond (seen for the gateway's own advertisement
+        // while 1,000 imports were being resolved), and forgetting it would free and re-create
+        // its resolver and address watch with D-Bus calls that block, then, for up to 25 s each.
+        // Link::unpublish forgets it if no sighting came back.
+        if (publishedAs(it->first) != nullptr) {
+          log::debug(kTag, "browse: ", describe(it->first), " reported gone while we publish it");
+          break;
+        }
+        forget(it);
         break;
       }
       case AVAHI_BROWSER_ALL_FOR_NOW: {
@@ -786,11 +803,8 @@ struct Link::Impl {
       return false;  // our own earlier import of this name, on its way out
     // The same, seen first when the daemon had already dropped it (it cached the records from
     // its own answers and lists them until the goodbye has passed, about 1 s).
-    auto gone = withdrawnNames.find(key);
-    if (gone != withdrawnNames.end() &&
-        std::chrono::steady_clock::now() - gone->second < kWithdrawnLinger) {
+    if (recentlyWithdrawn(key))
       return false;
-    }
     // The same name on the same host is the same service, published by another gateway of this
     // link that imports it too: identical records are no conflict in mDNS (RFC 6762 section 9).
     if (b->second.resolved && b->second.service.host == self.service.host)
@@ -807,6 +821,12 @@ struct Link::Impl {
       return;
     }
     commitPublished(p);
+  }
+
+  bool recentlyWithdrawn(const ServiceKey& key) const {
+    auto gone = withdrawnNames.find(key);
+    return gone != withdrawnNames.end() &&
+           std::chrono::steady_clock::now() - gone->second < kWithdrawnLinger;
   }
 
   // What this Link has on the link under `key` (its current name there), if anything. Asked for
@@ -1178,9 +1198,15 @@ void Link::unpublish(const std::string& id) {
   }
   std::string host = p.service.host;
   bool ownHost = p.ownHost;
+  ServiceKey onLink{p.name, p.service.key.type, p.service.key.domain};
   impl_->published.erase(it);
   if (!ownHost)
     impl_->releaseHostGroup(host, id);
+  // Kept through a reported removal (see onBrowse) and not seen since: gone now.
+  auto seen = impl_->browsed.find(onLink);
+  if (seen != impl_->browsed.end() && seen->second.sightings.empty() &&
+      impl_->publishedAs(onLink) == nullptr)
+    impl_->forget(seen);
 }
 
 bool Link::publishes(const ServiceKey& key) const {
