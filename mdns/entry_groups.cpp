@@ -43,11 +43,8 @@ constexpr std::int32_t kStateFailure = 4;    // AVAHI_ENTRY_GROUP_FAILURE
 constexpr std::uint16_t kClassIn = 1;
 // How long a reset waits for the daemon to have freed our groups before the goodbyes go.
 constexpr int kSettleTimeoutMs = 1000;
-// A resolution the daemon has not answered in this time is given up (the daemon's own resolver
-// gives up after 5 s of silence on the link, once it has the call).
-constexpr int kResolveTimeoutMs = 60000;
 
-enum class Call { New, AddRecord, Commit, Free, Resolve };
+enum class Call { New, AddRecord, Commit, Free };
 
 AvahiWatchEvent toAvahi(unsigned flags) {
   int e = 0;
@@ -154,7 +151,6 @@ struct EntryGroups::Impl {
   EventCallback events;
   std::vector<std::shared_ptr<Conn>> conns;
   std::map<Handle, Group> groups;
-  std::map<Handle, ResolveCallback> resolves;  // sent or queued, not answered
   std::size_t live = 0;
   Handle lastHandle = 0;
   bool busWarned = false;
@@ -259,7 +255,6 @@ struct EntryGroups::Impl {
     }
     goodbyes.clear();
     groups.clear();
-    resolves.clear();
     live = 0;
     // Pending calls hold their connection: take them out of the list first, close them all.
     auto old = std::move(conns);
@@ -421,14 +416,11 @@ struct EntryGroups::Impl {
       Outgoing out = std::move(queue.front());
       queue.pop_front();
       DBusPendingCall* pc = nullptr;
-      // No timeout for groups: a call the daemon answers late still takes effect there, and a
-      // group we had given up on would live on uncounted. A lost connection ends every call.
-      int timeout = out.call == Call::Resolve ? kResolveTimeoutMs : DBUS_TIMEOUT_INFINITE;
-      if (!dbus_connection_send_with_reply(c.bus, out.message.get(), &pc, timeout) ||
+      // No timeout: a call the daemon answers late still takes effect there, and a group we
+      // had given up on would live on uncounted. A lost connection ends every call.
+      if (!dbus_connection_send_with_reply(c.bus, out.message.get(), &pc, DBUS_TIMEOUT_INFINITE) ||
           pc == nullptr) {
         lost(c);
-        if (out.call == Call::Resolve)
-          resolveFailed(out.group, "cannot send to the system bus");
         return;
       }
       ++c.inFlight;
@@ -447,15 +439,8 @@ struct EntryGroups::Impl {
     if (!c.dead)
       log::warning(kTag, "lost the system bus connection used for publishing");
     c.dead = true;
-    std::vector<Handle> unsent;
-    for (const Outgoing& o : c.fresh) {
-      if (o.call == Call::Resolve)
-        unsent.push_back(o.group);
-    }
     c.urgent.clear();
     c.fresh.clear();
-    for (Handle h : unsent)
-      resolveFailed(h, "lost the system bus connection");
   }
 
   static void onReply(DBusPendingCall* pc, void* data) {
@@ -466,11 +451,8 @@ struct EntryGroups::Impl {
       dbus_pending_call_unref(pc);  // libdbus holds its own reference while it calls us
     guarded(kTag, "D-Bus reply", [&] {
       Conn* conn = keep.get();
-      if (conn->dead) {
-        if (pending->call == Call::Resolve)
-          conn->impl->resolveFailed(pending->group, "lost the system bus connection");
+      if (conn->dead)
         return;
-      }
       --conn->inFlight;
       conn->impl->replied(pending->conn, pending->group, pending->call, reply);
       if (pending->goodbye != 0)
@@ -484,14 +466,6 @@ struct EntryGroups::Impl {
 
   void replied(const std::shared_ptr<Conn>& c, Handle h, Call call, DBusMessage* reply) {
     bool failed = reply == nullptr || dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_ERROR;
-    if (call == Call::Resolve) {
-      --c->groups;  // the daemon's resolver object is gone with its answer
-      if (failed)
-        resolveFailed(h, errorText(reply));
-      else
-        resolveFound(h, reply);
-      return;
-    }
     if (call == Call::Free) {
       if (failed)
         log::debug(kTag, "freeing an entry group: ", errorText(reply));
@@ -594,77 +568,6 @@ struct EntryGroups::Impl {
       throw std::bad_alloc();
     }
     return m;
-  }
-
-  // ---- resolutions ---------------------------------------------------------------------------
-
-  void resolveFailed(Handle h, const std::string& why) {
-    auto it = resolves.find(h);
-    if (it == resolves.end())
-      return;
-    ResolveCallback done = std::move(it->second);
-    resolves.erase(it);
-    Resolved r;
-    r.error = why.empty() ? "unknown error" : why;
-    done(h, r);
-  }
-
-  // ResolveService's answer: interface, protocol, name, type, domain, host, aprotocol, address,
-  // port, TXT (aay), flags.
-  void resolveFound(Handle h, DBusMessage* reply) {
-    auto it = resolves.find(h);
-    if (it == resolves.end())
-      return;
-    Resolved r;
-    if (!parseResolved(reply, r)) {
-      resolveFailed(h, "a ResolveService answer of an unexpected form");
-      return;
-    }
-    ResolveCallback done = std::move(it->second);
-    resolves.erase(it);
-    done(h, r);
-  }
-
-  static bool parseResolved(DBusMessage* reply, Resolved& r) {
-    DBusMessageIter it;
-    if (!dbus_message_iter_init(reply, &it))
-      return false;
-    auto next = [&it](int type, void* value) {
-      if (dbus_message_iter_get_arg_type(&it) != type)
-        return false;
-      dbus_message_iter_get_basic(&it, value);
-      dbus_message_iter_next(&it);
-      return true;
-    };
-    std::int32_t iface = 0, protocol = 0, aprotocol = 0;
-    const char *name = nullptr, *type = nullptr, *domain = nullptr, *host = nullptr,
-               *address = nullptr;
-    std::uint16_t port = 0;
-    if (!next(DBUS_TYPE_INT32, &iface) || !next(DBUS_TYPE_INT32, &protocol) ||
-        !next(DBUS_TYPE_STRING, &name) || !next(DBUS_TYPE_STRING, &type) ||
-        !next(DBUS_TYPE_STRING, &domain) || !next(DBUS_TYPE_STRING, &host) ||
-        !next(DBUS_TYPE_INT32, &aprotocol) || !next(DBUS_TYPE_STRING, &address) ||
-        !next(DBUS_TYPE_UINT16, &port) || dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_ARRAY ||
-        dbus_message_iter_get_element_type(&it) != DBUS_TYPE_ARRAY) {
-      return false;
-    }
-    DBusMessageIter strings;
-    dbus_message_iter_recurse(&it, &strings);
-    for (; dbus_message_iter_get_arg_type(&strings) == DBUS_TYPE_ARRAY;
-         dbus_message_iter_next(&strings)) {
-      if (dbus_message_iter_get_element_type(&strings) != DBUS_TYPE_BYTE)
-        return false;
-      DBusMessageIter bytes;
-      dbus_message_iter_recurse(&strings, &bytes);
-      const std::uint8_t* data = nullptr;
-      int n = 0;
-      dbus_message_iter_get_fixed_array(&bytes, &data, &n);
-      r.txt.emplace_back(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    }
-    r.iface = iface;
-    r.host = host;
-    r.port = port;
-    return true;
   }
 
   bool selfAnnounce() const { return announcer.usable(); }
@@ -867,45 +770,6 @@ void EntryGroups::useInterface(int iface, int protocol) {
 
 std::size_t EntryGroups::size() const {
   return impl_->live;
-}
-
-EntryGroups::Handle EntryGroups::resolve(int iface, int protocol, const std::string& name,
-                                         const std::string& type, const std::string& domain,
-                                         ResolveCallback done) {
-  // libdbus aborts on a string that is not UTF-8.
-  for (const std::string* s : {&name, &type, &domain}) {
-    if (!dbus_validate_utf8(s->c_str(), nullptr)) {
-      log::error(kTag, "cannot resolve a service whose name is not UTF-8");
-      return 0;
-    }
-  }
-  std::shared_ptr<Impl::Conn> conn = impl_->connectionWithRoom();
-  if (!conn)
-    return 0;
-  Message m = Impl::methodCall("/", kServerInterface, "ResolveService");
-  std::int32_t i = iface;
-  std::int32_t p = protocol;
-  std::int32_t aprotocol = AVAHI_PROTO_UNSPEC;
-  std::uint32_t flags = AVAHI_LOOKUP_NO_ADDRESS;
-  const char* n = name.c_str();
-  const char* t = type.c_str();
-  const char* d = domain.c_str();
-  if (!dbus_message_append_args(m.get(), DBUS_TYPE_INT32, &i, DBUS_TYPE_INT32, &p, DBUS_TYPE_STRING,
-                                &n, DBUS_TYPE_STRING, &t, DBUS_TYPE_STRING, &d, DBUS_TYPE_INT32,
-                                &aprotocol, DBUS_TYPE_UINT32, &flags, DBUS_TYPE_INVALID)) {
-    throw std::bad_alloc();
-  }
-  Handle h = ++impl_->lastHandle;
-  impl_->resolves.emplace(h, std::move(done));
-  ++conn->groups;  // the daemon's resolver counts among the client's objects until it answers
-  impl_->send(*conn, std::move(m), h, Call::Resolve, false);
-  // Failed at once (the bus went away while sending): the callback has run with this handle
-  // before the caller knew it; say so the plain way.
-  return impl_->resolves.count(h) != 0 ? h : 0;
-}
-
-void EntryGroups::cancelResolve(Handle resolution) {
-  impl_->resolves.erase(resolution);
 }
 
 }  // namespace z2z::mdns

@@ -12,7 +12,7 @@ namespace z2z::mdns {
 class EventLoop;
 
 /// Entry groups of raw records, published through avahi-daemon's D-Bus interface without
-/// waiting for each reply; and one-shot service resolutions, the same way.
+/// waiting for each reply.
 ///
 /// avahi-client makes every call synchronously, and avahi-daemon handles one D-Bus message per
 /// iteration of its main loop, after whatever else is due then (announcements, responses). Under
@@ -30,11 +30,6 @@ class EventLoop;
 /// the announcements as soon as a group is published and the goodbyes once the daemon has
 /// freed it (see announcer.hpp for why). Where this process cannot send from the mDNS port,
 /// the daemon announces, as for any entry group.
-///
-/// A resolution is one ResolveService call: the daemon answers from its cache or after its
-/// queries, and frees its resolver itself. With avahi-client each resolution took two blocking
-/// calls (a resolver's new and free), each waiting for a round of a loaded daemon's other work:
-/// a thousand services published at once kept the exporting gateway's loop waiting for seconds.
 class EntryGroups {
  public:
   /// One resource record; iface, protocol and flags are Avahi's (AvahiIfIndex, AvahiProtocol,
@@ -59,17 +54,6 @@ class EntryGroups {
   };
   /// What became of a group.
   using EventCallback = std::function<void(Handle, Event, const std::string& error)>;
-
-  /// What a resolution found (SRV and TXT; no address lookup), or why it failed.
-  struct Resolved {
-    std::string error;  ///< empty when found
-    int iface = -1;     ///< AvahiIfIndex
-    std::string host;
-    std::uint16_t port = 0;
-    std::vector<std::string> txt;  ///< TXT strings as raw bytes, in the order of the answer
-  };
-  /// Handle is the resolve() call's.
-  using ResolveCallback = std::function<void(Handle, const Resolved&)>;
 
   EntryGroups(EventLoop& loop, EventCallback events);
   ~EntryGroups();
@@ -100,16 +84,6 @@ class EntryGroups {
 
   /// Groups created and not freed.
   std::size_t size() const;
-
-  /// Resolves a service once (iface and protocol as Avahi's) without waiting for the daemon.
-  /// `done` runs once, inside the D-Bus dispatch, unless cancelResolve() or reset() comes
-  /// first. Returns 0, having logged why, when the system bus cannot be reached or the names
-  /// cannot be sent.
-  Handle resolve(int iface, int protocol, const std::string& name, const std::string& type,
-                 const std::string& domain, ResolveCallback done);
-
-  /// Forgets a resolution: its callback will not run.
-  void cancelResolve(Handle resolution);
 
  private:
   struct Impl;

@@ -37,9 +37,8 @@ constexpr std::chrono::milliseconds kTypeReadyTimeout{500};
 // cache before it is reported with the address the resolver picked alone.
 constexpr std::chrono::milliseconds kAddressWait{100};
 constexpr std::chrono::milliseconds kResolveRetry{5000};
-// A service is resolved once at once, with one call the daemon answers from its cache
-// (EntryGroups::resolve: the daemon frees that resolver before its queries go out, as
-// avahi-daemon waits 100 ms to gather questions). The avahi-client resolver that
+// A service is resolved once at once, from the daemon's cache, and that resolver is freed
+// before its queries go out (avahi-daemon waits 100 ms to gather questions). The resolver that
 // then follows the service's changes (TXT updates, a new port) starts kFollowDelay later, at
 // most kFollowsPerTick every kFollowTick: its SRV and TXT queries, each with its known answers,
 // are sent again and again (1 s, 2 s, 4 s...), and for a burst of a thousand new services they
@@ -72,20 +71,6 @@ std::string avahiError(AvahiClient* client) {
 }
 
 // TXT data in wire order, whatever order the string list keeps internally.
-std::vector<std::string> txtStrings(AvahiStringList* list);
-
-// The same from a D-Bus answer's strings, read into a list as avahi-client reads them.
-std::vector<std::string> txtStrings(const std::vector<std::string>& strings) {
-  AvahiStringList* list = nullptr;
-  for (const std::string& s : strings) {
-    list = avahi_string_list_add_arbitrary(list, reinterpret_cast<const std::uint8_t*>(s.data()),
-                                           s.size());
-  }
-  std::vector<std::string> out = txtStrings(list);
-  avahi_string_list_free(list);
-  return out;
-}
-
 std::vector<std::string> txtStrings(AvahiStringList* list) {
   std::size_t size = avahi_string_list_serialize(list, nullptr, 0);
   wire::Bytes buf(size);
@@ -130,11 +115,10 @@ struct Link::Impl {
   struct Browsed {
     ServiceKey key;
     std::set<Sighting> sightings;
-    AvahiServiceResolver* resolver = nullptr;  // the one that stays (kFollowDelay)
+    AvahiServiceResolver* resolver = nullptr;
     int resolverSlot = -1;
-    EntryGroups::Handle resolving = 0;  // the first resolution, one call (EntryGroups::resolve)
-    bool following = false;             // `resolver` is there
-    bool followQueued = false;          // in followQueue
+    bool following = false;     // `resolver` is the one that stays (kFollowDelay)
+    bool followQueued = false;  // in followQueue
     bool resolved = false;
     // Seen only as one of our own imports: records that linger in the daemon's cache after the
     // import went (until the goodbye has passed) are no other host's service.
@@ -312,7 +296,6 @@ struct Link::Impl {
       if (b.resolver)
         avahi_service_resolver_free(b.resolver);
       b.resolver = nullptr;
-      b.resolving = 0;  // entryGroups.reset() forgot it
       b.resolverSlot = -1;
       b.following = false;
       b.followQueued = false;
@@ -434,8 +417,7 @@ struct Link::Impl {
           break;
         }
         b.ownImport = false;
-        if (b.resolver != nullptr || b.resolving != 0 || b.followQueued ||
-            (b.retry && b.retry->armed()))
+        if (b.resolver != nullptr || b.followQueued || (b.retry && b.retry->armed()))
           break;
         // A name we withdrew a moment ago: the daemon lists its own cached copy until the goodbye
         // has passed (a thousand at once after a burst of withdrawals, each resolver costing a
@@ -512,18 +494,6 @@ struct Link::Impl {
   // busy for seconds.
   void startResolver(Browsed& b, bool following) {
     const Sighting& s = *b.sightings.begin();
-    if (!following) {
-      b.resolving = entryGroups.resolve(
-          s.iface, s.proto, b.key.name, b.key.type, b.key.domain,
-          [this, key = b.key](EntryGroups::Handle h, const EntryGroups::Resolved& r) {
-            onResolved(key, h, r);
-          });
-      if (b.resolving == 0) {
-        log::error(kTag, "cannot resolve ", describe(b.key), ": no connection to avahi-daemon");
-        scheduleResolveRetry(b);
-      }
-      return;
-    }
     int slot = acquireSlot();
     b.resolver = avahi_service_resolver_new(
         client(slot), s.iface, s.proto, b.key.name.c_str(), b.key.type.c_str(),
@@ -564,7 +534,7 @@ struct Link::Impl {
         continue;
       Browsed& b = it->second;
       b.followQueued = false;
-      if (!b.sightings.empty() && b.resolver == nullptr && b.resolving == 0)
+      if (!b.sightings.empty() && b.resolver == nullptr)
         startResolver(b, true);
     }
     if (!followQueue.empty()) {
@@ -577,8 +547,7 @@ struct Link::Impl {
     if (!b.retry) {
       b.retry = loop.timer([this, key = b.key] {
         auto it = browsed.find(key);
-        if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver &&
-            it->second.resolving == 0) {
+        if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver) {
           startResolver(it->second, false);
         }
       });
@@ -610,36 +579,11 @@ struct Link::Impl {
       scheduleResolveRetry(b);
       return;
     }
-    resolved(b, iface, host, address, port, txtStrings(txt));
-    if (!b.following) {
-      freeResolver(b);
-      scheduleFollow(b);
-    }
-  }
-
-  void onResolved(const ServiceKey& key, EntryGroups::Handle h, const EntryGroups::Resolved& r) {
-    auto it = browsed.find(key);
-    if (it == browsed.end() || it->second.resolving != h)
-      return;
-    Browsed& b = it->second;
-    b.resolving = 0;
-    if (!r.error.empty()) {
-      log::warning(kTag, "cannot resolve ", describe(b.key), ": ", r.error, "; retrying");
-      scheduleResolveRetry(b);
-      return;
-    }
-    resolved(b, r.iface, r.host.c_str(), nullptr, r.port, txtStrings(r.txt));
-    if (b.resolver == nullptr && !b.followQueued)
-      scheduleFollow(b);
-  }
-
-  void resolved(Browsed& b, AvahiIfIndex iface, const char* host, const AvahiAddress* address,
-                std::uint16_t port, std::vector<std::string> txt) {
     log::debug(kTag, "resolved ", describe(b.key), " port ", port);
     b.resolved = true;
     b.service.key = b.key;
     b.service.port = port;
-    b.service.txt = std::move(txt);
+    b.service.txt = txtStrings(txt);
     std::string hostKey = std::to_string(iface) + "/" + host;
     if (b.hostKey != hostKey) {
       if (!b.hostKey.empty())
@@ -651,6 +595,10 @@ struct Link::Impl {
     if (address != nullptr)
       hosts[hostKey].addresses.insert(fromAvahi(*address));
     report(b);
+    if (!b.following) {
+      freeResolver(b);
+      scheduleFollow(b);
+    }
     // Now that its host is known, an import of this very service may turn out to be at home.
     for (auto& [id, p] : published) {
       if (!p.atHome && p.service.key == b.key && isAtHome(p))
@@ -810,8 +758,6 @@ struct Link::Impl {
     Browsed& b = it->second;
     if (b.resolver)
       freeResolver(b);
-    if (b.resolving != 0)
-      entryGroups.cancelResolve(b.resolving);
     if (!b.hostKey.empty())
       unwatchHost(b.hostKey);
     bool reported = b.reported;
