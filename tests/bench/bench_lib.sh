@@ -197,10 +197,14 @@ bench_gateways_start() {
         --interface lan0) || return 1
     GWB_PID=$(_bench_z2z_start gb gwb.log --import --key "$BENCH_KEY" --interface lan0 \
         --bootstrap "$(tb_addr ga wan)") || return 1
-    local comm
+    # The PIDs must be the gateways themselves, not a wrapper. comm is the executable's name,
+    # cut to 15 characters: binaries under other names (an A/B run) are checked as well.
+    local comm want
+    want=$(basename "$Z2Z_BIN")
+    want=${want:0:15}
     for pid in "$GWA_PID" "$GWB_PID"; do
         comm=$(cat "/proc/$pid/comm" 2>/dev/null)
-        [[ $comm == z2z ]] || echo "# warning: PID $pid is '$comm', not z2z: RSS/CPU figures would be wrong" >&2
+        [[ $comm == "$want" ]] || echo "# warning: PID $pid is '$comm', not $want: RSS/CPU figures would be wrong" >&2
     done
 }
 
