@@ -21,6 +21,9 @@
 # carrying, UDP datagrams dropped for full receive buffers (per host, mdns/dht socket), and for
 # z2z when gateway A exported and gateway B imported each service (from their info logs).
 #
+# With BENCH_AA=1, phase 2 runs the reflector again instead of the gateways (an A/A run: how far
+# two measurements of the same path differ within one run), and the figures end there.
+#
 # Environment: BENCH_PER_GROUP (8: services per entry group on ha), BENCH_PHASE_TIMEOUT_S (120),
 # BENCH_IDLE_S (10), BENCH_WITHDRAW_TIMEOUT_S (30),
 # TB_AVAHI_CONF / TB_AVAHI_CONF_<host> (testbed: avahi-daemon.conf overrides, so for both
@@ -300,6 +303,31 @@ e=$(awk '$1 == "established" { print $2; exit }' "$TB_DIR/log/bulk-refl.log")
 REFL[5]=$(since "$R_T0" "${e:--}")
 tb_reflector_stop
 tb_flush || { echo "avahi restart (tb_flush) failed" >&2; exit 1; }
+
+# ---- Phase 2 of an A/A run: the reflector again ---------------------------------------------
+if [[ ${BENCH_AA:-0} == 1 ]]; then
+    echo "# phase 2 (BENCH_AA=1): the reflector again, as in phase 1"
+    tb_reflector_start || { echo "reflector did not start" >&2; exit 1; }
+    run_phase refl2 || exit 1
+    REFL2=("$R_RES" "$R_T50" "$R_T90" "$R_T100")
+    withdraw_all refl2
+    tb_reflector_stop
+    echo
+    printf '%-10s %9s %8s %8s %9s %12s\n' path resolved t50_s t90_s t_all_s withdraw_s
+    printf '%-10s %9s %8s %8s %9s %12s\n' reflector "${REFL[0]}/$COUNT" "${REFL[1]}" "${REFL[2]}" \
+        "${REFL[3]}" "$REFL_W"
+    printf '%-10s %9s %8s %8s %9s %12s\n' reflector2 "${REFL2[0]}/$COUNT" "${REFL2[1]}" \
+        "${REFL2[2]}" "${REFL2[3]}" "$W_TIME"
+    bench_footer
+    echo
+    echo "scale_count=$COUNT"
+    echo "scale_all_reflector_s=${REFL[3]}"
+    echo "scale_all_reflector2_s=${REFL2[3]}"
+    echo "scale_aa_ratio=$(awk -v a="${REFL[3]}" -v b="${REFL2[3]}" \
+        'BEGIN { if (a == "-" || b == "-" || a <= 0) print "-"; else printf "%.2f\n", b / a }')"
+    tb_down
+    exit 0
+fi
 
 # ---- Phase 2: z2z ------------------------------------------------------------------------
 echo "# phase 2: z2z gateways (ga --export $BENCH_TYPE, gb --import), reflector stopped"
