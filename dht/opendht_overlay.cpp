@@ -103,7 +103,10 @@ class OpendhtOverlay final : public Overlay {
 
   // At most kMaxPutsInFlight puts wait for their acknowledgements at once; the others queue.
   // A thousand services exported in one burst otherwise overflow the peers' UDP receive
-  // buffers, and the dropped requests are retried only seconds later.
+  // buffers, and the dropped requests are retried only seconds later. A put cancelled before its
+  // acknowledgement gets no callback from opendht (Search::cancelPut drops it): cancelPut()
+  // gives its place to the next one, or every such put would keep a place for good and, after
+  // kMaxPutsInFlight of them, nothing would be stored any more.
   void put(const Key& key, Value value, bool permanent, DoneCallback done) override {
     std::lock_guard lock(mutex_);
     if (permanent)
@@ -134,6 +137,7 @@ class OpendhtOverlay final : public Overlay {
   void dispatch(QueuedPut p) {
     auto v = std::make_shared<::dht::Value>(kValueType, std::move(p.value.data), p.value.id);
     ::dht::InfoHash hash = toInfoHash(p.key);
+    ++inFlightIds_[{p.key, v->id}];
     runner_.put(
         hash, v,
         [this, hash, v, key = p.key, permanent = p.permanent, done = std::move(p.done)](bool ok) {
@@ -144,15 +148,25 @@ class OpendhtOverlay final : public Overlay {
           std::lock_guard lock(mutex_);
           if (permanent && permanent_.count({key, v->id}))
             runner_.put(hash, v, ::dht::DoneCallbackSimple{}, ::dht::time_point::max(), true);
-          if (queued_.empty()) {
-            --inFlight_;
-            return;
-          }
-          QueuedPut next = std::move(queued_.front());
-          queued_.pop_front();
-          dispatch(std::move(next));
+          auto it = inFlightIds_.find({key, v->id});
+          if (it == inFlightIds_.end())
+            return;  // cancelled: cancelPut() has given its place away
+          if (--it->second == 0)
+            inFlightIds_.erase(it);
+          nextPut();
         },
         ::dht::time_point::max(), false);
+  }
+
+  // A place among the puts in flight is free: the next queued put takes it. Mutex held.
+  void nextPut() {
+    if (queued_.empty()) {
+      --inFlight_;
+      return;
+    }
+    QueuedPut next = std::move(queued_.front());
+    queued_.pop_front();
+    dispatch(std::move(next));
   }
 
   void cancelPut(const Key& key, std::uint64_t id) override {
@@ -160,6 +174,12 @@ class OpendhtOverlay final : public Overlay {
       std::lock_guard lock(mutex_);
       permanent_.erase({key, id});
       std::erase_if(queued_, [&](const QueuedPut& q) { return q.key == key && q.value.id == id; });
+      if (auto it = inFlightIds_.find({key, id}); it != inFlightIds_.end()) {
+        int places = it->second;
+        inFlightIds_.erase(it);
+        for (int i = 0; i < places; ++i)
+          nextPut();
+      }
     }
     runner_.cancelPut(toInfoHash(key), id);
   }
@@ -301,6 +321,7 @@ class OpendhtOverlay final : public Overlay {
   std::map<std::pair<Key, std::uint64_t>, bool> permanent_;
   static constexpr std::size_t kMaxPutsInFlight = 32;
   std::size_t inFlight_ = 0;
+  std::map<std::pair<Key, std::uint64_t>, int> inFlightIds_;  // puts in flight, by value
   std::deque<QueuedPut> queued_;
 };
 
