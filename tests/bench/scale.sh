@@ -24,6 +24,11 @@
 # With BENCH_AA=1, phase 2 runs the reflector again instead of the gateways (an A/A run: how far
 # two measurements of the same path differ within one run), and the figures end there.
 #
+# With BENCH_LOOP_WAITS=1 (needs perf), `perf trace` follows each gateway's poll() calls from its
+# start to the end of the withdrawal, and the figures add how often and how long its event loop
+# waited in a blocking D-Bus call (libdbus waits for a reply by polling the one socket with a
+# 25 s timeout; the loop's own polls watch several descriptors).
+#
 # Environment: BENCH_PER_GROUP (8: services per entry group on ha), BENCH_PHASE_TIMEOUT_S (120),
 # BENCH_IDLE_S (10), BENCH_WITHDRAW_TIMEOUT_S (30),
 # TB_AVAHI_CONF / TB_AVAHI_CONF_<host> (testbed: avahi-daemon.conf overrides, so for both
@@ -336,6 +341,30 @@ if ! bench_gateways_start; then
     bench_gateway_logs 30
     exit 1
 fi
+TRACE_PIDS=()
+if [[ ${BENCH_LOOP_WAITS:-0} == 1 ]]; then
+    if command -v perf >/dev/null; then
+        for g in a b; do
+            pid_var=GW${g^^}_PID
+            perf trace -e poll -p "${!pid_var}" -o "$TB_DIR/log/gw$g.polls" 2>/dev/null &
+            TRACE_PIDS+=("$!")
+        done
+    else
+        echo "# BENCH_LOOP_WAITS=1: perf is not installed; loop waits not measured"
+    fi
+fi
+# loop_waits FILE: "CALLS TOTAL_MS LONGEST_MS" of the blocking D-Bus calls in a perf trace.
+loop_waits() {
+    [[ -s $1 ]] || { echo "- - -"; return; }
+    awk '/ poll\(ufds: [^,]*, nfds: 1, timeout_msecs: [0-9]+\)/ {
+        if (!match($0, /timeout_msecs: [0-9]+/)) next
+        if (substr($0, RSTART + 15, RLENGTH - 15) + 0 < 20000) next
+        if (!match($0, /\( *[0-9.]+ ms\)/)) next
+        d = substr($0, RSTART + 1, RLENGTH - 5) + 0
+        n++; total += d; if (d > longest) longest = d
+    }
+    END { printf "%d %.0f %.0f\n", n, total, longest }' "$1"
+}
 run_phase z2z || { bench_gateway_logs 30; exit 1; }
 Z=("$R_RES" "$R_T50" "$R_T90" "$R_T100" "$R_COMMIT" "$R_ESTAB" "$R_DONE")
 # Where the time goes (from the gateways' info logs; empty if their format changes).
@@ -386,6 +415,18 @@ for h in ha ga gb hb; do
     ((n)) && echo "# $h avahi-daemon log: $n lines about limits, e.g.: $(grep -m1 -iE 'too many|limit|exceed|full' "$TB_DIR/log/$h.avahi.log")"
 done
 ((Z[6] && alive)) || bench_gateway_logs 30
+LOOP_A=("-" "-" "-") LOOP_B=("-" "-" "-")
+if ((${#TRACE_PIDS[@]})); then
+    kill -INT "${TRACE_PIDS[@]}" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "${TRACE_PIDS[@]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "${TRACE_PIDS[@]}" 2>/dev/null
+    wait "${TRACE_PIDS[@]}" 2>/dev/null
+    read -r -a LOOP_A <<<"$(loop_waits "$TB_DIR/log/gwa.polls")"
+    read -r -a LOOP_B <<<"$(loop_waits "$TB_DIR/log/gwb.polls")"
+fi
 # Stop the gateways first (clean withdrawal), then the testbed.
 tb_kill "$GWB_PID" >/dev/null
 tb_kill "$GWA_PID" >/dev/null
@@ -438,4 +479,12 @@ echo "gwa_idle2_cpu_pct=$idle2_a"
 echo "gwb_idle2_cpu_pct=$idle2_b"
 echo "gwa_carry_cpu_s=$carry_a"
 echo "gwb_carry_cpu_s=$carry_b"
+if ((${#TRACE_PIDS[@]})); then
+    echo "gwa_loop_blocking_calls=${LOOP_A[0]}"
+    echo "gwa_loop_blocked_ms=${LOOP_A[1]}"
+    echo "gwa_loop_longest_block_ms=${LOOP_A[2]}"
+    echo "gwb_loop_blocking_calls=${LOOP_B[0]}"
+    echo "gwb_loop_blocked_ms=${LOOP_B[1]}"
+    echo "gwb_loop_longest_block_ms=${LOOP_B[2]}"
+fi
 tb_down
