@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "z2z/config/guard.hpp"
@@ -26,13 +27,15 @@ constexpr std::string_view kTag = "mdns";
 constexpr char kAvahi[] = "org.freedesktop.Avahi";
 constexpr char kServerInterface[] = "org.freedesktop.Avahi.Server";
 constexpr char kGroupInterface[] = "org.freedesktop.Avahi.EntryGroup";
+constexpr char kResolverInterface[] = "org.freedesktop.Avahi.ServiceResolver";
+constexpr char kRecordBrowserInterface[] = "org.freedesktop.Avahi.RecordBrowser";
 // dbus-daemon's system bus lets a connection have 128 calls waiting for their replies
 // (max_replies_per_connection); more are refused.
 constexpr int kMaxInFlight = 64;
-// avahi-daemon gives a client (a connection) objects-per-client-max objects, 1024 by default.
-// A group that replaces another goes on its connection whatever the count: the old one's Free
-// reaches the daemon first.
-constexpr int kGroupsPerConnection = 900;
+// avahi-daemon gives a client (a connection) objects-per-client-max objects (groups, resolvers,
+// browsers), 1024 by default. A group that replaces another goes on its connection whatever the
+// count: the old one's Free reaches the daemon first.
+constexpr int kObjectsPerConnection = 900;
 // Connections opened ahead of need when the daemon comes up (room for 1,800 groups): opening one
 // waits for the bus, which took 1.2 s in the middle of a thousand-service burst (scale.sh).
 constexpr std::size_t kConnectionsWithRoom = 2;
@@ -44,7 +47,7 @@ constexpr std::uint16_t kClassIn = 1;
 // How long a reset waits for the daemon to have freed our groups before the goodbyes go.
 constexpr int kSettleTimeoutMs = 1000;
 
-enum class Call { New, AddRecord, Commit, Free };
+enum class Call { New, AddRecord, Commit, Free, LookupNew, LookupFree };
 
 AvahiWatchEvent toAvahi(unsigned flags) {
   int e = 0;
@@ -115,11 +118,12 @@ struct EntryGroups::Impl {
     DBusConnection* bus = nullptr;
     AvahiTimeout* dispatch = nullptr;
     bool dead = false;
-    int groups = 0;
+    int objects = 0;  // groups and lookups the daemon has (or will have) for us
     int inFlight = 0;
-    std::deque<Outgoing> urgent;  // calls on existing groups: they finish a publication
-    std::deque<Outgoing> fresh;   // new groups
-    std::map<std::string, Handle> paths;
+    std::deque<Outgoing> urgent;          // calls on existing groups: they finish a publication
+    std::deque<Outgoing> fresh;           // new groups and lookups
+    std::map<std::string, Handle> paths;  // groups
+    std::map<std::string, Handle> lookupPaths;  // lookups
     // Our references to the calls waiting for replies. libdbus frees a pending call left on a
     // closed connection only if nothing is queued for dispatch then; close() cancels them.
     std::set<DBusPendingCall*> calls;
@@ -147,10 +151,21 @@ struct EntryGroups::Impl {
     bool released = false;  // the Announcer no longer counts its records
   };
 
+  // A resolver or record browser; its callback is shared so that it outlives a free from inside
+  // itself.
+  struct Lookup {
+    std::shared_ptr<Conn> conn;
+    std::string path;  // empty while the daemon has not answered its creation
+    bool freed = false;
+    std::shared_ptr<ServiceCallback> onService;
+    std::shared_ptr<RecordCallback> onRecord;
+  };
+
   const AvahiPoll* poll;
   EventCallback events;
   std::vector<std::shared_ptr<Conn>> conns;
   std::map<Handle, Group> groups;
+  std::map<Handle, Lookup> lookups;  // handles from the same count as groups'
   std::size_t live = 0;
   Handle lastHandle = 0;
   bool busWarned = false;
@@ -169,7 +184,7 @@ struct EntryGroups::Impl {
 
   std::shared_ptr<Conn> connectionWithRoom() {
     for (const auto& c : conns) {
-      if (!c->dead && c->groups < kGroupsPerConnection)
+      if (!c->dead && c->objects < kObjectsPerConnection)
         return c;
     }
     return open();
@@ -179,7 +194,7 @@ struct EntryGroups::Impl {
   void prepare() {
     std::size_t withRoom = 0;
     for (const auto& c : conns)
-      withRoom += !c->dead && c->groups < kGroupsPerConnection;
+      withRoom += !c->dead && c->objects < kObjectsPerConnection;
     for (; withRoom < kConnectionsWithRoom; ++withRoom) {
       if (!open())
         return;
@@ -216,6 +231,11 @@ struct EntryGroups::Impl {
                        "type='signal',sender='org.freedesktop.Avahi',"
                        "interface='org.freedesktop.Avahi.EntryGroup',member='StateChanged'",
                        nullptr);
+    for (const char* iface : {kResolverInterface, kRecordBrowserInterface}) {
+      std::string rule =
+          std::string("type='signal',sender='org.freedesktop.Avahi',interface='") + iface + "'";
+      dbus_bus_add_match(bus, rule.c_str(), nullptr);
+    }
     conns.push_back(c);
     if (conns.size() > 1)
       log::debug(kTag, "opened publishing connection #", conns.size(), " to avahi-daemon");
@@ -255,6 +275,7 @@ struct EntryGroups::Impl {
     }
     goodbyes.clear();
     groups.clear();
+    lookups.clear();
     live = 0;
     // Pending calls hold their connection: take them out of the list first, close them all.
     auto old = std::move(conns);
@@ -466,6 +487,8 @@ struct EntryGroups::Impl {
 
   void replied(const std::shared_ptr<Conn>& c, Handle h, Call call, DBusMessage* reply) {
     bool failed = reply == nullptr || dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_ERROR;
+    if (call == Call::LookupNew || call == Call::LookupFree)
+      return lookupReplied(*c, h, call, failed, reply);
     if (call == Call::Free) {
       if (failed)
         log::debug(kTag, "freeing an entry group: ", errorText(reply));
@@ -488,7 +511,7 @@ struct EntryGroups::Impl {
         failed = true;
       }
       if (failed) {
-        --c->groups;
+        --c->objects;
         if (g.freed) {
           groups.erase(it);
           return;
@@ -499,7 +522,7 @@ struct EntryGroups::Impl {
       g.path = path;
       if (g.freed) {
         sendFree(*c, g.path);
-        --c->groups;
+        --c->objects;
         groups.erase(it);
         return;
       }
@@ -532,7 +555,7 @@ struct EntryGroups::Impl {
     g.state = GroupState::Failed;
     if (!g.path.empty()) {
       sendFree(*g.conn, g.path, 0, letGo(g, true));
-      --g.conn->groups;
+      --g.conn->objects;
       g.path.clear();
     } else {
       letGo(g, false);
@@ -597,7 +620,7 @@ struct EntryGroups::Impl {
     std::shared_ptr<Conn> conn = g.conn;
     if (!g.path.empty()) {
       sendFree(*conn, g.path, waiter, letGo(g, true));
-      --conn->groups;
+      --conn->objects;
     } else {
       letGo(g, false);
     }
@@ -659,12 +682,217 @@ struct EntryGroups::Impl {
     }
   }
 
+  // ---- lookups -------------------------------------------------------------------------------
+
+  Handle startLookup(Message m, std::shared_ptr<ServiceCallback> onService,
+                     std::shared_ptr<RecordCallback> onRecord) {
+    std::shared_ptr<Conn> conn = connectionWithRoom();
+    if (!conn)
+      return 0;
+    Handle h = ++lastHandle;
+    Lookup& l = lookups[h];
+    l.conn = conn;
+    l.onService = std::move(onService);
+    l.onRecord = std::move(onRecord);
+    ++conn->objects;
+    send(*conn, std::move(m), h, Call::LookupNew, false);
+    return h;
+  }
+
+  void freeLookup(Handle h) {
+    auto it = lookups.find(h);
+    if (it == lookups.end() || it->second.freed)
+      return;
+    Lookup& l = it->second;
+    if (l.path.empty()) {
+      l.freed = true;  // freed when the daemon answers with its path
+      return;
+    }
+    sendLookupFree(l);
+    lookups.erase(it);
+  }
+
+  void sendLookupFree(Lookup& l) {
+    Conn& c = *l.conn;
+    c.lookupPaths.erase(l.path);
+    --c.objects;
+    const char* iface = l.onService ? kResolverInterface : kRecordBrowserInterface;
+    send(c, methodCall(l.path.c_str(), iface, "Free"), 0, Call::LookupFree, true);
+  }
+
+  void lookupReplied(Conn& c, Handle h, Call call, bool failed, DBusMessage* reply) {
+    if (call == Call::LookupFree) {
+      if (failed)
+        log::debug(kTag, "freeing a lookup: ", errorText(reply));
+      return;
+    }
+    auto it = lookups.find(h);
+    if (it == lookups.end()) {  // reset() came first
+      --c.objects;
+      return;
+    }
+    Lookup& l = it->second;
+    const char* path = nullptr;
+    if (!failed &&
+        !dbus_message_get_args(reply, nullptr, DBUS_TYPE_OBJECT_PATH, &path, DBUS_TYPE_INVALID)) {
+      failed = true;
+    }
+    if (failed) {
+      --c.objects;
+      std::string why = errorText(reply);
+      auto onService = l.onService;
+      auto onRecord = l.onRecord;
+      bool freed = l.freed;
+      lookups.erase(it);
+      if (freed)
+        return;
+      if (onService) {
+        ServiceFound failure;
+        failure.error = why;
+        (*onService)(h, failure);
+      } else if (onRecord) {
+        RecordEvent failure;
+        failure.error = why;  // kind: Failure
+        (*onRecord)(h, failure);
+      }
+      return;
+    }
+    l.path = path;
+    c.lookupPaths[l.path] = h;
+    if (l.freed) {
+      sendLookupFree(l);
+      lookups.erase(it);
+    }
+  }
+
+  // A signal of one of our lookups on this connection; false if it is none.
+  bool lookupSignal(Conn& c, DBusMessage* m) {
+    bool resolver = dbus_message_has_interface(m, kResolverInterface);
+    if (!resolver && !dbus_message_has_interface(m, kRecordBrowserInterface))
+      return false;
+    const char* path = dbus_message_get_path(m);
+    auto p = path ? c.lookupPaths.find(path) : c.lookupPaths.end();
+    if (p == c.lookupPaths.end())
+      return true;  // freed, or another client's
+    Handle h = p->second;
+    auto it = lookups.find(h);
+    if (it == lookups.end() || it->second.freed)
+      return true;
+    const char* member = dbus_message_get_member(m);
+    std::string_view what = member ? member : "";
+    if (resolver && it->second.onService) {
+      auto callback = it->second.onService;
+      if (std::optional<ServiceFound> found = readService(m, what))
+        (*callback)(h, *found);
+    } else if (!resolver && it->second.onRecord) {
+      auto callback = it->second.onRecord;
+      if (std::optional<RecordEvent> event = readRecord(m, what))
+        (*callback)(h, *event);
+    }
+    return true;
+  }
+
+  static std::string failureText(DBusMessage* m) {
+    const char* error = nullptr;
+    if (!dbus_message_get_args(m, nullptr, DBUS_TYPE_STRING, &error, DBUS_TYPE_INVALID))
+      return "failed (unreadable reason)";
+    return error;
+  }
+
+  static std::optional<ServiceFound> readService(DBusMessage* m, std::string_view member) {
+    ServiceFound out;
+    if (member == "Failure") {
+      out.error = failureText(m);
+      return out;
+    }
+    if (member != "Found")
+      return std::nullopt;
+    std::int32_t iface = 0, proto = 0, aproto = 0;
+    const char *name = nullptr, *type = nullptr, *domain = nullptr, *host = nullptr,
+               *address = nullptr;
+    std::uint16_t port = 0;
+    if (!dbus_message_get_args(m, nullptr, DBUS_TYPE_INT32, &iface, DBUS_TYPE_INT32, &proto,
+                               DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &type, DBUS_TYPE_STRING,
+                               &domain, DBUS_TYPE_STRING, &host, DBUS_TYPE_INT32, &aproto,
+                               DBUS_TYPE_STRING, &address, DBUS_TYPE_UINT16, &port,
+                               DBUS_TYPE_INVALID)) {
+      log::warning(kTag, "unreadable resolver answer from avahi-daemon; ignored");
+      return std::nullopt;
+    }
+    DBusMessageIter iter, strings;
+    dbus_message_iter_init(m, &iter);
+    for (int i = 0; i < 9; ++i)
+      dbus_message_iter_next(&iter);
+    if (dbus_message_iter_get_arg_type(&iter) != DBUS_TYPE_ARRAY ||
+        dbus_message_iter_get_element_type(&iter) != DBUS_TYPE_ARRAY) {
+      log::warning(kTag, "resolver answer from avahi-daemon without TXT strings; ignored");
+      return std::nullopt;
+    }
+    dbus_message_iter_recurse(&iter, &strings);
+    for (; dbus_message_iter_get_arg_type(&strings) == DBUS_TYPE_ARRAY;
+         dbus_message_iter_next(&strings)) {
+      if (dbus_message_iter_get_element_type(&strings) != DBUS_TYPE_BYTE)
+        continue;
+      DBusMessageIter bytes;
+      dbus_message_iter_recurse(&strings, &bytes);
+      const char* data = nullptr;
+      int n = 0;
+      dbus_message_iter_get_fixed_array(&bytes, &data, &n);
+      if (data != nullptr && n > 0)
+        out.txt.emplace_back(data, static_cast<std::size_t>(n));
+    }
+    out.iface = iface;
+    out.protocol = proto;
+    out.host = host;
+    out.port = port;
+    return out;
+  }
+
+  static std::optional<RecordEvent> readRecord(DBusMessage* m, std::string_view member) {
+    using Kind = RecordEvent::Kind;
+    RecordEvent out;
+    if (member == "AllForNow" || member == "CacheExhausted") {
+      out.kind = member == "AllForNow" ? Kind::AllForNow : Kind::CacheExhausted;
+      return out;
+    }
+    if (member == "Failure") {
+      out.error = failureText(m);
+      return out;
+    }
+    if (member != "ItemNew" && member != "ItemRemove")
+      return std::nullopt;
+    std::int32_t iface = 0, proto = 0;
+    const char* name = nullptr;
+    std::uint16_t cls = 0, type = 0;
+    const std::uint8_t* rdata = nullptr;
+    int size = 0;
+    if (!dbus_message_get_args(m, nullptr, DBUS_TYPE_INT32, &iface, DBUS_TYPE_INT32, &proto,
+                               DBUS_TYPE_STRING, &name, DBUS_TYPE_UINT16, &cls, DBUS_TYPE_UINT16,
+                               &type, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &rdata, &size,
+                               DBUS_TYPE_INVALID)) {
+      log::warning(kTag, "unreadable record browser event from avahi-daemon; ignored");
+      return std::nullopt;
+    }
+    out.kind = member == "ItemNew" ? Kind::New : Kind::Remove;
+    out.iface = iface;
+    out.protocol = proto;
+    out.type = type;
+    if (rdata != nullptr && size > 0)
+      out.rdata.assign(rdata, rdata + size);
+    return out;
+  }
+
   static DBusHandlerResult filter(DBusConnection*, DBusMessage* m, void* data) {
     auto* conn = static_cast<Conn*>(data);
     DBusHandlerResult result = DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
     guarded(kTag, "D-Bus signal", [&] {
       if (dbus_message_is_signal(m, DBUS_INTERFACE_LOCAL, "Disconnected")) {
         conn->impl->lost(*conn);
+        result = DBUS_HANDLER_RESULT_HANDLED;
+        return;
+      }
+      if (dbus_message_get_type(m) == DBUS_MESSAGE_TYPE_SIGNAL &&
+          conn->impl->lookupSignal(*conn, m)) {
         result = DBUS_HANDLER_RESULT_HANDLED;
         return;
       }
@@ -743,7 +971,7 @@ EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::strin
   g.conn = conn;
   g.label = std::move(label);
   g.records = std::move(records);
-  ++conn->groups;
+  ++conn->objects;
   ++impl_->live;
   impl_->send(*conn, Impl::methodCall("/", kServerInterface, "EntryGroupNew"), h, Call::New, false);
   return h;
@@ -770,6 +998,57 @@ void EntryGroups::useInterface(int iface, int protocol) {
 
 std::size_t EntryGroups::size() const {
   return impl_->live;
+}
+
+EntryGroups::Handle EntryGroups::resolveService(int iface, int protocol, const std::string& name,
+                                                const std::string& type, const std::string& domain,
+                                                ServiceCallback callback) {
+  for (const std::string* s : {&name, &type, &domain}) {
+    if (!dbus_validate_utf8(s->c_str(), nullptr)) {
+      log::warning(kTag, "cannot resolve a service whose name is not UTF-8");
+      return 0;
+    }
+  }
+  Message m = Impl::methodCall("/", kServerInterface, "ServiceResolverNew");
+  std::int32_t i = iface;
+  std::int32_t p = protocol;
+  std::int32_t aproto = AVAHI_PROTO_UNSPEC;
+  std::uint32_t flags = AVAHI_LOOKUP_NO_ADDRESS;
+  const char* n = name.c_str();
+  const char* t = type.c_str();
+  const char* d = domain.c_str();
+  if (!dbus_message_append_args(m.get(), DBUS_TYPE_INT32, &i, DBUS_TYPE_INT32, &p, DBUS_TYPE_STRING,
+                                &n, DBUS_TYPE_STRING, &t, DBUS_TYPE_STRING, &d, DBUS_TYPE_INT32,
+                                &aproto, DBUS_TYPE_UINT32, &flags, DBUS_TYPE_INVALID)) {
+    throw std::bad_alloc();
+  }
+  return impl_->startLookup(std::move(m), std::make_shared<ServiceCallback>(std::move(callback)),
+                            nullptr);
+}
+
+EntryGroups::Handle EntryGroups::browseRecords(int iface, int protocol, const std::string& name,
+                                               std::uint16_t type, RecordCallback callback) {
+  if (!dbus_validate_utf8(name.c_str(), nullptr)) {
+    log::warning(kTag, "cannot browse the records of a name that is not UTF-8");
+    return 0;
+  }
+  Message m = Impl::methodCall("/", kServerInterface, "RecordBrowserNew");
+  std::int32_t i = iface;
+  std::int32_t p = protocol;
+  const char* n = name.c_str();
+  std::uint16_t cls = kClassIn;
+  std::uint32_t flags = 0;
+  if (!dbus_message_append_args(m.get(), DBUS_TYPE_INT32, &i, DBUS_TYPE_INT32, &p, DBUS_TYPE_STRING,
+                                &n, DBUS_TYPE_UINT16, &cls, DBUS_TYPE_UINT16, &type,
+                                DBUS_TYPE_UINT32, &flags, DBUS_TYPE_INVALID)) {
+    throw std::bad_alloc();
+  }
+  return impl_->startLookup(std::move(m), nullptr,
+                            std::make_shared<RecordCallback>(std::move(callback)));
+}
+
+void EntryGroups::freeLookup(Handle lookup) {
+  impl_->freeLookup(lookup);
 }
 
 }  // namespace z2z::mdns

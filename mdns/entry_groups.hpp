@@ -30,6 +30,13 @@ class EventLoop;
 /// the announcements as soon as a group is published and the goodbyes once the daemon has
 /// freed it (see announcer.hpp for why). Where this process cannot send from the mDNS port,
 /// the daemon announces, as for any entry group.
+///
+/// The same connections carry the lookups that follow the link for as long as they live: a
+/// service resolver that reports a service again whenever its SRV or TXT record changes, and
+/// record browsers (a host's addresses). Created and freed with avahi-client, each took a call
+/// that blocked our loop until the daemon answered; when it was busy with a burst that was up to
+/// 1.5 s for one call (perf trace of the exporting gateway in scale.sh). The daemon counts
+/// groups and lookups together against its limit of objects per client.
 class EntryGroups {
  public:
   /// One resource record; iface, protocol and flags are Avahi's (AvahiIfIndex, AvahiProtocol,
@@ -84,6 +91,47 @@ class EntryGroups {
 
   /// Groups created and not freed.
   std::size_t size() const;
+
+  // ---- lookups ---------------------------------------------------------------------------------
+
+  /// What a service resolver found (SRV and TXT; it looks up no address), or why it failed.
+  struct ServiceFound {
+    std::string error;  ///< empty when found
+    int iface = -1;     ///< AvahiIfIndex
+    int protocol = -1;  ///< AvahiProtocol
+    std::string host;
+    std::uint16_t port = 0;
+    /// TXT strings in the order the daemon sends them, empty ones left out (as avahi-client
+    /// reads them).
+    std::vector<std::string> txt;
+  };
+  using ServiceCallback = std::function<void(Handle, const ServiceFound&)>;
+
+  /// What a record browser reports.
+  struct RecordEvent {
+    enum class Kind { New, Remove, AllForNow, CacheExhausted, Failure } kind = Kind::Failure;
+    int iface = -1;     ///< AvahiIfIndex (New, Remove)
+    int protocol = -1;  ///< AvahiProtocol (New, Remove)
+    std::uint16_t type = 0;
+    std::vector<std::uint8_t> rdata;
+    std::string error;  ///< Failure
+  };
+  using RecordCallback = std::function<void(Handle, const RecordEvent&)>;
+
+  /// Starts a service resolver that stays (iface and protocol as Avahi's) and reports each
+  /// version of the service it finds, until freeLookup(). A failure is reported once, and the
+  /// lookup is over then (free it all the same). Returns 0, having logged why, when the system
+  /// bus cannot be reached or the names cannot be sent. Callbacks run inside the D-Bus
+  /// dispatch and may free any lookup, their own too.
+  Handle resolveService(int iface, int protocol, const std::string& name, const std::string& type,
+                        const std::string& domain, ServiceCallback callback);
+
+  /// Starts a browser of the records of `name` with this type (class IN), as resolveService().
+  Handle browseRecords(int iface, int protocol, const std::string& name, std::uint16_t type,
+                       RecordCallback callback);
+
+  /// Ends a lookup: its callback does not run again. reset() ends every lookup.
+  void freeLookup(Handle lookup);
 
  private:
   struct Impl;

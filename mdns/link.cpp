@@ -33,9 +33,13 @@ constexpr int kObjectsPerClient = 900;
 // (RFC 6762 section 6), so half a second hears every ordinary link without making the first
 // import of a type wait the full second.
 constexpr std::chrono::milliseconds kTypeReadyTimeout{500};
-// How long a newly resolved service waits for its host's address records from the daemon's
-// cache before it is reported with the address the resolver picked alone.
-constexpr std::chrono::milliseconds kAddressWait{100};
+// How long a newly resolved service waits for its host's address watch to deliver the daemon's
+// cache (both browsers' CACHE_EXHAUSTED) before it is reported with the addresses known then.
+// The browsers are created without waiting, and a busy daemon answers one D-Bus call per turn
+// of its loop: in a burst the AAAA browser's answer came over 100 ms after the A browser's, and
+// services reported with one address and again with two were exported twice. Normally the cache
+// is delivered within milliseconds, and a host's later services find it complete.
+constexpr std::chrono::milliseconds kAddressWait{2000};
 constexpr std::chrono::milliseconds kResolveRetry{5000};
 // A service is resolved once at once, from the daemon's cache, and that resolver is freed
 // before its queries go out (avahi-daemon waits 100 ms to gather questions). The resolver that
@@ -43,6 +47,12 @@ constexpr std::chrono::milliseconds kResolveRetry{5000};
 // most kFollowsPerTick every kFollowTick: its SRV and TXT queries, each with its known answers,
 // are sent again and again (1 s, 2 s, 4 s...), and for a burst of a thousand new services they
 // kept both daemons of this link busy while the burst was still being carried.
+//
+// The first resolution is avahi-client's, a call that waits for the daemon: in a burst that wait
+// paces the export. Made asynchronous (74f236e, see BENCHMARKS.md), the burst reached the other
+// link denser and all of it was resolved there later. The resolvers that stay, and the address
+// watches, are created and freed without waiting (EntryGroups' lookups): a busy daemon kept our
+// loop waiting up to 1.5 s for one of them, and a thousand withdrawals meant a thousand frees.
 constexpr std::chrono::milliseconds kFollowDelay{5000};
 constexpr std::chrono::milliseconds kFollowTick{100};
 constexpr int kFollowsPerTick = 2;
@@ -79,6 +89,18 @@ std::vector<std::string> txtStrings(AvahiStringList* list) {
   return strings ? *strings : std::vector<std::string>{};
 }
 
+// The same from the strings of a D-Bus answer, read into a list as avahi-client reads them.
+std::vector<std::string> txtStrings(const std::vector<std::string>& strings) {
+  AvahiStringList* list = nullptr;
+  for (const std::string& s : strings) {
+    list = avahi_string_list_add_arbitrary(list, reinterpret_cast<const std::uint8_t*>(s.data()),
+                                           s.size());
+  }
+  std::vector<std::string> out = txtStrings(list);
+  avahi_string_list_free(list);
+  return out;
+}
+
 }  // namespace
 
 struct Link::Impl {
@@ -105,7 +127,7 @@ struct Link::Impl {
   struct HostWatch {
     AvahiIfIndex iface = AVAHI_IF_UNSPEC;
     std::string host;
-    std::vector<std::pair<AvahiRecordBrowser*, int>> browsers;
+    std::vector<EntryGroups::Handle> browsers;  // A and AAAA
     std::set<Address> addresses;
     int refs = 0;
     int exhausted = 0;  // browsers that have delivered the daemon's cache
@@ -115,10 +137,10 @@ struct Link::Impl {
   struct Browsed {
     ServiceKey key;
     std::set<Sighting> sightings;
-    AvahiServiceResolver* resolver = nullptr;
+    AvahiServiceResolver* resolver = nullptr;  // the first resolution
     int resolverSlot = -1;
-    bool following = false;     // `resolver` is the one that stays (kFollowDelay)
-    bool followQueued = false;  // in followQueue
+    EntryGroups::Handle follower = 0;  // the resolver that stays (kFollowDelay)
+    bool followQueued = false;         // in followQueue
     bool resolved = false;
     // Seen only as one of our own imports: records that linger in the daemon's cache after the
     // import went (until the goodbye has passed) are no other host's service.
@@ -152,7 +174,8 @@ struct Link::Impl {
 
   EventLoop& loop;
   LinkEvents events;
-  // Everything published, services a thousand at a time; browsing goes through avahi-client.
+  // Everything published, services a thousand at a time, and the lookups that stay; browsing and
+  // first resolutions go through avahi-client.
   EntryGroups entryGroups;
   std::vector<AvahiIfIndex> ifaces;
   std::vector<Slot> slots;
@@ -297,17 +320,13 @@ struct Link::Impl {
         avahi_service_resolver_free(b.resolver);
       b.resolver = nullptr;
       b.resolverSlot = -1;
-      b.following = false;
+      b.follower = 0;  // entryGroups.reset() ended it
       b.followQueued = false;
       b.sightings.clear();
       b.retry.reset();
       b.hostKey.clear();
     }
-    for (auto& [_, h] : hosts) {
-      for (auto& [rb, slot] : h.browsers)
-        avahi_record_browser_free(rb);
-    }
-    hosts.clear();
+    hosts.clear();  // entryGroups.reset() ended their browsers
     for (AvahiRecordBrowser* rb : daemonHostBrowsers)
       avahi_record_browser_free(rb);
     daemonHostBrowsers.clear();
@@ -417,7 +436,8 @@ struct Link::Impl {
           break;
         }
         b.ownImport = false;
-        if (b.resolver != nullptr || b.followQueued || (b.retry && b.retry->armed()))
+        if (b.resolver != nullptr || b.follower != 0 || b.followQueued ||
+            (b.retry && b.retry->armed()))
           break;
         // A name we withdrew a moment ago: the daemon lists its own cached copy until the goodbye
         // has passed (a thousand at once after a burst of withdrawals, each resolver costing a
@@ -426,7 +446,7 @@ struct Link::Impl {
           scheduleResolveRetry(b);
           break;
         }
-        startResolver(b, false);
+        startResolver(b);
         break;
       }
       case AVAHI_BROWSER_REMOVE: {
@@ -492,7 +512,7 @@ struct Link::Impl {
   // SRV and TXT only: the addresses come from one watch per host (watchHost), not from a host
   // name lookup in every resolver, which for a thousand services of one host kept avahi-daemon
   // busy for seconds.
-  void startResolver(Browsed& b, bool following) {
+  void startResolver(Browsed& b) {
     const Sighting& s = *b.sightings.begin();
     int slot = acquireSlot();
     b.resolver = avahi_service_resolver_new(
@@ -504,7 +524,6 @@ struct Link::Impl {
       return;
     }
     b.resolverSlot = slot;
-    b.following = following;
     retain(slot);
   }
 
@@ -512,7 +531,22 @@ struct Link::Impl {
     avahi_service_resolver_free(b.resolver);
     release(b.resolverSlot);
     b.resolver = nullptr;
-    b.following = false;
+  }
+
+  void follow(Browsed& b) {
+    const Sighting& s = *b.sightings.begin();
+    b.follower = entryGroups.resolveService(
+        s.iface, s.proto, b.key.name, b.key.type, b.key.domain,
+        [this, key = b.key](EntryGroups::Handle h, const EntryGroups::ServiceFound& found) {
+          onFollow(key, h, found);
+        });
+    if (b.follower == 0)
+      scheduleResolveRetry(b);
+  }
+
+  void unfollow(Browsed& b) {
+    entryGroups.freeLookup(b.follower);
+    b.follower = 0;
   }
 
   void scheduleFollow(Browsed& b) {
@@ -534,8 +568,8 @@ struct Link::Impl {
         continue;
       Browsed& b = it->second;
       b.followQueued = false;
-      if (!b.sightings.empty() && b.resolver == nullptr)
-        startResolver(b, true);
+      if (!b.sightings.empty() && b.resolver == nullptr && b.follower == 0)
+        follow(b);
     }
     if (!followQueue.empty()) {
       followTimer->arm(std::max(kFollowTick, std::chrono::ceil<std::chrono::milliseconds>(
@@ -547,8 +581,9 @@ struct Link::Impl {
     if (!b.retry) {
       b.retry = loop.timer([this, key = b.key] {
         auto it = browsed.find(key);
-        if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver) {
-          startResolver(it->second, false);
+        if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver &&
+            it->second.follower == 0) {
+          startResolver(it->second);
         }
       });
     }
@@ -579,11 +614,33 @@ struct Link::Impl {
       scheduleResolveRetry(b);
       return;
     }
+    resolved(b, iface, host, address, port, txtStrings(txt));
+    freeResolver(b);
+    scheduleFollow(b);
+  }
+
+  void onFollow(const ServiceKey& key, EntryGroups::Handle h,
+                const EntryGroups::ServiceFound& found) {
+    auto it = browsed.find(key);
+    if (it == browsed.end() || it->second.follower != h)
+      return;
+    Browsed& b = it->second;
+    if (!found.error.empty()) {
+      log::warning(kTag, "cannot resolve ", describe(b.key), ": ", found.error, "; retrying");
+      unfollow(b);
+      scheduleResolveRetry(b);
+      return;
+    }
+    resolved(b, found.iface, found.host.c_str(), nullptr, found.port, txtStrings(found.txt));
+  }
+
+  void resolved(Browsed& b, AvahiIfIndex iface, const char* host, const AvahiAddress* address,
+                std::uint16_t port, std::vector<std::string> txt) {
     log::debug(kTag, "resolved ", describe(b.key), " port ", port);
     b.resolved = true;
     b.service.key = b.key;
     b.service.port = port;
-    b.service.txt = txtStrings(txt);
+    b.service.txt = std::move(txt);
     std::string hostKey = std::to_string(iface) + "/" + host;
     if (b.hostKey != hostKey) {
       if (!b.hostKey.empty())
@@ -595,10 +652,6 @@ struct Link::Impl {
     if (address != nullptr)
       hosts[hostKey].addresses.insert(fromAvahi(*address));
     report(b);
-    if (!b.following) {
-      freeResolver(b);
-      scheduleFollow(b);
-    }
     // Now that its host is known, an import of this very service may turn out to be at home.
     for (auto& [id, p] : published) {
       if (!p.atHome && p.service.key == b.key && isAtHome(p))
@@ -627,16 +680,13 @@ struct Link::Impl {
     h.iface = iface;
     h.host = host;
     for (std::uint16_t rrtype : {kTypeA, kTypeAaaa}) {
-      int slot = acquireSlot();
-      AvahiRecordBrowser* rb =
-          avahi_record_browser_new(client(slot), iface, AVAHI_PROTO_UNSPEC, host.c_str(), kClassIn,
-                                   rrtype, static_cast<AvahiLookupFlags>(0), &Impl::recordCb, this);
-      if (rb == nullptr) {
-        log::warning(kTag, "cannot watch addresses of ", host, ": ", avahiError(client(slot)));
-        continue;
-      }
-      retain(slot);
-      h.browsers.emplace_back(rb, slot);
+      EntryGroups::Handle rb = entryGroups.browseRecords(
+          iface, AVAHI_PROTO_UNSPEC, host, rrtype,
+          [this, hostKey](EntryGroups::Handle, const EntryGroups::RecordEvent& e) {
+            onHostRecord(hostKey, e);
+          });
+      if (rb != 0)
+        h.browsers.push_back(rb);
     }
   }
 
@@ -644,21 +694,18 @@ struct Link::Impl {
     auto it = hosts.find(hostKey);
     if (it == hosts.end() || --it->second.refs > 0)
       return;
-    for (auto& [rb, slot] : it->second.browsers) {
-      avahi_record_browser_free(rb);
-      release(slot);
-    }
+    for (EntryGroups::Handle rb : it->second.browsers)
+      entryGroups.freeLookup(rb);
     hosts.erase(it);
   }
 
-  static void recordCb(AvahiRecordBrowser* rb, AvahiIfIndex iface, AvahiProtocol proto,
-                       AvahiBrowserEvent event, const char*, uint16_t, uint16_t type,
-                       const void* rdata, size_t size, AvahiLookupResultFlags, void* self) {
+  static void recordCb(AvahiRecordBrowser*, AvahiIfIndex iface, AvahiProtocol proto,
+                       AvahiBrowserEvent event, const char*, uint16_t, uint16_t, const void*,
+                       size_t, AvahiLookupResultFlags, void* self) {
     guarded(kTag, "record browser", [&] {
       auto* impl = static_cast<Impl*>(self);
       if (event == AVAHI_BROWSER_NEW)
         impl->entryGroups.useInterface(iface, proto);
-      impl->onRecord(rb, event, type, rdata, size);
     });
   }
 
@@ -679,44 +726,45 @@ struct Link::Impl {
     }
   }
 
-  void onRecord(AvahiRecordBrowser* rb, AvahiBrowserEvent event, std::uint16_t type,
-                const void* rdata, std::size_t size) {
-    for (auto& [key, h] : hosts) {
-      bool mine = std::any_of(h.browsers.begin(), h.browsers.end(),
-                              [rb](const auto& p) { return p.first == rb; });
-      if (!mine)
-        continue;
-      if (event == AVAHI_BROWSER_CACHE_EXHAUSTED || event == AVAHI_BROWSER_ALL_FOR_NOW) {
-        if (event == AVAHI_BROWSER_CACHE_EXHAUSTED)
-          ++h.exhausted;
-        std::string hostKey = key;
-        for (auto& [_, b] : browsed) {
-          if (b.hostKey == hostKey)
-            report(b);
-        }
-        return;
-      }
-      if (event != AVAHI_BROWSER_NEW && event != AVAHI_BROWSER_REMOVE)
-        return;
-      Address a;
-      if (type == kTypeA && size == 4) {
-        a.family = Address::Family::V4;
-      } else if (type == kTypeAaaa && size == 16) {
-        a.family = Address::Family::V6;
-      } else {
-        return;
-      }
-      std::memcpy(a.bytes.data(), rdata, size);
-      bool changed =
-          event == AVAHI_BROWSER_NEW ? h.addresses.insert(a).second : h.addresses.erase(a) > 0;
-      if (!changed)
-        return;
-      std::string hostKey = key;  // report() may not invalidate it, but be plain about it
-      for (auto& [_, b] : browsed) {
-        if (b.hostKey == hostKey)
-          report(b);
-      }
+  void onHostRecord(const std::string& hostKey, const EntryGroups::RecordEvent& e) {
+    using Kind = EntryGroups::RecordEvent::Kind;
+    auto it = hosts.find(hostKey);
+    if (it == hosts.end())
       return;
+    HostWatch& h = it->second;
+    switch (e.kind) {
+      case Kind::CacheExhausted:
+        ++h.exhausted;
+        break;
+      case Kind::AllForNow:
+        break;
+      case Kind::Failure:
+        log::warning(kTag, "cannot watch the addresses of ", h.host, ": ", e.error);
+        ++h.exhausted;  // reported with the addresses it has
+        break;
+      case Kind::New:
+      case Kind::Remove: {
+        if (e.kind == Kind::New)
+          entryGroups.useInterface(e.iface, e.protocol);
+        Address a;
+        if (e.type == kTypeA && e.rdata.size() == 4) {
+          a.family = Address::Family::V4;
+        } else if (e.type == kTypeAaaa && e.rdata.size() == 16) {
+          a.family = Address::Family::V6;
+        } else {
+          return;
+        }
+        std::memcpy(a.bytes.data(), e.rdata.data(), e.rdata.size());
+        bool changed =
+            e.kind == Kind::New ? h.addresses.insert(a).second : h.addresses.erase(a) > 0;
+        if (!changed)
+          return;
+        break;
+      }
+    }
+    for (auto& [_, b] : browsed) {
+      if (b.hostKey == hostKey)
+        report(b);
     }
   }
 
@@ -758,6 +806,8 @@ struct Link::Impl {
     Browsed& b = it->second;
     if (b.resolver)
       freeResolver(b);
+    if (b.follower != 0)
+      unfollow(b);
     if (!b.hostKey.empty())
       unwatchHost(b.hostKey);
     bool reported = b.reported;
