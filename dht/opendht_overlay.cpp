@@ -97,6 +97,13 @@ class OpendhtOverlay final : public Overlay {
   }
 
   ~OpendhtOverlay() override {
+    {
+      // Stopping, opendht calls back the puts in flight as failed; a put then would call back
+      // at once, on the same thread, and wait for the mutex that thread holds.
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      queued_.clear();
+    }
     runner_.shutdown({}, true);
     runner_.join();
   }
@@ -146,6 +153,8 @@ class OpendhtOverlay final : public Overlay {
               done(ok);
           });
           std::lock_guard lock(mutex_);
+          if (stopping_)
+            return;
           if (permanent && permanent_.count({key, v->id}))
             runner_.put(hash, v, ::dht::DoneCallbackSimple{}, ::dht::time_point::max(), true);
           auto it = inFlightIds_.find({key, v->id});
@@ -170,17 +179,17 @@ class OpendhtOverlay final : public Overlay {
   }
 
   void cancelPut(const Key& key, std::uint64_t id) override {
-    {
-      std::lock_guard lock(mutex_);
-      permanent_.erase({key, id});
-      std::erase_if(queued_, [&](const QueuedPut& q) { return q.key == key && q.value.id == id; });
-      if (auto it = inFlightIds_.find({key, id}); it != inFlightIds_.end()) {
-        int places = it->second;
-        inFlightIds_.erase(it);
-        for (int i = 0; i < places; ++i)
-          nextPut();
-      }
+    std::lock_guard lock(mutex_);
+    permanent_.erase({key, id});
+    std::erase_if(queued_, [&](const QueuedPut& q) { return q.key == key && q.value.id == id; });
+    if (auto it = inFlightIds_.find({key, id}); it != inFlightIds_.end()) {
+      int places = it->second;
+      inFlightIds_.erase(it);
+      for (int i = 0; i < places; ++i)
+        nextPut();
     }
+    // Queued for the DHT thread under the mutex: a put of the same value from another thread
+    // (the served XML-RPC API) must not come in between and be cancelled with no callback.
     runner_.cancelPut(toInfoHash(key), id);
   }
 
@@ -320,6 +329,7 @@ class OpendhtOverlay final : public Overlay {
   std::map<ListenToken, std::pair<Key, std::shared_future<std::size_t>>> listens_;
   std::map<std::pair<Key, std::uint64_t>, bool> permanent_;
   static constexpr std::size_t kMaxPutsInFlight = 32;
+  bool stopping_ = false;
   std::size_t inFlight_ = 0;
   std::map<std::pair<Key, std::uint64_t>, int> inFlightIds_;  // puts in flight, by value
   std::deque<QueuedPut> queued_;

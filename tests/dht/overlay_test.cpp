@@ -77,3 +77,14 @@ TEST_CASE("puts cancelled while in flight do not stop later puts") {
                      [&] { return std::find(seen->begin(), seen->end(), 1000) != seen->end(); }));
   CHECK(a->permanentPuts() == 1);
 }
+
+// A node stopping with puts still queued: opendht calls back the puts in flight as failed, and
+// a put on a node that is no longer running calls back at once, on the same thread.
+TEST_CASE("a node stops with puts in flight and queued") {
+  auto a = startOpendht(NodeOptions{0, "127.0.0.1", 0x5a5c, {}});  // alone: no put succeeds
+  Key key = Key::hash("z2z unit test: stopping");
+  for (std::uint64_t id = 1; id <= 100; ++id)
+    a->put(key, Value{id, {'x'}}, true, {});
+  a.reset();  // returns: the test would hang otherwise
+  CHECK(a == nullptr);
+}
