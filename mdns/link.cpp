@@ -772,8 +772,9 @@ struct Link::Impl {
     if (!b.resolved)
       return;
     auto h = hosts.find(b.hostKey);
-    if (!b.reported && h != hosts.end() && !h->second.complete()) {
-      // First report: give the address browsers a moment to list every address.
+    if (h != hosts.end() && !h->second.complete()) {
+      // A new watch (a new host, or the daemon back after a restart): give its browsers a moment
+      // to list every address, rather than report one address and then two.
       if (!b.addressWait) {
         b.addressWait = loop.timer([this, key = b.key] {
           auto it = browsed.find(key);
