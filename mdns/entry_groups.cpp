@@ -727,10 +727,8 @@ struct EntryGroups::Impl {
       return;
     }
     auto it = lookups.find(h);
-    if (it == lookups.end()) {  // reset() came first
-      --c.objects;
-      return;
-    }
+    if (it == lookups.end())
+      return;  // not reached: reset() cancels the calls of the connections it closes
     Lookup& l = it->second;
     const char* path = nullptr;
     if (!failed &&

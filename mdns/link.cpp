@@ -69,7 +69,6 @@ constexpr std::chrono::seconds kWithdrawnLinger{10};
 constexpr std::chrono::milliseconds kFreeWindow{100};
 constexpr int kFreesPerWindow = 40;
 
-constexpr std::uint16_t kClassIn = 1;
 constexpr std::uint16_t kTypeA = 1;
 constexpr std::uint16_t kTypePtr = 12;
 constexpr std::uint16_t kTypeTxt = 16;
@@ -185,8 +184,7 @@ struct Link::Impl {
   std::map<std::string, TypeBrowse> types;
   std::map<ServiceKey, Browsed> browsed;
   std::map<std::string, HostWatch> hosts;
-  std::vector<AvahiRecordBrowser*> daemonHostBrowsers;  // see watchDaemonInterfaces()
-  std::map<ServiceKey, std::string> publishedNames;     // name on the link -> id (publishedAs)
+  std::map<ServiceKey, std::string> publishedNames;  // name on the link -> id (publishedAs)
   // Names this Link withdrew, and when: the daemon may list them for a while after (see
   // nameTaken()).
   std::map<ServiceKey, std::chrono::steady_clock::time_point> withdrawnNames;
@@ -326,10 +324,7 @@ struct Link::Impl {
       b.retry.reset();
       b.hostKey.clear();
     }
-    hosts.clear();  // entryGroups.reset() ended their browsers
-    for (AvahiRecordBrowser* rb : daemonHostBrowsers)
-      avahi_record_browser_free(rb);
-    daemonHostBrowsers.clear();
+    hosts.clear();  // entryGroups.reset() ended their browsers, and watchDaemonInterfaces()'s
     for (auto& [_, p] : published)
       p.group = 0;
     for (auto& [_, g] : hostGroups)
@@ -699,16 +694,6 @@ struct Link::Impl {
     hosts.erase(it);
   }
 
-  static void recordCb(AvahiRecordBrowser*, AvahiIfIndex iface, AvahiProtocol proto,
-                       AvahiBrowserEvent event, const char*, uint16_t, uint16_t, const void*,
-                       size_t, AvahiLookupResultFlags, void* self) {
-    guarded(kTag, "record browser", [&] {
-      auto* impl = static_cast<Impl*>(self);
-      if (event == AVAHI_BROWSER_NEW)
-        impl->entryGroups.useInterface(iface, proto);
-    });
-  }
-
   // The daemon's own address records show on every interface and protocol it uses: where
   // imports are announced (EntryGroups::useInterface).
   void watchDaemonInterfaces() {
@@ -716,13 +701,14 @@ struct Link::Impl {
     if (fqdn == nullptr)
       return;
     for (std::uint16_t rrtype : {kTypeA, kTypeAaaa}) {
-      if (AvahiRecordBrowser* rb = avahi_record_browser_new(
-              client(0), AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, fqdn, kClassIn, rrtype,
-              static_cast<AvahiLookupFlags>(0), &Impl::recordCb, this)) {
-        daemonHostBrowsers.push_back(rb);
-      } else {
-        log::warning(kTag, "cannot watch the daemon's interfaces: ", avahiError(client(0)));
-      }
+      entryGroups.browseRecords(AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, fqdn, rrtype,
+                                [this](EntryGroups::Handle, const EntryGroups::RecordEvent& e) {
+                                  if (e.kind == EntryGroups::RecordEvent::Kind::New)
+                                    entryGroups.useInterface(e.iface, e.protocol);
+                                  else if (e.kind == EntryGroups::RecordEvent::Kind::Failure)
+                                    log::warning(kTag,
+                                                 "cannot watch the daemon's interfaces: ", e.error);
+                                });
     }
   }
 
