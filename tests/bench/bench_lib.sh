@@ -83,7 +83,7 @@ bench_init() {
         "$(avahi-daemon --version 2>/dev/null | head -n 1)"
     local v any=""
     for v in TB_AVAHI_CONF TB_AVAHI_CONF_ha TB_AVAHI_CONF_ga TB_AVAHI_CONF_gb TB_AVAHI_CONF_hb \
-        TB_AVAHI_CONF_rf; do
+        TB_AVAHI_CONF_rf TB_AVAHI_CONF_hc; do
         [[ -n ${!v:-} ]] || continue
         any=1
         echo "# avahi:     $v=\"${!v}\" (avahi-daemon.conf overrides, the same in both phases)"

@@ -24,6 +24,13 @@
 # With BENCH_AA=1, phase 2 runs the reflector again instead of the gateways (an A/A run: how far
 # two measurements of the same path differ within one run), and the figures end there.
 #
+# With BENCH_PAIRED=1, one run carries the burst over both paths at once instead of one after
+# the other: four islands (tb_up_islands 4); the reflector between LAN A and LAN B as in phase 1,
+# and gateway A exporting to gateway C importing on LAN C, with a browser on hb and one on hc
+# started at the same time. Both paths share the publisher's burst, host A's avahi-daemon and
+# the machine's load at that moment; phases run one after the other share none of these.
+# Prints scale_paired_* figures and the gateways' costs (gateway C in the gwb_* keys).
+#
 # With BENCH_LOOP_WAITS=1 (needs perf), `perf trace` follows each gateway's poll() calls from its
 # start to the end of the withdrawal, and the figures add how often and how long its event loop
 # waited in a blocking D-Bus call (libdbus waits for a reply by polling the one socket with a
@@ -56,12 +63,21 @@ fi
 # resolves on that protocol). The browser is the measuring instrument, used the same way in
 # both phases: give it room.
 TB_AVAHI_CONF_hb=${TB_AVAHI_CONF_hb-server.objects-per-client-max=8192}
+PAIRED=${BENCH_PAIRED:-0}
+[[ $PAIRED == 1 ]] && TB_AVAHI_CONF_hc=${TB_AVAHI_CONF_hc-server.objects-per-client-max=8192}
+# Hosts whose avahi-daemon CPU and UDP drops are reported, and LANs whose packets are counted.
+SNAP_HOSTS="ha ga gb hb rf" LAN_HOSTS="ha hb"
 bench_init "$0" "${1:-}" "${@:2}"
 echo "# COUNT=$COUNT services ($BENCH_TYPE) from one client, $PER_GROUP per entry group;" \
     "phase timeout ${PHASE_TIMEOUT_S}s, idle window ${IDLE_S}s"
 HZ=$(getconf CLK_TCK)
 
-tb_up "bs$$" || { echo "testbed did not come up" >&2; exit 1; }
+if [[ $PAIRED == 1 ]]; then
+    SNAP_HOSTS+=" gc hc" LAN_HOSTS+=" hc"
+    tb_up_islands 4 "bs$$" || { echo "testbed did not come up" >&2; exit 1; }
+else
+    tb_up "bs$$" || { echo "testbed did not come up" >&2; exit 1; }
+fi
 
 # progress FILE COUNT: "RESOLVED PRESENT T50 T90 T100 FAILS TZERO" from a browser file:
 # distinct names (prefix bench-) with a resolved line, names present now, the time stamps at
@@ -91,42 +107,58 @@ progress() {
 since() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "-") print "-"; else printf "%.2f\n", b - a }'; }
 elapsed_ge() { awk -v a="$1" -v n="$(bench_now)" -v m="$2" 'BEGIN { exit !(n - a >= m) }'; }
 
-# warm_up PHASE FILE: one avahi-publish service must cross (30 s bound) and go away again.
+# warm_up PHASE FILE...: one avahi-publish service must cross (30 s bound) into every browser
+# file and go away again.
 warm_up() {
-    local phase=$1 file=$2 name="warm-$1" pid t0 i ok=""
+    local phase=$1 name="warm-$1" pid t0 i f ok="" last=""
+    shift
     t0=$(bench_now)
     pid=$(tb_spawn ha "pub-$name.log" avahi-publish -s "$name" "$BENCH_TYPE" 9) || return 1
     for ((i = 0; i < 300; i++)); do
-        bench_appear_ts "$file" "$name" >/dev/null && { ok=1; break; }
+        ok=1
+        for f in "$@"; do bench_appear_ts "$f" "$name" >/dev/null || { ok=""; break; }; done
+        [[ -n $ok ]] && break
         elapsed_ge "$t0" 30 && break
         sleep 0.1
     done
     tb_kill "$pid" >/dev/null
     if [[ -n $ok ]]; then
-        echo "# $phase: warm-up service crossed after $(since "$t0" "$(bench_appear_ts "$file" "$name")") s"
+        for f in "$@"; do last+=" $(since "$t0" "$(bench_appear_ts "$f" "$name")")"; done
+        echo "# $phase: warm-up service crossed after$last s (one figure per browser)"
     else
         echo "# $phase: WARM-UP SERVICE DID NOT CROSS WITHIN 30 s; measuring anyway"
     fi
     # Let its withdrawal pass before the measurement (bounded).
     t0=$(bench_now)
     for ((i = 0; i < 100; i++)); do
-        bench_gone_ts "$file" "$name" 0 >/dev/null && break
+        ok=1
+        for f in "$@"; do bench_gone_ts "$f" "$name" 0 >/dev/null || { ok=""; break; }; done
+        [[ -n $ok ]] && break
         elapsed_ge "$t0" 5 && break
         sleep 0.1
     done
 }
 
-# run_phase PHASE: browser on hb, warm-up, bulk publish, wait for all; sets R_* variables.
-# Leaves the publisher running (PUB_PID) and the browser (BROWSE_PID, BROWSE_FILE).
+# run_phase PHASE [HOST...]: a browser on each HOST (default hb), warm-up, bulk publish, wait
+# until every browser has resolved all. Sets R_* from the first HOST's browser and R_T100_OF[HOST],
+# R_RES_OF[HOST] for each. Leaves the publisher running (PUB_PID) and the browsers (BROWSE_PIDS,
+# BROWSE_FILES, BROWSE_HOSTS).
+declare -A R_T100_OF R_RES_OF W_TIME_OF W_LEFT_OF
 run_phase() {
-    local phase=$1 file="$TB_DIR/browse-$1.txt" log="$TB_DIR/log/bulk-$1.log" t0="" i p
+    local phase=$1 log="$TB_DIR/log/bulk-$1.log" t0="" i p h file pid done_all r t50 t90 t100 fails
     local last_report=0 now_s
-    BROWSE_FILE=$file
-    BROWSE_PID=$(bench_browser_start hb "$BENCH_TYPE" "$file") || return 1
+    shift
+    BROWSE_HOSTS=("${@:-hb}") BROWSE_FILES=() BROWSE_PIDS=()
+    for h in "${BROWSE_HOSTS[@]}"; do
+        file=$TB_DIR/browse-$phase-$h.txt
+        BROWSE_FILES+=("$file")
+        pid=$(bench_browser_start "$h" "$BENCH_TYPE" "$file") || return 1
+        BROWSE_PIDS+=("$pid")
+    done
     sleep 1
-    warm_up "$phase" "$file"
+    warm_up "$phase" "${BROWSE_FILES[@]}"
     CPU0_A="" CPU0_B=""
-    if [[ $phase == z2z ]]; then
+    if [[ -n ${GWA_PID:-} ]]; then
         CPU0_A=$(bench_cpu_ticks "$GWA_PID") CPU0_B=$(bench_cpu_ticks "$GWB_PID")
     fi
     local snap0
@@ -146,38 +178,50 @@ run_phase() {
     fi
     R_DONE=0
     for ((i = 0; i < PHASE_TIMEOUT_S * 5 + 50; i++)); do
-        read -r p _ <<<"$(progress "$file" "$COUNT")"
-        ((p >= COUNT)) && { R_DONE=1; break; }
+        done_all=1 r=""
+        for file in "${BROWSE_FILES[@]}"; do
+            read -r p _ <<<"$(progress "$file" "$COUNT")"
+            ((p >= COUNT)) || done_all=0
+            r+=" $p/$COUNT"
+        done
+        ((done_all)) && { R_DONE=1; break; }
         elapsed_ge "$t0" "$PHASE_TIMEOUT_S" && break
         now_s=$(since "$t0" "$(bench_now)"); now_s=${now_s%.*}
         if ((now_s >= last_report + 10)); then
             last_report=$now_s
-            echo "#   $phase: t=${now_s}s resolved on hb: $p/$COUNT"
+            echo "#   $phase: t=${now_s}s resolved on ${BROWSE_HOSTS[*]}:$r"
         fi
         sleep 0.2
     done
     echo "# $phase: while carrying: $(snapshot_delta "$snap0" "$(snapshot)")"
     echo "# $phase: UDP datagrams dropped by the kernel (receive buffer full) while carrying:" \
         "$(udp_drops_delta "$UDP0" "$(udp_drops)")"
-    read -r R_RES _ R_T50 R_T90 R_T100 R_FAILS _ <<<"$(progress "$file" "$COUNT")"
-    R_T50=$(since "$t0" "$R_T50") R_T90=$(since "$t0" "$R_T90") R_T100=$(since "$t0" "$R_T100")
     R_T0=$t0
     local c e
     c=$(awk '$1 == "committed" { print $2; exit }' "$log")
     e=$(awk '$1 == "established" { print $2; exit }' "$log")
     R_COMMIT=$(since "$t0" "${c:--}") R_ESTAB=$(since "$t0" "${e:--}")
     grep -q '^not-established' "$log" && echo "# $phase: publisher: $(grep '^not-established' "$log")"
-    echo "# $phase: resolved on hb: $R_RES/$COUNT (50% after ${R_T50}s, 90% after ${R_T90}s," \
-        "all after ${R_T100}s); on ha all committed after ${R_COMMIT}s, $([[ $R_ESTAB == - ]] &&
-            echo "not yet all established" || echo "all established after ${R_ESTAB}s")"
-    ((R_FAILS)) && echo "# $phase: avahi-browse on hb reported $R_FAILS failures, e.g.: $(grep -m1 ' Failed' "$file")"
-    ((R_DONE)) || echo "# $phase: INCOMPLETE after ${PHASE_TIMEOUT_S}s: $R_RES of $COUNT resolved on hb"
+    echo "# $phase: on ha all committed after ${R_COMMIT}s, $([[ $R_ESTAB == - ]] &&
+        echo "not yet all established" || echo "all established after ${R_ESTAB}s")"
+    for ((i = ${#BROWSE_HOSTS[@]} - 1; i >= 0; i--)); do
+        h=${BROWSE_HOSTS[i]} file=${BROWSE_FILES[i]}
+        read -r r _ t50 t90 t100 fails _ <<<"$(progress "$file" "$COUNT")"
+        t50=$(since "$t0" "$t50") t90=$(since "$t0" "$t90") t100=$(since "$t0" "$t100")
+        echo "# $phase: resolved on $h: $r/$COUNT (50% after ${t50}s, 90% after ${t90}s," \
+            "all after ${t100}s)"
+        ((fails)) && echo "# $phase: avahi-browse on $h reported $fails failures, e.g.: $(grep -m1 ' Failed' "$file")"
+        ((r >= COUNT)) || echo "# $phase: INCOMPLETE after ${PHASE_TIMEOUT_S}s: $r of $COUNT resolved on $h"
+        R_T100_OF[$h]=$t100 R_RES_OF[$h]=$r
+        R_RES=$r R_T50=$t50 R_T90=$t90 R_T100=$t100
+    done
     return 0
 }
 
-# withdraw_all PHASE: kill the publisher, wait (bounded) until hb knows none of the names.
+# withdraw_all PHASE: kill the publisher, wait (bounded) until no browser knows any of the names.
+# Sets W_TIME/W_LEFT from the first browser and W_TIME_OF[HOST]/W_LEFT_OF[HOST] for each.
 withdraw_all() {
-    local phase=$1 t1 i present=-1 tzero u0 log="$TB_DIR/log/bulk-$1.log"
+    local phase=$1 t1 i j present tzero u0 log="$TB_DIR/log/bulk-$1.log" h all_gone
     # Withdraw from a steady state: wait (bounded) until ha's avahi has every group established.
     for ((i = 0; i < 150; i++)); do
         grep -q '^established\|^not-established' "$log" && break
@@ -189,36 +233,42 @@ withdraw_all() {
     t1=$(bench_now)
     W_T1=$t1
     tb_kill "$PUB_PID" >/dev/null
-    W_TIME="-"
+    for h in "${BROWSE_HOSTS[@]}"; do W_TIME_OF[$h]=- W_LEFT_OF[$h]=-1; done
     for ((i = 0; i < WITHDRAW_TIMEOUT_S * 5 + 50; i++)); do
-        read -r _ present _ _ _ _ tzero <<<"$(progress "$BROWSE_FILE" "$COUNT")"
-        if ((present == 0)); then
-            W_TIME=$(since "$t1" "$tzero")
-            break
-        fi
+        all_gone=1
+        for ((j = 0; j < ${#BROWSE_HOSTS[@]}; j++)); do
+            h=${BROWSE_HOSTS[j]}
+            [[ ${W_TIME_OF[$h]} == - ]] || continue
+            read -r _ present _ _ _ _ tzero <<<"$(progress "${BROWSE_FILES[j]}" "$COUNT")"
+            W_LEFT_OF[$h]=$present
+            if ((present == 0)); then W_TIME_OF[$h]=$(since "$t1" "$tzero"); else all_gone=0; fi
+        done
+        ((all_gone)) && break
         elapsed_ge "$t1" "$WITHDRAW_TIMEOUT_S" && break
         sleep 0.2
     done
-    W_LEFT=$present
     echo "# $phase: UDP datagrams dropped by the kernel (receive buffer full) while withdrawing:" \
         "$(udp_drops_delta "$u0" "$(udp_drops)")"
-    if [[ $W_TIME == - ]]; then
-        echo "# $phase: after ${WITHDRAW_TIMEOUT_S}s hb still knows $present of the $COUNT names"
-    else
-        echo "# $phase: all withdrawn on hb ${W_TIME}s after the publisher exited"
-    fi
-    tb_kill "$BROWSE_PID" >/dev/null
+    for h in "${BROWSE_HOSTS[@]}"; do
+        if [[ ${W_TIME_OF[$h]} == - ]]; then
+            echo "# $phase: after ${WITHDRAW_TIMEOUT_S}s $h still knows ${W_LEFT_OF[$h]} of the $COUNT names"
+        else
+            echo "# $phase: all withdrawn on $h ${W_TIME_OF[$h]}s after the publisher exited"
+        fi
+    done
+    W_TIME=${W_TIME_OF[${BROWSE_HOSTS[0]}]} W_LEFT=${W_LEFT_OF[${BROWSE_HOSTS[0]}]}
+    for i in "${BROWSE_PIDS[@]}"; do tb_kill "$i" >/dev/null; done
 }
 
 # snapshot: "HOST=TICKS" of every running avahi-daemon, then "laneA=PKTS laneB=PKTS" (packets
-# received + sent by ha's and hb's br0, i.e. the mDNS traffic on each LAN).
+# received + sent by ha's and hb's br0, and hc's when paired: the mDNS traffic on each LAN).
 snapshot() {
     local h pid t ns rx tx
-    for h in ha ga gb hb rf; do
+    for h in $SNAP_HOSTS; do
         pid=$(tb_avahi_pid "$h" 2>/dev/null) || continue
         t=$(bench_cpu_ticks "$pid") && printf '%s=%s ' "$h" "$t"
     done
-    for h in ha hb; do
+    for h in $LAN_HOSTS; do
         ns=$(tb_ns "$h")
         read -r rx tx < <(ip netns exec "$ns" cat /sys/class/net/br0/statistics/rx_packets \
             /sys/class/net/br0/statistics/tx_packets 2>/dev/null | tr '\n' ' ')
@@ -233,7 +283,7 @@ snapshot() {
 # in the host's namespace; a socket's counter starts at 0 when it is opened.
 udp_drops() {
     local h
-    for h in ha ga gb hb rf; do
+    for h in $SNAP_HOSTS; do
         ip netns exec "$(tb_ns "$h")" cat /proc/net/udp /proc/net/udp6 2>/dev/null |
             awk -v h="$h" '$1 ~ /^[0-9]+:$/ {
                     port = $2; sub(/.*:/, "", port)
@@ -269,7 +319,7 @@ snapshot_delta() {
             if (kv[1] ~ /^lan/) lan = lan sprintf(" LAN %s %d", toupper(substr(kv[1], 4)), kv[2] - va[kv[1]])
             else cpu = cpu sprintf(" %s %.2f", kv[1], (kv[2] - va[kv[1]]) / hz)
         }
-        printf "avahi-daemon CPU s:%s; packets (ha/hb br0 rx+tx):%s\n", cpu, lan
+        printf "avahi-daemon CPU s:%s; packets (br0 rx+tx of the host on each LAN):%s\n", cpu, lan
     }'
 }
 
@@ -295,6 +345,129 @@ stages() {
 
 mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f\n", k / 1024 }'; }
 pct() { awk -v d="$1" -v hz="$HZ" -v s="$2" 'BEGIN { if (d == "" || s <= 0) print "-"; else printf "%.2f\n", 100 * d / hz / s }'; }
+
+# gateway_costs: called once every service is across (or the count timed out). Sets the
+# gateways' CPU seconds since CPU0_A/CPU0_B (carrying), their CPU in % of a core over two idle
+# windows of IDLE_S each, and their peak and current RSS.
+gateway_costs() {
+    # CPU used while carrying: from the start of publishing to the last resolved line (or now).
+    t_end=$(bench_now)
+    CPU1_A=$(bench_cpu_ticks "$GWA_PID") CPU1_B=$(bench_cpu_ticks "$GWB_PID")
+    carry_s=$(awk -v a="$R_T0" -v b="$t_end" 'BEGIN { printf "%.2f\n", b - a }')
+    # Idle window.
+    I0_A=$(bench_cpu_ticks "$GWA_PID") I0_B=$(bench_cpu_ticks "$GWB_PID")
+    i0=$(bench_now)
+    sleep "$IDLE_S"
+    I1_A=$(bench_cpu_ticks "$GWA_PID") I1_B=$(bench_cpu_ticks "$GWB_PID")
+    i1=$(bench_now)
+    idle_s=$(awk -v a="$i0" -v b="$i1" 'BEGIN { printf "%.3f\n", b - a }')
+    # A second window right after: the gateways' work that the burst left for later (repeated
+    # announcements, gateway A's resolvers that follow each service) is over or thinner by then.
+    sleep "$IDLE_S"
+    I2_A=$(bench_cpu_ticks "$GWA_PID") I2_B=$(bench_cpu_ticks "$GWB_PID")
+    i2=$(bench_now)
+    idle2_s=$(awk -v a="$i1" -v b="$i2" 'BEGIN { printf "%.3f\n", b - a }')
+    HWM_A=$(bench_status_kb "$GWA_PID" VmHWM) HWM_B=$(bench_status_kb "$GWB_PID" VmHWM)
+    RSS_A=$(bench_status_kb "$GWA_PID" VmRSS) RSS_B=$(bench_status_kb "$GWB_PID" VmRSS)
+    idle_a=$(pct "$((I1_A - I0_A))" "$idle_s") idle_b=$(pct "$((I1_B - I0_B))" "$idle_s")
+    idle2_a=$(pct "$((I2_A - I1_A))" "$idle2_s") idle2_b=$(pct "$((I2_B - I1_B))" "$idle2_s")
+    carry_a=$(awk -v d="$((CPU1_A - CPU0_A))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
+    carry_b=$(awk -v d="$((CPU1_B - CPU0_B))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
+}
+
+# print_gateway_costs LABEL_A LABEL_B: the table of gateway_costs' figures.
+print_gateway_costs() {
+    printf '%-12s %12s %12s %14s %15s %16s\n' gateway peak_rss_mib rss_mib idle_cpu_pct idle2_cpu_pct \
+        carry_cpu_s
+    printf '%-12s %12s %12s %14s %15s %16s\n' "$1" "$(mib "$HWM_A")" "$(mib "$RSS_A")" \
+        "$idle_a" "$idle2_a" "$carry_a"
+    printf '%-12s %12s %12s %14s %15s %16s\n' "$2" "$(mib "$HWM_B")" "$(mib "$RSS_B")" \
+        "$idle_b" "$idle2_b" "$carry_b"
+    echo "(peak_rss = VmHWM, rss = VmRSS after the idle window; idle_cpu_pct = utime+stime over"
+    echo " ${idle_s}s of idle right after the count completed, idle2_cpu_pct over the ${idle2_s}s after"
+    echo " that, in % of one core; carry_cpu_s = CPU seconds from the start of publishing"
+    echo " to ${carry_s}s later, when the count was complete or timed out)"
+}
+
+# print_gateway_keys: gateway_costs' figures as key=value lines.
+print_gateway_keys() {
+    echo "gwa_peak_rss_mib=$(mib "$HWM_A")"
+    echo "gwb_peak_rss_mib=$(mib "$HWM_B")"
+    echo "gwa_idle_cpu_pct=$idle_a"
+    echo "gwb_idle_cpu_pct=$idle_b"
+    echo "gwa_idle2_cpu_pct=$idle2_a"
+    echo "gwb_idle2_cpu_pct=$idle2_b"
+    echo "gwa_carry_cpu_s=$carry_a"
+    echo "gwb_carry_cpu_s=$carry_b"
+}
+
+# gateway_checks LOG_A LOG_B AVAHI_HOST...: warn if a gateway has died (sets G_ALIVE), count
+# the warnings and errors in the gateways' logs and the avahi-daemon log lines about limits.
+gateway_checks() {
+    local pid f h n
+    G_ALIVE=1
+    for pid in "$GWA_PID" "$GWB_PID"; do
+        tb_alive "$pid" || { echo "# WARNING: gateway PID $pid is no longer running"; G_ALIVE=0; }
+    done
+    for f in "$1" "$2"; do
+        echo "# $f.log: $(grep -c ' warning ' "$TB_DIR/log/$f.log") warnings," \
+            "$(grep -c ' error ' "$TB_DIR/log/$f.log") errors"
+    done
+    for h in "${@:3}"; do
+        n=$(grep -ciE 'too many|limit|exceed|full' "$TB_DIR/log/$h.avahi.log")
+        ((n)) && echo "# $h avahi-daemon log: $n lines about limits, e.g.: $(grep -m1 -iE 'too many|limit|exceed|full' "$TB_DIR/log/$h.avahi.log")"
+    done
+}
+
+# ratio A B: B / A with two decimals, "-" if either is missing.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a <= 0) print "-"; else printf "%.2f\n", b / a }'; }
+
+# ---- Paired run: reflector and z2z at once ----------------------------------------------
+if [[ $PAIRED == 1 ]]; then
+    echo "# paired (BENCH_PAIRED=1): one publisher on LAN A; the reflector (rf) carries it to LAN B," \
+        "and at the same time z2z (ga --export, gc --import) to LAN C; browsers on hb and hc"
+    tb_reflector_start || { echo "reflector did not start" >&2; exit 1; }
+    GWA_PID=$(_bench_z2z_start ga gwa.log --export "$BENCH_TYPE" --key "$BENCH_KEY" \
+        --interface lan0) || { echo "# gateway A did not start"; exit 1; }
+    GWB_PID=$(_bench_z2z_start gc gwc.log --import --key "$BENCH_KEY" --interface lan0 \
+        --bootstrap "$(tb_addr ga wan)") || { echo "# gateway C did not start"; exit 1; }
+    run_phase paired hb hc || { bench_gateway_logs 30; exit 1; }
+    stages "z2z stages from publish start" "$R_T0" "gwa.log:\\[bridge\\] exported '" \
+        "gwc.log:\\[bridge\\] importing '" "gwc.log:\\[mdns\\] published '"
+    gateway_costs
+    withdraw_all paired
+    e=$(awk '$1 == "established" { print $2; exit }' "$TB_DIR/log/bulk-paired.log")
+    R_ESTAB=$(since "$R_T0" "${e:--}")
+    stages "z2z withdrawal stages from the publisher's exit" "$W_T1" \
+        "gwa.log:\\[bridge\\] withdrew '" "gwc.log:\\[mdns\\] withdrew '"
+    gateway_checks gwa gwc ha ga gb hb gc hc
+    ((R_DONE && G_ALIVE)) || bench_gateway_logs 30
+    tb_kill "$GWB_PID" >/dev/null
+    tb_kill "$GWA_PID" >/dev/null
+    tb_reflector_stop
+    echo
+    printf '%-14s %9s %9s %12s\n' path resolved t_all_s withdraw_s
+    printf '%-14s %9s %9s %12s\n' "reflector (hb)" "${R_RES_OF[hb]}/$COUNT" "${R_T100_OF[hb]}" \
+        "${W_TIME_OF[hb]}"
+    printf '%-14s %9s %9s %12s\n' "z2z (hc)" "${R_RES_OF[hc]}/$COUNT" "${R_T100_OF[hc]}" \
+        "${W_TIME_OF[hc]}"
+    echo "(one publisher, both paths at once: times in s from its first D-Bus call; ha had every"
+    echo " group established after ${R_ESTAB}s; withdraw_s: from killing the publisher until the"
+    echo " browser knows none of the names, '-' = not within ${WITHDRAW_TIMEOUT_S}s)"
+    echo
+    print_gateway_costs "ga (export)" "gc (import)"
+    bench_footer
+    echo
+    echo "scale_count=$COUNT"
+    echo "scale_paired_all_reflector_s=${R_T100_OF[hb]}"
+    echo "scale_paired_all_z2z_s=${R_T100_OF[hc]}"
+    echo "scale_paired_ratio=$(ratio "${R_T100_OF[hb]}" "${R_T100_OF[hc]}")"
+    echo "scale_paired_withdraw_all_reflector_s=${W_TIME_OF[hb]}"
+    echo "scale_paired_withdraw_all_z2z_s=${W_TIME_OF[hc]}"
+    print_gateway_keys
+    tb_down
+    exit 0
+fi
 
 # ---- Phase 1: reflector ----------------------------------------------------------------
 echo "# phase 1: reflector (rf) between LAN A and LAN B, no gateways"
@@ -328,8 +501,7 @@ if [[ ${BENCH_AA:-0} == 1 ]]; then
     echo "scale_count=$COUNT"
     echo "scale_all_reflector_s=${REFL[3]}"
     echo "scale_all_reflector2_s=${REFL2[3]}"
-    echo "scale_aa_ratio=$(awk -v a="${REFL[3]}" -v b="${REFL2[3]}" \
-        'BEGIN { if (a == "-" || b == "-" || a <= 0) print "-"; else printf "%.2f\n", b / a }')"
+    echo "scale_aa_ratio=$(ratio "${REFL[3]}" "${REFL2[3]}")"
     tb_down
     exit 0
 fi
@@ -370,31 +542,9 @@ Z=("$R_RES" "$R_T50" "$R_T90" "$R_T100" "$R_COMMIT" "$R_ESTAB" "$R_DONE")
 # Where the time goes (from the gateways' info logs; empty if their format changes).
 stages "z2z stages from publish start" "$R_T0" "gwa.log:\\[bridge\\] exported '" \
     "gwb.log:\\[bridge\\] importing '" "gwb.log:\\[mdns\\] published '"
-# CPU used while carrying: from the start of publishing to the last resolved line (or now).
-t_end=$(bench_now)
-CPU1_A=$(bench_cpu_ticks "$GWA_PID") CPU1_B=$(bench_cpu_ticks "$GWB_PID")
-carry_s=$(awk -v a="$R_T0" -v b="$t_end" 'BEGIN { printf "%.2f\n", b - a }')
-# Idle window.
-I0_A=$(bench_cpu_ticks "$GWA_PID") I0_B=$(bench_cpu_ticks "$GWB_PID")
-i0=$(bench_now)
-sleep "$IDLE_S"
-I1_A=$(bench_cpu_ticks "$GWA_PID") I1_B=$(bench_cpu_ticks "$GWB_PID")
-i1=$(bench_now)
-idle_s=$(awk -v a="$i0" -v b="$i1" 'BEGIN { printf "%.3f\n", b - a }')
-# A second window right after: the gateways' work that the burst left for later (repeated
-# announcements, gateway A's resolvers that follow each service) is over or thinner by then.
-sleep "$IDLE_S"
-I2_A=$(bench_cpu_ticks "$GWA_PID") I2_B=$(bench_cpu_ticks "$GWB_PID")
-i2=$(bench_now)
-idle2_s=$(awk -v a="$i1" -v b="$i2" 'BEGIN { printf "%.3f\n", b - a }')
-HWM_A=$(bench_status_kb "$GWA_PID" VmHWM) HWM_B=$(bench_status_kb "$GWB_PID" VmHWM)
-RSS_A=$(bench_status_kb "$GWA_PID" VmRSS) RSS_B=$(bench_status_kb "$GWB_PID" VmRSS)
-idle_a=$(pct "$((I1_A - I0_A))" "$idle_s") idle_b=$(pct "$((I1_B - I0_B))" "$idle_s")
-idle2_a=$(pct "$((I2_A - I1_A))" "$idle2_s") idle2_b=$(pct "$((I2_B - I1_B))" "$idle2_s")
-carry_a=$(awk -v d="$((CPU1_A - CPU0_A))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
-carry_b=$(awk -v d="$((CPU1_B - CPU0_B))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", d / hz }')
+gateway_costs
 # Late arrivals during the idle window still count for the resolved total.
-read -r late _ <<<"$(progress "$BROWSE_FILE" "$COUNT")"
+read -r late _ <<<"$(progress "${BROWSE_FILES[0]}" "$COUNT")"
 ((late > Z[0])) && echo "# z2z: $late/$COUNT resolved on hb by the end of the idle window"
 withdraw_all z2z
 Z2Z_W=$W_TIME Z2Z_WL=$W_LEFT
@@ -402,19 +552,8 @@ e=$(awk '$1 == "established" { print $2; exit }' "$TB_DIR/log/bulk-z2z.log")
 Z[5]=$(since "$R_T0" "${e:--}")
 stages "z2z withdrawal stages from the publisher's exit" "$W_T1" "gwa.log:\\[bridge\\] withdrew '" \
     "gwb.log:\\[mdns\\] withdrew '"
-alive=1
-for pid in "$GWA_PID" "$GWB_PID"; do
-    tb_alive "$pid" || { echo "# WARNING: gateway PID $pid is no longer running"; alive=0; }
-done
-for f in gwa gwb; do
-    echo "# $f.log: $(grep -c ' warning ' "$TB_DIR/log/$f.log") warnings," \
-        "$(grep -c ' error ' "$TB_DIR/log/$f.log") errors"
-done
-for h in ha ga gb hb; do
-    n=$(grep -ciE 'too many|limit|exceed|full' "$TB_DIR/log/$h.avahi.log")
-    ((n)) && echo "# $h avahi-daemon log: $n lines about limits, e.g.: $(grep -m1 -iE 'too many|limit|exceed|full' "$TB_DIR/log/$h.avahi.log")"
-done
-((Z[6] && alive)) || bench_gateway_logs 30
+gateway_checks gwa gwb ha ga gb hb
+((Z[6] && G_ALIVE)) || bench_gateway_logs 30
 LOOP_A=("-" "-" "-") LOOP_B=("-" "-" "-")
 if ((${#TRACE_PIDS[@]})); then
     kill -INT "${TRACE_PIDS[@]}" 2>/dev/null
@@ -442,16 +581,7 @@ echo "(times in s from the publisher's first D-Bus call; ha_established: ha's av
 echo " every group; withdraw_s: from killing the publisher until hb knows none of the names,"
 echo " '-' = not within ${WITHDRAW_TIMEOUT_S}s; t_all_s '-' = incomplete within ${PHASE_TIMEOUT_S}s)"
 echo
-printf '%-12s %12s %12s %14s %15s %16s\n' gateway peak_rss_mib rss_mib idle_cpu_pct idle2_cpu_pct \
-    carry_cpu_s
-printf '%-12s %12s %12s %14s %15s %16s\n' "ga (export)" "$(mib "$HWM_A")" "$(mib "$RSS_A")" \
-    "$idle_a" "$idle2_a" "$carry_a"
-printf '%-12s %12s %12s %14s %15s %16s\n' "gb (import)" "$(mib "$HWM_B")" "$(mib "$RSS_B")" \
-    "$idle_b" "$idle2_b" "$carry_b"
-echo "(peak_rss = VmHWM, rss = VmRSS after the idle window; idle_cpu_pct = utime+stime over"
-echo " ${idle_s}s of idle right after the count completed, idle2_cpu_pct over the ${idle2_s}s after"
-echo " that, in % of one core; carry_cpu_s = CPU seconds from the start of publishing"
-echo " to ${carry_s}s later, when the count was complete or timed out)"
+print_gateway_costs "ga (export)" "gb (import)"
 bench_footer
 echo
 delta_t=$(awk -v a="${REFL[3]}" -v b="${Z[3]}" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.2f\n", b - a }')
@@ -471,14 +601,7 @@ echo "scale_withdraw_all_reflector_s=$REFL_W"
 echo "scale_withdraw_all_z2z_s=$Z2Z_W"
 echo "scale_withdraw_left_reflector=$REFL_WL"
 echo "scale_withdraw_left_z2z=$Z2Z_WL"
-echo "gwa_peak_rss_mib=$(mib "$HWM_A")"
-echo "gwb_peak_rss_mib=$(mib "$HWM_B")"
-echo "gwa_idle_cpu_pct=$idle_a"
-echo "gwb_idle_cpu_pct=$idle_b"
-echo "gwa_idle2_cpu_pct=$idle2_a"
-echo "gwb_idle2_cpu_pct=$idle2_b"
-echo "gwa_carry_cpu_s=$carry_a"
-echo "gwb_carry_cpu_s=$carry_b"
+print_gateway_keys
 if ((${#TRACE_PIDS[@]})); then
     echo "gwa_loop_blocking_calls=${LOOP_A[0]}"
     echo "gwa_loop_blocked_ms=${LOOP_A[1]}"
