@@ -118,11 +118,10 @@ class OpendhtOverlay final : public Overlay {
     std::lock_guard lock(mutex_);
     if (permanent)
       permanent_.insert({{key, value.id}, true});
-    if (inFlight_ >= kMaxPutsInFlight) {
+    if (inFlight_.size() >= kMaxPutsInFlight) {
       queued_.push_back(QueuedPut{key, std::move(value), permanent, std::move(done)});
       return;
     }
-    ++inFlight_;
     dispatch(QueuedPut{key, std::move(value), permanent, std::move(done)});
   }
 
@@ -144,10 +143,12 @@ class OpendhtOverlay final : public Overlay {
   void dispatch(QueuedPut p) {
     auto v = std::make_shared<::dht::Value>(kValueType, std::move(p.value.data), p.value.id);
     ::dht::InfoHash hash = toInfoHash(p.key);
-    ++inFlightIds_[{p.key, v->id}];
+    std::uint64_t place = ++lastPlace_;
+    inFlight_.emplace(place, std::make_pair(p.key, v->id));
     runner_.put(
         hash, v,
-        [this, hash, v, key = p.key, permanent = p.permanent, done = std::move(p.done)](bool ok) {
+        [this, hash, v, place, key = p.key, permanent = p.permanent,
+         done = std::move(p.done)](bool ok) {
           guarded(kTag, "put callback", [&] {
             if (done)
               done(ok);
@@ -157,11 +158,8 @@ class OpendhtOverlay final : public Overlay {
             return;
           if (permanent && permanent_.count({key, v->id}))
             runner_.put(hash, v, ::dht::DoneCallbackSimple{}, ::dht::time_point::max(), true);
-          auto it = inFlightIds_.find({key, v->id});
-          if (it == inFlightIds_.end())
+          if (inFlight_.erase(place) == 0)
             return;  // cancelled: cancelPut() has given its place away
-          if (--it->second == 0)
-            inFlightIds_.erase(it);
           nextPut();
         },
         ::dht::time_point::max(), false);
@@ -169,10 +167,8 @@ class OpendhtOverlay final : public Overlay {
 
   // A place among the puts in flight is free: the next queued put takes it. Mutex held.
   void nextPut() {
-    if (queued_.empty()) {
-      --inFlight_;
+    if (queued_.empty())
       return;
-    }
     QueuedPut next = std::move(queued_.front());
     queued_.pop_front();
     dispatch(std::move(next));
@@ -182,12 +178,10 @@ class OpendhtOverlay final : public Overlay {
     std::lock_guard lock(mutex_);
     permanent_.erase({key, id});
     std::erase_if(queued_, [&](const QueuedPut& q) { return q.key == key && q.value.id == id; });
-    if (auto it = inFlightIds_.find({key, id}); it != inFlightIds_.end()) {
-      int places = it->second;
-      inFlightIds_.erase(it);
-      for (int i = 0; i < places; ++i)
-        nextPut();
-    }
+    std::size_t places = std::erase_if(
+        inFlight_, [&](const auto& p) { return p.second == std::make_pair(key, id); });
+    for (std::size_t i = 0; i < places; ++i)
+      nextPut();
     // Queued for the DHT thread under the mutex: a put of the same value from another thread
     // (the served XML-RPC API) must not come in between and be cancelled with no callback.
     runner_.cancelPut(toInfoHash(key), id);
@@ -330,8 +324,9 @@ class OpendhtOverlay final : public Overlay {
   std::map<std::pair<Key, std::uint64_t>, bool> permanent_;
   static constexpr std::size_t kMaxPutsInFlight = 32;
   bool stopping_ = false;
-  std::size_t inFlight_ = 0;
-  std::map<std::pair<Key, std::uint64_t>, int> inFlightIds_;  // puts in flight, by value
+  // Puts waiting for their acknowledgements (key and value id), by place.
+  std::map<std::uint64_t, std::pair<Key, std::uint64_t>> inFlight_;
+  std::uint64_t lastPlace_ = 0;
   std::deque<QueuedPut> queued_;
 };
 
