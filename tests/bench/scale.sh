@@ -29,7 +29,8 @@
 # and gateway A exporting to gateway C importing on LAN C, with a browser on hb and one on hc
 # started at the same time. Both paths share the publisher's burst, host A's avahi-daemon and
 # the machine's load at that moment; phases run one after the other share none of these.
-# Prints scale_paired_* figures and the gateways' costs (gateway C in the gwb_* keys).
+# Prints scale_paired_* figures and the gateways' costs (gateway C in the gwb_* keys, its
+# BENCH_LOOP_WAITS trace in log/gwb.polls).
 #
 # With BENCH_LOOP_WAITS=1 (needs perf), `perf trace` follows each gateway's poll() calls from its
 # start to the end of the withdrawal, and the figures add how often and how long its event loop
@@ -389,6 +390,51 @@ print_gateway_costs() {
     echo " to ${carry_s}s later, when the count was complete or timed out)"
 }
 
+# loop_traces_start: with BENCH_LOOP_WAITS=1, `perf trace` follows the poll() calls of both
+# gateways (GWA_PID, GWB_PID) until loop_traces_stop.
+TRACE_PIDS=() LOOP_A=("-" "-" "-") LOOP_B=("-" "-" "-")
+loop_traces_start() {
+    local g pid_var
+    [[ ${BENCH_LOOP_WAITS:-0} == 1 ]] || return 0
+    if ! command -v perf >/dev/null; then
+        echo "# BENCH_LOOP_WAITS=1: perf is not installed; loop waits not measured"
+        return 0
+    fi
+    for g in a b; do
+        pid_var=GW${g^^}_PID
+        perf trace -e poll -p "${!pid_var}" -o "$TB_DIR/log/gw$g.polls" 2>/dev/null &
+        TRACE_PIDS+=("$!")
+    done
+}
+
+# loop_waits FILE: "CALLS TOTAL_MS LONGEST_MS" of the blocking D-Bus calls in a perf trace.
+loop_waits() {
+    [[ -s $1 ]] || { echo "- - -"; return; }
+    awk '/ poll\(ufds: [^,]*, nfds: 1, timeout_msecs: [0-9]+\)/ {
+        if (!match($0, /timeout_msecs: [0-9]+/)) next
+        if (substr($0, RSTART + 15, RLENGTH - 15) + 0 < 20000) next
+        if (!match($0, /\( *[0-9.]+ ms\)/)) next
+        d = substr($0, RSTART + 1, RLENGTH - 5) + 0
+        n++; total += d; if (d > longest) longest = d
+    }
+    END { printf "%d %.0f %.0f\n", n, total, longest }' "$1"
+}
+
+# loop_traces_stop: ends the traces and sets LOOP_A and LOOP_B from them.
+loop_traces_stop() {
+    local i
+    ((${#TRACE_PIDS[@]})) || return 0
+    kill -INT "${TRACE_PIDS[@]}" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "${TRACE_PIDS[@]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "${TRACE_PIDS[@]}" 2>/dev/null
+    wait "${TRACE_PIDS[@]}" 2>/dev/null
+    read -r -a LOOP_A <<<"$(loop_waits "$TB_DIR/log/gwa.polls")"
+    read -r -a LOOP_B <<<"$(loop_waits "$TB_DIR/log/gwb.polls")"
+}
+
 # print_gateway_keys: gateway_costs' figures as key=value lines.
 print_gateway_keys() {
     echo "gwa_peak_rss_mib=$(mib "$HWM_A")"
@@ -399,6 +445,14 @@ print_gateway_keys() {
     echo "gwb_idle2_cpu_pct=$idle2_b"
     echo "gwa_carry_cpu_s=$carry_a"
     echo "gwb_carry_cpu_s=$carry_b"
+    if ((${#TRACE_PIDS[@]})); then
+        echo "gwa_loop_blocking_calls=${LOOP_A[0]}"
+        echo "gwa_loop_blocked_ms=${LOOP_A[1]}"
+        echo "gwa_loop_longest_block_ms=${LOOP_A[2]}"
+        echo "gwb_loop_blocking_calls=${LOOP_B[0]}"
+        echo "gwb_loop_blocked_ms=${LOOP_B[1]}"
+        echo "gwb_loop_longest_block_ms=${LOOP_B[2]}"
+    fi
 }
 
 # gateway_checks LOG_A LOG_B AVAHI_HOST...: warn if a gateway has died (sets G_ALIVE), count
@@ -431,6 +485,7 @@ if [[ $PAIRED == 1 ]]; then
         --interface lan0) || { echo "# gateway A did not start"; exit 1; }
     GWB_PID=$(_bench_z2z_start gc gwc.log --import --key "$BENCH_KEY" --interface lan0 \
         --bootstrap "$(tb_addr ga wan)") || { echo "# gateway C did not start"; exit 1; }
+    loop_traces_start
     run_phase paired hb hc || { bench_gateway_logs 30; exit 1; }
     stages "z2z stages from publish start" "$R_T0" "gwa.log:\\[bridge\\] exported '" \
         "gwc.log:\\[bridge\\] importing '" "gwc.log:\\[mdns\\] published '"
@@ -442,6 +497,7 @@ if [[ $PAIRED == 1 ]]; then
         "gwa.log:\\[bridge\\] withdrew '" "gwc.log:\\[mdns\\] withdrew '"
     gateway_checks gwa gwc ha ga gb hb gc hc
     ((R_DONE && G_ALIVE)) || bench_gateway_logs 30
+    loop_traces_stop
     tb_kill "$GWB_PID" >/dev/null
     tb_kill "$GWA_PID" >/dev/null
     tb_reflector_stop
@@ -513,30 +569,7 @@ if ! bench_gateways_start; then
     bench_gateway_logs 30
     exit 1
 fi
-TRACE_PIDS=()
-if [[ ${BENCH_LOOP_WAITS:-0} == 1 ]]; then
-    if command -v perf >/dev/null; then
-        for g in a b; do
-            pid_var=GW${g^^}_PID
-            perf trace -e poll -p "${!pid_var}" -o "$TB_DIR/log/gw$g.polls" 2>/dev/null &
-            TRACE_PIDS+=("$!")
-        done
-    else
-        echo "# BENCH_LOOP_WAITS=1: perf is not installed; loop waits not measured"
-    fi
-fi
-# loop_waits FILE: "CALLS TOTAL_MS LONGEST_MS" of the blocking D-Bus calls in a perf trace.
-loop_waits() {
-    [[ -s $1 ]] || { echo "- - -"; return; }
-    awk '/ poll\(ufds: [^,]*, nfds: 1, timeout_msecs: [0-9]+\)/ {
-        if (!match($0, /timeout_msecs: [0-9]+/)) next
-        if (substr($0, RSTART + 15, RLENGTH - 15) + 0 < 20000) next
-        if (!match($0, /\( *[0-9.]+ ms\)/)) next
-        d = substr($0, RSTART + 1, RLENGTH - 5) + 0
-        n++; total += d; if (d > longest) longest = d
-    }
-    END { printf "%d %.0f %.0f\n", n, total, longest }' "$1"
-}
+loop_traces_start
 run_phase z2z || { bench_gateway_logs 30; exit 1; }
 Z=("$R_RES" "$R_T50" "$R_T90" "$R_T100" "$R_COMMIT" "$R_ESTAB" "$R_DONE")
 # Where the time goes (from the gateways' info logs; empty if their format changes).
@@ -554,18 +587,7 @@ stages "z2z withdrawal stages from the publisher's exit" "$W_T1" "gwa.log:\\[bri
     "gwb.log:\\[mdns\\] withdrew '"
 gateway_checks gwa gwb ha ga gb hb
 ((Z[6] && G_ALIVE)) || bench_gateway_logs 30
-LOOP_A=("-" "-" "-") LOOP_B=("-" "-" "-")
-if ((${#TRACE_PIDS[@]})); then
-    kill -INT "${TRACE_PIDS[@]}" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "${TRACE_PIDS[@]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "${TRACE_PIDS[@]}" 2>/dev/null
-    wait "${TRACE_PIDS[@]}" 2>/dev/null
-    read -r -a LOOP_A <<<"$(loop_waits "$TB_DIR/log/gwa.polls")"
-    read -r -a LOOP_B <<<"$(loop_waits "$TB_DIR/log/gwb.polls")"
-fi
+loop_traces_stop
 # Stop the gateways first (clean withdrawal), then the testbed.
 tb_kill "$GWB_PID" >/dev/null
 tb_kill "$GWA_PID" >/dev/null
@@ -602,12 +624,4 @@ echo "scale_withdraw_all_z2z_s=$Z2Z_W"
 echo "scale_withdraw_left_reflector=$REFL_WL"
 echo "scale_withdraw_left_z2z=$Z2Z_WL"
 print_gateway_keys
-if ((${#TRACE_PIDS[@]})); then
-    echo "gwa_loop_blocking_calls=${LOOP_A[0]}"
-    echo "gwa_loop_blocked_ms=${LOOP_A[1]}"
-    echo "gwa_loop_longest_block_ms=${LOOP_A[2]}"
-    echo "gwb_loop_blocking_calls=${LOOP_B[0]}"
-    echo "gwb_loop_blocked_ms=${LOOP_B[1]}"
-    echo "gwb_loop_longest_block_ms=${LOOP_B[2]}"
-fi
 tb_down
