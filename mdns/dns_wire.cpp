@@ -137,6 +137,103 @@ Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata) {
   return strings;
 }
 
+namespace {
+
+std::uint16_t read16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+
+// Reads the name at `pos`; `next` is where the data after it starts. Each pointer must point
+// before the place it is read from, so following them always ends.
+Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t pos,
+                        std::size_t& next) {
+  Labels labels;
+  std::size_t wire = 1;  // the closing zero
+  bool jumped = false;
+  for (;;) {
+    if (pos >= size)
+      return fail("name at offset " + std::to_string(pos) + " runs past the end");
+    std::uint8_t len = data[pos];
+    if ((len & 0xC0) == 0xC0) {
+      if (pos + 1 >= size)
+        return fail("pointer at offset " + std::to_string(pos) + " runs past the end");
+      std::size_t to = static_cast<std::size_t>(read16(data + pos) & 0x3FFF);
+      if (to >= pos)
+        return fail("pointer at offset " + std::to_string(pos) + " does not point back");
+      if (!jumped)
+        next = pos + 2;
+      jumped = true;
+      pos = to;
+      continue;
+    }
+    if ((len & 0xC0) != 0)
+      return fail("label type at offset " + std::to_string(pos) + " is not supported");
+    if (len == 0) {
+      if (!jumped)
+        next = pos + 1;
+      return labels;
+    }
+    if (pos + 1 + len > size)
+      return fail("label at offset " + std::to_string(pos) + " runs past the end");
+    wire += 1 + len;
+    if (wire > 255)
+      return fail("name at offset " + std::to_string(pos) + " is longer than 255 bytes");
+    labels.emplace_back(reinterpret_cast<const char*>(data + pos + 1), len);
+    pos += 1 + len;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::size_t size) {
+  if (size > kMaxMessage)
+    return fail("message of " + std::to_string(size) + " bytes exceeds " +
+                std::to_string(kMaxMessage));
+  if (size < 12)
+    return fail("message of " + std::to_string(size) + " bytes is shorter than its header");
+  std::vector<ReceivedRecord> records;
+  if ((data[2] & 0x80) == 0)
+    return records;  // a query
+  std::size_t questions = read16(data + 4);
+  std::size_t count = std::size_t{read16(data + 6)} + read16(data + 8) + read16(data + 10);
+  std::size_t pos = 12;
+  for (std::size_t i = 0; i < questions; ++i) {
+    auto name = readName(data, size, pos, pos);
+    if (!name)
+      return fail(name.error());
+    if (pos + 4 > size)
+      return fail("question at offset " + std::to_string(pos) + " runs past the end");
+    pos += 4;
+  }
+  // Each record takes at least 11 bytes: a bound on what is reserved.
+  records.reserve(std::min(count, (size - pos) / 11));
+  for (std::size_t i = 0; i < count; ++i) {
+    ReceivedRecord r;
+    auto name = readName(data, size, pos, pos);
+    if (!name)
+      return fail(name.error());
+    r.name = std::move(*name);
+    if (pos + 10 > size)
+      return fail("record at offset " + std::to_string(pos) + " runs past the end");
+    r.type = read16(data + pos);
+    r.ttl = (std::uint32_t{read16(data + pos + 4)} << 16) | read16(data + pos + 6);
+    std::size_t length = read16(data + pos + 8);
+    std::size_t rdata = pos + 10;
+    if (rdata + length > size)
+      return fail("record data at offset " + std::to_string(rdata) + " runs past the end");
+    if (r.type == kTypePtr) {
+      std::size_t end = 0;
+      auto target = readName(data, rdata + length, rdata, end);
+      if (!target)
+        return fail("PTR record: " + target.error());
+      r.target = std::move(*target);
+    }
+    pos = rdata + length;
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
 Response::Response(std::size_t limit)
     : bytes_{0, 0, 0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0}, limit_(std::max<std::size_t>(limit, 12)) {}
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -37,6 +38,26 @@ Result<Bytes> txtRdata(const std::vector<std::string>& strings);
 
 /// Parses TXT RDATA back into strings. Fails on a length running past the end.
 Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata);
+
+inline constexpr std::uint16_t kTypePtr = 12;
+
+/// The largest mDNS message read (RFC 6762 section 17: 9000 bytes, a jumbo frame's payload).
+inline constexpr std::size_t kMaxMessage = 9000;
+
+/// One resource record of a received message, as far as the gateway reads it.
+struct ReceivedRecord {
+  Labels name;  // the owner, unescaped labels
+  std::uint16_t type = 0;
+  std::uint32_t ttl = 0;
+  Labels target;  // a PTR record's RDATA; empty for every other type
+};
+
+/// Reads the answer, authority and additional records of a DNS response message (QR set);
+/// a query yields none. Names may be compressed (RFC 1035 section 4.1.4); a pointer must point
+/// before the name it is part of, so it cannot loop. Fails, saying what and at which offset,
+/// on a message longer than kMaxMessage, a record or name running past the end, a label over
+/// 63 bytes, a name over 255 bytes or a bad pointer.
+Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::size_t size);
 
 /// A Multicast DNS response message (RFC 6762 section 18) being filled with answers: ID 0, QR
 /// and AA set, no questions. Owner names, and the names in the RDATA of NS, CNAME, PTR and SRV

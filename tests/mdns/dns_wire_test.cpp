@@ -293,3 +293,79 @@ TEST_CASE("an mDNS response refuses names DNS cannot carry") {
   CHECK(records[2].owner == wire::Labels{"b", "local"});
   CHECK(records[2].rdata == wire::Bytes{5, 6, 7, 8});
 }
+
+TEST_CASE("a response reads back: compressed PTR targets, goodbyes, other types skipped") {
+  wire::Response r(1500);
+  auto ptr = wire::encodeName({"Toms Music", "_daap", "_tcp", "local"});
+  REQUIRE(ptr);
+  REQUIRE(r.add(wire::Labels{"_daap", "_tcp", "local"}, wire::kTypePtr, false, 4500, *ptr));
+  auto srv = wire::srvRdata(3689, {"hosta", "local"});
+  REQUIRE(srv);
+  REQUIRE(r.add(wire::Labels{"Toms Music", "_daap", "_tcp", "local"}, 33, true, 120, *srv));
+  auto bye = wire::encodeName({"Gone", "_daap", "_tcp", "local"});
+  REQUIRE(bye);
+  REQUIRE(r.add(wire::Labels{"_daap", "_tcp", "local"}, wire::kTypePtr, false, 0, *bye));
+
+  auto records = wire::parseMessage(r.bytes().data(), r.bytes().size());
+  REQUIRE(records);
+  REQUIRE(records->size() == 3);
+  CHECK((*records)[0].name == wire::Labels{"_daap", "_tcp", "local"});
+  CHECK((*records)[0].ttl == 4500);
+  CHECK((*records)[0].target == wire::Labels{"Toms Music", "_daap", "_tcp", "local"});
+  CHECK((*records)[1].type == 33);
+  CHECK((*records)[1].target.empty());
+  CHECK((*records)[2].ttl == 0);
+  CHECK((*records)[2].target == wire::Labels{"Gone", "_daap", "_tcp", "local"});
+  // The PTR targets were compressed against the owner names written before them.
+  CHECK(r.bytes().size() < 120);
+}
+
+TEST_CASE("a query yields no records, questions are skipped in a response") {
+  wire::Bytes query{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, '_', 'd', 'a', 'a', 'p', 0, 0, 12, 0, 1};
+  auto none = wire::parseMessage(query.data(), query.size());
+  REQUIRE(none);
+  CHECK(none->empty());
+
+  // A unicast response repeats the question; its answer's owner points back into it.
+  wire::Bytes answer{0,    0,   0x84, 0,  0,  1, 0, 1, 0, 0,  0, 0,  // header
+                     1,    'x', 0,    0,  12, 0, 1,                  // question x. PTR
+                     0xC0, 12,  0,    12, 0,  1, 0, 0, 0, 10, 0, 4,  // x. PTR TTL 10
+                     1,    'y', 0xC0, 12};                           // y.x.
+  auto one = wire::parseMessage(answer.data(), answer.size());
+  REQUIRE(one);
+  REQUIRE(one->size() == 1);
+  CHECK((*one)[0].name == wire::Labels{"x"});
+  CHECK((*one)[0].target == wire::Labels{"y", "x"});
+}
+
+TEST_CASE("malformed messages are rejected with where it went wrong") {
+  auto reject = [](const wire::Bytes& m, const std::string& what) {
+    auto r = wire::parseMessage(m.data(), m.size());
+    REQUIRE_FALSE(r);
+    CHECK_MESSAGE(r.error().find(what) != std::string::npos, r.error());
+  };
+  reject({0, 0, 0x84, 0}, "shorter than its header");
+  reject(wire::Bytes(wire::kMaxMessage + 1, 0), "exceeds 9000");
+  // One answer announced, none there.
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0}, "runs past the end");
+  // A pointer to itself, and one pointing forward.
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xC0, 12}, "does not point back");
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xC0, 20, 0, 0}, "does not point back");
+  // A label running past the end, and an unknown label type.
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 9, 'a'}, "label at offset 12");
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x41, 'a'}, "label type");
+  // Record data longer than the message.
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 9, 0},
+         "record data at offset 23");
+  // A PTR whose target leaves its record data.
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 2, 3, 'a'},
+         "PTR record");
+  // A name of five 60-byte labels: more than 255 bytes.
+  wire::Bytes longName{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+  for (int i = 0; i < 5; ++i) {
+    longName.push_back(60);
+    longName.insert(longName.end(), 60, 'x');
+  }
+  longName.push_back(0);
+  reject(longName, "longer than 255 bytes");
+}

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Fuzz target for the mDNS message reader: any datagram on the link must be rejected cleanly
+// or give names that could be written again (labels of 1 to 63 bytes, names within 255).
+#include <cstdint>
+#include <cstdlib>
+
+#include "z2z/mdns/dns_wire.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  auto records = z2z::mdns::wire::parseMessage(data, size);
+  if (records) {
+    for (const auto& r : *records) {
+      if (!z2z::mdns::wire::encodeName(r.name) ||
+          (!r.target.empty() && !z2z::mdns::wire::encodeName(r.target))) {
+        std::abort();
+      }
+    }
+  }
+  return 0;
+}
