@@ -24,13 +24,7 @@
 #include "z2z/config/log.hpp"
 #include "z2z/mdns/dns_wire.hpp"
 #include "z2z/mdns/event_loop.hpp"
-
-#ifndef IP_MULTICAST_ALL
-#define IP_MULTICAST_ALL 49
-#endif
-#ifndef IPV6_MULTICAST_ALL
-#define IPV6_MULTICAST_ALL 29
-#endif
+#include "z2z/mdns/mdns_socket.hpp"
 
 namespace z2z::mdns {
 namespace {
@@ -38,9 +32,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kTag = "mdns";
-constexpr std::uint16_t kMdnsPort = 5353;
-constexpr char kGroupV4[] = "224.0.0.251";
-constexpr char kGroupV6[] = "ff02::fb";
 constexpr std::uint16_t kTypeA = 1;
 // A packet's DNS message fits a 1500-byte link MTU under an IPv6 and a UDP header. A record too
 // big for that goes alone, up to the 9000 bytes RFC 6762 section 17 allows.
@@ -75,77 +66,6 @@ constexpr std::chrono::milliseconds kRepeatSpacing{40};
 constexpr std::chrono::milliseconds kGather{20};
 constexpr std::chrono::seconds kInterfacesMaxAge{1};
 constexpr std::chrono::seconds kFlushLimit{2};
-
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd = std::exchange(o.fd, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0)
-      ::close(fd);
-    fd = -1;
-  }
-};
-
-// A sending socket on port 5353 bound to the family's mDNS group (on `ifindex` for IPv6, whose
-// link-scope group needs an interface), multicasting on `ifindex` (0: the routing default),
-// hop limit 255 as RFC 6762 section 11 asks, not looping back to this host (send() turns that
-// on for goodbyes).
-Fd openSender(int family, int ifindex, std::string& why) {
-  Fd s(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (s.fd < 0) {
-    why = std::string("socket: ") + std::strerror(errno);
-    return s;
-  }
-  int one = 1, zero = 0, ttl = 255;
-  // SO_REUSEADDR shares the port with avahi-daemon, which sets it too.
-  if (::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
-    why = std::string("SO_REUSEADDR: ") + std::strerror(errno);
-    return Fd();
-  }
-  int rc = 0;
-  if (family == AF_INET) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(kMdnsPort);
-    ::inet_pton(AF_INET, kGroupV4, &a.sin_addr);
-    ip_mreqn mreq{};
-    mreq.imr_ifindex = ifindex;
-    rc = ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) |
-         ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) |
-         ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &zero, sizeof zero) |
-         (ifindex ? ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) : 0);
-    if (rc == 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-      rc = -1;
-  } else {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(kMdnsPort);
-    a.sin6_scope_id = static_cast<std::uint32_t>(ifindex);
-    ::inet_pton(AF_INET6, kGroupV6, &a.sin6_addr);
-    rc = ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) |
-         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero) |
-         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl) |
-         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero) |
-         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex);
-    if (rc == 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-      rc = -1;
-  }
-  if (rc != 0) {
-    why = std::strerror(errno);
-    return Fd();
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -216,7 +136,7 @@ struct Announcer::Impl {
 
   explicit Impl(EventLoop& l) : loop(l) {
     std::string why;
-    usable = openSender(AF_INET, 0, why).fd >= 0;
+    usable = openMdnsSocket(AF_INET, 0, false, why).fd >= 0;
     if (!usable) {
       log::warning(kTag, "cannot send from the mDNS port (", why,
                    "); avahi-daemon announces the imports itself, more slowly in bursts");
@@ -451,7 +371,7 @@ struct Announcer::Impl {
     auto it = senders.find(p.target);
     if (it == senders.end()) {
       std::string why;
-      Fd s = openSender(p.target.family, p.target.ifindex, why);
+      Fd s = openMdnsSocket(p.target.family, p.target.ifindex, false, why);
       if (s.fd < 0) {
         warnOnce(p.target, "cannot open a socket to announce on", why);
         errno = EINVAL;
@@ -477,14 +397,14 @@ struct Announcer::Impl {
       auto* a = reinterpret_cast<sockaddr_in*>(&to);
       a->sin_family = AF_INET;
       a->sin_port = htons(kMdnsPort);
-      ::inet_pton(AF_INET, kGroupV4, &a->sin_addr);
+      ::inet_pton(AF_INET, kMdnsGroupV4, &a->sin_addr);
       len = sizeof *a;
     } else {
       auto* a = reinterpret_cast<sockaddr_in6*>(&to);
       a->sin6_family = AF_INET6;
       a->sin6_port = htons(kMdnsPort);
       a->sin6_scope_id = static_cast<std::uint32_t>(p.target.ifindex);
-      ::inet_pton(AF_INET6, kGroupV6, &a->sin6_addr);
+      ::inet_pton(AF_INET6, kMdnsGroupV6, &a->sin6_addr);
       len = sizeof *a;
     }
     if (::sendto(sender.fd.fd, p.bytes.data(), p.bytes.size(), 0, reinterpret_cast<sockaddr*>(&to),

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace z2z::mdns {
+
+inline constexpr std::uint16_t kMdnsPort = 5353;
+inline constexpr char kMdnsGroupV4[] = "224.0.0.251";
+inline constexpr char kMdnsGroupV6[] = "ff02::fb";
+
+/// An owned file descriptor.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd = std::exchange(o.fd, -1);
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  void reset();
+};
+
+/// A non-blocking UDP socket on port 5353 bound to the family's mDNS group address (on
+/// `ifindex` for IPv6, whose link-scope group needs an interface), sharing the port with
+/// avahi-daemon (SO_REUSEADDR, which it sets too). Bound to the group, it never takes a unicast
+/// datagram meant for the daemon, and with IP_MULTICAST_ALL off it receives only from groups it
+/// joined itself.
+///
+/// To send: multicasts on `ifindex` (0: the routing default), hop limit 255 (RFC 6762 section
+/// 11), not looping back to this host. To receive: joins the group on `ifindex` and nothing
+/// else. On failure returns an Fd of -1 and says why in `why`.
+Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why);
+
+}  // namespace z2z::mdns
