@@ -7,11 +7,13 @@
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "z2z/config/error.hpp"
@@ -19,6 +21,7 @@
 #include "z2z/config/log.hpp"
 #include "z2z/mdns/dns_wire.hpp"
 #include "z2z/mdns/entry_groups.hpp"
+#include "z2z/mdns/link_watch.hpp"
 
 namespace z2z::mdns {
 namespace {
@@ -62,6 +65,10 @@ constexpr std::uint32_t kTtlService = 4500;  // Avahi's AVAHI_DEFAULT_TTL
 constexpr int kMaxRenames = 32;
 // How long a name this Link withdrew may still be listed by the daemon without being taken.
 constexpr std::chrono::seconds kWithdrawnLinger{10};
+// A type this gateway only imports is followed by listening once its browser has found what was
+// on the link (LinkWatch). A service found by that browser stays known this long unless the link
+// says more about it: the TTL of an avahi-daemon's PTR record (Avahi's AVAHI_DEFAULT_TTL).
+constexpr std::chrono::seconds kFoundLease{4500};
 // Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
 // 0.8 loses goodbye packets when a thousand groups are freed within a second (measured with
 // tests/bench/scale.sh: a third of the withdrawn names stayed in every cache on the link until
@@ -70,7 +77,6 @@ constexpr std::chrono::milliseconds kFreeWindow{100};
 constexpr int kFreesPerWindow = 40;
 
 constexpr std::uint16_t kTypeA = 1;
-constexpr std::uint16_t kTypePtr = 12;
 constexpr std::uint16_t kTypeTxt = 16;
 constexpr std::uint16_t kTypeAaaa = 28;
 constexpr std::uint16_t kTypeSrv = 33;
@@ -115,6 +121,8 @@ struct Link::Impl {
     int waitingAllForNow = 0;
     bool ready = false;
     std::unique_ptr<EventLoop::Timer> readyTimer;
+    bool exported = false;   // browse() asked for it: its services are reported
+    bool listening = false;  // followed through LinkWatch, no browser of its own
   };
 
   struct Sighting {
@@ -182,6 +190,12 @@ struct Link::Impl {
   bool reconnectPending = false;
   std::unique_ptr<EventLoop::Timer> reconnect;
   std::map<std::string, TypeBrowse> types;
+  LinkWatch watch;
+  // When each sighting LinkWatch reported (or the browser found, for a type followed by
+  // listening) runs out, unless heard of again.
+  std::map<std::pair<ServiceKey, Sighting>, std::chrono::steady_clock::time_point> heardUntil;
+  std::unique_ptr<EventLoop::Timer> expiry;
+  std::chrono::steady_clock::time_point expiryDue{};
   std::map<ServiceKey, Browsed> browsed;
   std::map<std::string, HostWatch> hosts;
   std::map<ServiceKey, std::string> publishedNames;  // name on the link -> id (publishedAs)
@@ -218,7 +232,10 @@ struct Link::Impl {
       : loop(l),
         events(std::move(e)),
         entryGroups(l, [this](EntryGroups::Handle g, EntryGroups::Event event,
-                              const std::string& error) { onGroup(g, event, error); }) {
+                              const std::string& error) { onGroup(g, event, error); }),
+        watch(l, [this](const std::string& name, const std::string& type, int ifindex, int family,
+                        std::uint32_t ttl) { heard(name, type, ifindex, family, ttl); }) {
+    expiry = loop.timer([this] { guarded(kTag, "link expiry", [this] { expire(); }); });
     for (const std::string& name : options.interfaces) {
       unsigned index = if_nametoindex(name.c_str());
       if (index == 0)
@@ -312,7 +329,10 @@ struct Link::Impl {
       t.ready = false;
       t.waitingAllForNow = 0;
       t.readyTimer.reset();
+      t.listening = false;  // browsed again when the daemon is back
+      watch.unwatch(t.type);
     }
+    heardUntil.clear();
     for (auto& [_, b] : browsed) {
       if (b.resolver)
         avahi_service_resolver_free(b.resolver);
@@ -410,59 +430,13 @@ struct Link::Impl {
   void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
                 AvahiBrowserEvent event, const char* name, const char* type, const char* domain) {
     switch (event) {
-      case AVAHI_BROWSER_NEW: {
-        ServiceKey key{name, type, domain};
-        Browsed& b = browsed[key];
-        b.key = key;
-        b.sightings.insert({iface, proto});
+      case AVAHI_BROWSER_NEW:
         entryGroups.useInterface(iface, proto);
-        log::debug(kTag, "browse: new ", describe(key), " on interface ", iface, " protocol ",
-                   proto);
-        // Our own imports come back through the browser too. Everything about them is known
-        // already: resolving them kept avahi-daemon (and so every D-Bus call of ours) busy in a
-        // burst, and each got a resolver that stays (kFollowDelay). They are known by name:
-        // avahi-daemon flags a service local only if its SRV target is the daemon's own host
-        // name, which an import's never is. Another host's service of the same name has the
-        // same PTR record, so it adds no browse result of its own either way.
-        bool first = b.sightings.size() == 1;
-        if (const Published* own = publishedAs(key); own != nullptr && !own->ownHost) {
-          if (first)
-            b.ownImport = true;
-          break;
-        }
-        b.ownImport = false;
-        if (b.resolver != nullptr || b.follower != 0 || b.followQueued ||
-            (b.retry && b.retry->armed()))
-          break;
-        // A name we withdrew a moment ago: the daemon lists its own cached copy until the goodbye
-        // has passed (a thousand at once after a burst of withdrawals, each resolver costing a
-        // blocking D-Bus call). Look again later; if it was only that copy, it is gone by then.
-        if (recentlyWithdrawn(key)) {
-          scheduleResolveRetry(b);
-          break;
-        }
-        startResolver(b);
+        sighted(ServiceKey{name, type, domain}, {iface, proto});
         break;
-      }
-      case AVAHI_BROWSER_REMOVE: {
-        auto it = browsed.find(ServiceKey{name, type, domain});
-        if (it == browsed.end())
-          break;
-        it->second.sightings.erase({iface, proto});
-        if (!it->second.sightings.empty())
-          break;
-        // What we publish ourselves stays known while we publish it: a loaded avahi-daemon
-        // reports it gone and back within a millisecond (seen for the gateway's own advertisement
-        // while 1,000 imports were being resolved), and forgetting it would free and re-create
-        // its resolver and address watch with D-Bus calls that block, then, for up to 25 s each.
-        // Link::unpublish forgets it if no sighting came back.
-        if (publishedAs(it->first) != nullptr) {
-          log::debug(kTag, "browse: ", describe(it->first), " reported gone while we publish it");
-          break;
-        }
-        forget(it);
+      case AVAHI_BROWSER_REMOVE:
+        unsighted(ServiceKey{name, type, domain}, {iface, proto});
         break;
-      }
       case AVAHI_BROWSER_ALL_FOR_NOW: {
         for (auto& [typeName, t] : types) {
           bool mine = std::any_of(t.browsers.begin(), t.browsers.end(),
@@ -481,6 +455,58 @@ struct Link::Impl {
                    "browsing failed: ", avahiError(slots.empty() ? nullptr : slots[0].client));
         break;
     }
+  }
+
+  // A service of a browsed type is on the link, on this interface and protocol.
+  void sighted(const ServiceKey& key, Sighting where) {
+    Browsed& b = browsed[key];
+    b.key = key;
+    b.sightings.insert(where);
+    log::debug(kTag, "browse: new ", describe(key), " on interface ", where.iface, " protocol ",
+               where.proto);
+    // Our own imports come back through the browser too. Everything about them is known
+    // already: resolving them kept avahi-daemon (and so every D-Bus call of ours) busy in a
+    // burst, and each got a resolver that stays (kFollowDelay). They are known by name:
+    // avahi-daemon flags a service local only if its SRV target is the daemon's own host
+    // name, which an import's never is. Another host's service of the same name has the
+    // same PTR record, so it adds no browse result of its own either way.
+    bool first = b.sightings.size() == 1;
+    if (const Published* own = publishedAs(key); own != nullptr && !own->ownHost) {
+      if (first)
+        b.ownImport = true;
+      return;
+    }
+    b.ownImport = false;
+    if (b.resolver != nullptr || b.follower != 0 || b.followQueued || (b.retry && b.retry->armed()))
+      return;
+    // A name we withdrew a moment ago: the daemon lists its own cached copy until the goodbye
+    // has passed (a thousand at once after a burst of withdrawals, each resolver costing a
+    // blocking D-Bus call). Look again later; if it was only that copy, it is gone by then.
+    if (recentlyWithdrawn(key)) {
+      scheduleResolveRetry(b);
+      return;
+    }
+    startResolver(b);
+  }
+
+  // It left the link there.
+  void unsighted(const ServiceKey& key, Sighting where) {
+    auto it = browsed.find(key);
+    if (it == browsed.end())
+      return;
+    it->second.sightings.erase(where);
+    if (!it->second.sightings.empty())
+      return;
+    // What we publish ourselves stays known while we publish it: a loaded avahi-daemon
+    // reports it gone and back within a millisecond (seen for the gateway's own advertisement
+    // while 1,000 imports were being resolved), and forgetting it would free and re-create
+    // its resolver and address watch with D-Bus calls that block, then, for up to 25 s each.
+    // Link::unpublish forgets it if no sighting came back.
+    if (publishedAs(it->first) != nullptr) {
+      log::debug(kTag, "browse: ", describe(it->first), " reported gone while we publish it");
+      return;
+    }
+    forget(it);
   }
 
   void typeReady(const std::string& type) {
@@ -502,6 +528,81 @@ struct Link::Impl {
         commitPublished(p);
       }
     }
+    if (!it->second.exported)
+      listenInstead(it->second);
+  }
+
+  // A type this gateway only imports: its browser has found what was on the link; from now on
+  // the link is followed by listening (LinkWatch). A browser of the daemon's would go on asking
+  // the link, and the daemon would answer each of its questions with every import of the type.
+  void listenInstead(TypeBrowse& t) {
+    if (t.browsers.empty())
+      return;
+    for (auto& [b, slot] : t.browsers) {
+      avahi_service_browser_free(b);
+      release(slot);
+    }
+    t.browsers.clear();
+    t.listening = true;
+    watch.watch(t.type);
+    auto until = std::chrono::steady_clock::now() + kFoundLease;
+    for (const auto& [key, b] : browsed) {
+      if (key.type != t.type)
+        continue;
+      for (const Sighting& where : b.sightings)
+        heardUntil.try_emplace({key, where}, until);
+    }
+    scheduleExpiry(until);
+    log::info(kTag, "following ", t.type, " on the link by listening");
+  }
+
+  // LinkWatch heard a PTR record of a type followed by listening.
+  void heard(const std::string& name, const std::string& type, int ifindex, int family,
+             std::uint32_t ttl) {
+    auto t = types.find(type);
+    if (t == types.end() || !t->second.listening)
+      return;
+    ServiceKey key{name, type, "local"};
+    Sighting where{ifindex, family == AF_INET ? AVAHI_PROTO_INET : AVAHI_PROTO_INET6};
+    auto b = browsed.find(key);
+    bool known = b != browsed.end() && b->second.sightings.contains(where);
+    if (ttl == 0 && !known)
+      return;
+    // A goodbye ends the record one second later (RFC 6762 section 10.1).
+    auto until = std::chrono::steady_clock::now() +
+                 (ttl == 0 ? std::chrono::seconds(1) : std::chrono::seconds(ttl));
+    heardUntil.insert_or_assign({key, where}, until);
+    scheduleExpiry(until);
+    if (!known && ttl > 0)
+      sighted(key, where);
+  }
+
+  void scheduleExpiry(std::chrono::steady_clock::time_point at) {
+    if (expiry->armed() && expiryDue <= at)
+      return;
+    expiryDue = at;
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        at - std::chrono::steady_clock::now());
+    expiry->arm(std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
+  }
+
+  void expire() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::pair<ServiceKey, Sighting>> gone;
+    std::optional<std::chrono::steady_clock::time_point> next;
+    for (auto it = heardUntil.begin(); it != heardUntil.end();) {
+      if (it->second <= now) {
+        gone.push_back(it->first);
+        it = heardUntil.erase(it);
+      } else {
+        next = next ? std::min(*next, it->second) : it->second;
+        ++it;
+      }
+    }
+    for (const auto& [key, where] : gone)
+      unsighted(key, where);
+    if (next)
+      scheduleExpiry(*next);
   }
 
   // SRV and TXT only: the addresses come from one watch per host (watchHost), not from a host
@@ -694,6 +795,16 @@ struct Link::Impl {
     hosts.erase(it);
   }
 
+  // Imports are announced (EntryGroups::useInterface), and the link listened to (LinkWatch),
+  // where the daemon works and this Link is to publish.
+  void useDaemonInterface(AvahiIfIndex iface, AvahiProtocol protocol) {
+    entryGroups.useInterface(iface, protocol);
+    if (std::find(ifaces.begin(), ifaces.end(), AVAHI_IF_UNSPEC) != ifaces.end() ||
+        std::find(ifaces.begin(), ifaces.end(), iface) != ifaces.end()) {
+      watch.listen(iface, protocol == AVAHI_PROTO_INET ? AF_INET : AF_INET6);
+    }
+  }
+
   // The daemon's own address records show on every interface and protocol it uses: where
   // imports are announced (EntryGroups::useInterface).
   void watchDaemonInterfaces() {
@@ -704,7 +815,7 @@ struct Link::Impl {
       entryGroups.browseRecords(AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, fqdn, rrtype,
                                 [this](EntryGroups::Handle, const EntryGroups::RecordEvent& e) {
                                   if (e.kind == EntryGroups::RecordEvent::Kind::New)
-                                    entryGroups.useInterface(e.iface, e.protocol);
+                                    useDaemonInterface(e.iface, e.protocol);
                                   else if (e.kind == EntryGroups::RecordEvent::Kind::Failure)
                                     log::warning(kTag,
                                                  "cannot watch the daemon's interfaces: ", e.error);
@@ -998,7 +1109,7 @@ struct Link::Impl {
     std::vector<EntryGroups::Record> out;
     addRecord(out, unique, instanceName, kTypeSrv, hostTtl, *srv);
     addRecord(out, unique, instanceName, kTypeTxt, serviceTtl, *txt);
-    addRecord(out, 0, typeNameText, kTypePtr, serviceTtl, *instanceWire);
+    addRecord(out, 0, typeNameText, wire::kTypePtr, serviceTtl, *instanceWire);
     return out;
   }
 
@@ -1019,8 +1130,8 @@ struct Link::Impl {
     if (!typeWire)
       return;
     std::vector<EntryGroups::Record> records;
-    addRecord(records, 0, wire::escapedName(servicesName), kTypePtr, p.ttl ? p.ttl : kTtlService,
-              *typeWire);
+    addRecord(records, 0, wire::escapedName(servicesName), wire::kTypePtr,
+              p.ttl ? p.ttl : kTtlService, *typeWire);
     g.group = entryGroups.publish(std::move(records), "the type " + p.service.key.type);
   }
 
@@ -1177,6 +1288,17 @@ Link::~Link() = default;
 
 void Link::browse(const std::string& type) {
   impl_->ensureType(type);
+  Impl::TypeBrowse& t = impl_->types[type];
+  if (t.exported)
+    return;
+  t.exported = true;
+  if (t.listening) {  // imported so far; its services are wanted now, from a browser again
+    t.listening = false;
+    impl_->watch.unwatch(type);
+    std::erase_if(impl_->heardUntil, [&](const auto& h) { return h.first.first.type == type; });
+    if (impl_->running)
+      impl_->startBrowsing(t);
+  }
 }
 
 void Link::publish(const std::string& id, const Service& service, const std::string& homeHost) {

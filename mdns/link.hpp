@@ -30,6 +30,9 @@ struct LinkEvents {
 /// The local link as avahi-daemon sees it: browses and resolves services of chosen types, and
 /// publishes services of other links as raw mDNS records (no probing: the Link checks the names
 /// browsed on the link itself and takes an alternative name when one is taken, as DNS-SD does).
+/// A type that is only published, never browse()d, is browsed until the daemon has listed what
+/// the link has, and then followed by listening to the link's mDNS traffic (LinkWatch): the
+/// daemon would answer a browser of its own with every record of the type it publishes.
 ///
 /// Uses the Avahi client with AVAHI_CLIENT_NO_FAIL: when avahi-daemon restarts, browsing and
 /// publishing are set up again on their own. Loop thread only.

@@ -41,4 +41,25 @@ tb_publish ha "After Garbage" _daap._tcp 7000 >/dev/null
 check "gateway B keeps importing" tb_wait_service hb _daap._tcp "After Garbage" 10
 check "gateway B is still running" pgrep -f "z2z --log-level info --import" >/dev/null
 
+# Gateway B no longer browses a type it only imports once the browser has found what was there:
+# it follows link B by listening. A local service that comes later keeps its name against a
+# later import, and one that says goodbye frees its name.
+check "gateway B follows _daap._tcp on link B by listening" \
+  grep -q "following _daap._tcp on the link by listening" "$TB_DIR/log/gwb.log"
+tb_publish hb "Late Clash" _daap._tcp 5001 where=b-late >/dev/null
+gone_pid=$(tb_publish hb "Gone Local" _daap._tcp 5002)
+sleep 1
+tb_kill "$gone_pid"
+sleep 2
+tb_publish ha "Late Clash" _daap._tcp 6001 where=a-late >/dev/null
+tb_publish ha "Gone Local" _daap._tcp 6002 where=a-gone >/dev/null
+check "a later import of a later local service's name takes an alternative name" \
+  tb_wait_service hb _daap._tcp "Late Clash #2" 10
+late_line=$(tb_resolve hb _daap._tcp "Late Clash" 4)
+check "the later local service keeps its name, port and host" \
+  test "$(field 9 "$late_line");$(field 7 "$late_line")" = "5001;hostb.local"
+gone_line=$(tb_resolve hb _daap._tcp "Gone Local" 6)
+check "a name whose local service said goodbye goes to the import" \
+  test "$(field 9 "$gone_line");$(field 10 "$gone_line")" = '6002;"where=a-gone"'
+
 z2z_finish

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "z2z/mdns/link_watch.hpp"
+
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string_view>
+#include <utility>
+
+#include "z2z/config/guard.hpp"
+#include "z2z/config/log.hpp"
+#include "z2z/mdns/dns_wire.hpp"
+#include "z2z/mdns/event_loop.hpp"
+#include "z2z/mdns/mdns_socket.hpp"
+
+namespace z2z::mdns {
+namespace {
+
+constexpr std::string_view kTag = "mdns";
+// Datagrams read per readable event, so that one busy interface cannot hold the loop.
+constexpr int kReadsPerEvent = 64;
+
+bool sameLabel(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+struct LinkWatch::Impl {
+  struct Socket {
+    Fd fd;
+    std::unique_ptr<EventLoop::Watch> watch;
+  };
+
+  EventLoop& loop;
+  Seen seen;
+  std::set<std::string> types;                    // "_daap._tcp"
+  std::map<std::pair<int, int>, Socket> sockets;  // (ifindex, family)
+  std::set<std::pair<int, int>> failed;
+  std::array<std::uint8_t, wire::kMaxMessage + 1> buffer{};
+  unsigned long rejected = 0;
+
+  Impl(EventLoop& l, Seen s) : loop(l), seen(std::move(s)) {}
+
+  void listen(int ifindex, int family) {
+    auto where = std::make_pair(ifindex, family);
+    if (ifindex <= 0 || sockets.contains(where) || failed.contains(where))
+      return;
+    std::string why;
+    Fd fd = openMdnsSocket(family, ifindex, true, why);
+    if (fd.fd < 0) {
+      failed.insert(where);
+      log::warning(kTag, "cannot listen for mDNS on interface ", ifindex,
+                   family == AF_INET ? " (IPv4): " : " (IPv6): ", why,
+                   "; names taken there later are not followed");
+      return;
+    }
+    int raw = fd.fd;
+    Socket& s = sockets[where];
+    s.fd = std::move(fd);
+    s.watch = loop.watchReadable(raw, [this, raw, ifindex, family] {
+      guarded(kTag, "mDNS listener", [&] { drain(raw, ifindex, family); });
+    });
+    log::debug(kTag, "listening for mDNS on interface ", ifindex,
+               family == AF_INET ? " (IPv4)" : " (IPv6)");
+  }
+
+  void drain(int fd, int ifindex, int family) {
+    for (int n = 0; n < kReadsPerEvent; ++n) {
+      ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
+      if (got < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+          log::warning(kTag, "reading mDNS on interface ", ifindex, ": ", std::strerror(errno));
+        return;
+      }
+      read(static_cast<std::size_t>(got), ifindex, family);
+    }
+  }
+
+  void read(std::size_t size, int ifindex, int family) {
+    if (types.empty())
+      return;  // nothing followed (yet): the socket is only kept empty
+    auto records = wire::parseMessage(buffer.data(), size);
+    if (!records) {
+      ++rejected;
+      log::debug(kTag, "mDNS message on interface ", ifindex, " rejected (", rejected,
+                 " so far): ", records.error());
+      return;
+    }
+    for (const wire::ReceivedRecord& r : *records) {
+      // "_daap._tcp.local" PTR "Name._daap._tcp.local"
+      if (r.type != wire::kTypePtr || r.name.size() != 3 || !sameLabel(r.name[2], "local") ||
+          r.target.size() != 4) {
+        continue;
+      }
+      bool sameOwner = true;
+      for (std::size_t i = 0; i < 3; ++i)
+        sameOwner = sameOwner && sameLabel(r.target[i + 1], r.name[i]);
+      if (!sameOwner)
+        continue;
+      for (const std::string& type : types) {
+        std::size_t dot = type.find('.');
+        if (dot != std::string::npos && sameLabel(r.name[0], type.substr(0, dot)) &&
+            sameLabel(r.name[1], type.substr(dot + 1))) {
+          seen(r.target[0], type, ifindex, family, r.ttl);
+          break;
+        }
+      }
+    }
+  }
+};
+
+LinkWatch::LinkWatch(EventLoop& loop, Seen seen)
+    : impl_(std::make_unique<Impl>(loop, std::move(seen))) {}
+
+LinkWatch::~LinkWatch() = default;
+
+void LinkWatch::watch(const std::string& type) {
+  impl_->types.insert(type);
+}
+
+void LinkWatch::unwatch(const std::string& type) {
+  impl_->types.erase(type);
+}
+
+void LinkWatch::listen(int ifindex, int family) {
+  impl_->listen(ifindex, family);
+}
+
+}  // namespace z2z::mdns
