@@ -144,12 +144,14 @@ std::uint16_t read16(const std::uint8_t* p) {
 }
 
 // Reads the name at `pos`; `next` is where the data after it starts. Each pointer must point
-// before the place it is read from, so following them always ends.
+// before where the name, or the part reached by the previous pointer, began: the places jumped
+// to only go down, so following them always ends.
 Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t pos,
                         std::size_t& next) {
   Labels labels;
   std::size_t wire = 1;  // the closing zero
   bool jumped = false;
+  std::size_t bound = pos;
   for (;;) {
     if (pos >= size)
       return fail("name at offset " + std::to_string(pos) + " runs past the end");
@@ -158,12 +160,12 @@ Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t 
       if (pos + 1 >= size)
         return fail("pointer at offset " + std::to_string(pos) + " runs past the end");
       std::size_t to = static_cast<std::size_t>(read16(data + pos) & 0x3FFF);
-      if (to >= pos)
+      if (to >= bound)
         return fail("pointer at offset " + std::to_string(pos) + " does not point back");
       if (!jumped)
         next = pos + 2;
       jumped = true;
-      pos = to;
+      pos = bound = to;
       continue;
     }
     if ((len & 0xC0) != 0)

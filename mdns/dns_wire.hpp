@@ -54,9 +54,9 @@ struct ReceivedRecord {
 
 /// Reads the answer, authority and additional records of a DNS response message (QR set);
 /// a query yields none. Names may be compressed (RFC 1035 section 4.1.4); a pointer must point
-/// before the name it is part of, so it cannot loop. Fails, saying what and at which offset,
-/// on a message longer than kMaxMessage, a record or name running past the end, a label over
-/// 63 bytes, a name over 255 bytes or a bad pointer.
+/// before the name, or the part of it, that it ends, so pointers cannot loop. Fails, saying what
+/// and at which offset, on a message longer than kMaxMessage, a record or name running past the
+/// end, a label over 63 bytes, a name over 255 bytes or a bad pointer.
 Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::size_t size);
 
 /// A Multicast DNS response message (RFC 6762 section 18) being filled with answers: ID 0, QR

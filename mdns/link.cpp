@@ -69,6 +69,10 @@ constexpr std::chrono::seconds kWithdrawnLinger{10};
 // on the link (LinkWatch). A service found by that browser stays known this long unless the link
 // says more about it: the TTL of an avahi-daemon's PTR record (Avahi's AVAHI_DEFAULT_TTL).
 constexpr std::chrono::seconds kFoundLease{4500};
+// Such a type is browsed again this often, so that a service no host asks about (nothing then
+// refreshes its records on the link) is confirmed before its lease runs out. The daemon answers
+// that browser with every import of the type, once an hour.
+constexpr std::chrono::seconds kRelist{3600};
 // Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
 // 0.8 loses goodbye packets when a thousand groups are freed within a second (measured with
 // tests/bench/scale.sh: a third of the withdrawn names stayed in every cache on the link until
@@ -115,6 +119,12 @@ struct Link::Impl {
     bool running = false;
   };
 
+  struct Sighting {
+    AvahiIfIndex iface;
+    AvahiProtocol proto;
+    auto operator<=>(const Sighting&) const = default;
+  };
+
   struct TypeBrowse {
     std::string type;
     std::vector<std::pair<AvahiServiceBrowser*, int>> browsers;  // with their slot
@@ -123,12 +133,10 @@ struct Link::Impl {
     std::unique_ptr<EventLoop::Timer> readyTimer;
     bool exported = false;   // browse() asked for it: its services are reported
     bool listening = false;  // followed through LinkWatch, no browser of its own
-  };
-
-  struct Sighting {
-    AvahiIfIndex iface;
-    AvahiProtocol proto;
-    auto operator<=>(const Sighting&) const = default;
+    // Not exported: what its browser listed since it was started (again), and when to start it
+    // again.
+    std::set<std::pair<ServiceKey, Sighting>> listed;
+    std::unique_ptr<EventLoop::Timer> relist;
   };
 
   struct HostWatch {
@@ -330,6 +338,8 @@ struct Link::Impl {
       t.waitingAllForNow = 0;
       t.readyTimer.reset();
       t.listening = false;  // browsed again when the daemon is back
+      t.relist.reset();
+      t.listed.clear();
       watch.unwatch(t.type);
     }
     heardUntil.clear();
@@ -399,9 +409,15 @@ struct Link::Impl {
 
   // ---- browsing ------------------------------------------------------------------------------
 
-  void startBrowsing(TypeBrowse& t) {
-    t.ready = false;
+  // `again`: a type followed by listening is listed anew (kRelist); what waits for it to be
+  // ready does not wait again.
+  void startBrowsing(TypeBrowse& t, bool again = false) {
+    if (!again)
+      t.ready = false;
     t.waitingAllForNow = 0;
+    t.listed.clear();
+    if (!t.exported)
+      watch.watch(t.type);  // from the start: nothing falls between the browser and listening
     for (AvahiIfIndex iface : ifaces) {
       int slot = acquireSlot();
       AvahiServiceBrowser* b = avahi_service_browser_new(
@@ -415,6 +431,8 @@ struct Link::Impl {
       t.browsers.emplace_back(b, slot);
       ++t.waitingAllForNow;
     }
+    if (again)
+      return;
     t.readyTimer = loop.timer([this, type = t.type] { typeReady(type); });
     t.readyTimer->arm(kTypeReadyTimeout);
   }
@@ -430,11 +448,22 @@ struct Link::Impl {
   void onBrowse(AvahiServiceBrowser* sb, AvahiIfIndex iface, AvahiProtocol proto,
                 AvahiBrowserEvent event, const char* name, const char* type, const char* domain) {
     switch (event) {
-      case AVAHI_BROWSER_NEW:
+      case AVAHI_BROWSER_NEW: {
         entryGroups.useInterface(iface, proto);
-        sighted(ServiceKey{name, type, domain}, {iface, proto});
+        ServiceKey key{name, type, domain};
+        Sighting where{iface, proto};
+        if (auto t = types.find(type); t != types.end()) {
+          if (t->second.exported)
+            heardUntil.erase({key, where});  // the browser follows it now
+          else
+            t->second.listed.insert({key, where});
+        }
+        sighted(key, where);
         break;
+      }
       case AVAHI_BROWSER_REMOVE:
+        if (auto t = types.find(type); t != types.end())
+          t->second.listed.erase({ServiceKey{name, type, domain}, Sighting{iface, proto}});
         unsighted(ServiceKey{name, type, domain}, {iface, proto});
         break;
       case AVAHI_BROWSER_ALL_FOR_NOW: {
@@ -443,6 +472,8 @@ struct Link::Impl {
                                   [sb](const auto& b) { return b.first == sb; });
           if (mine && --t.waitingAllForNow <= 0) {
             typeReady(typeName);
+            if (!t.exported)
+              listenInstead(t);
             break;
           }
         }
@@ -528,39 +559,49 @@ struct Link::Impl {
         commitPublished(p);
       }
     }
-    if (!it->second.exported)
-      listenInstead(it->second);
   }
 
-  // A type this gateway only imports: its browser has found what was on the link; from now on
-  // the link is followed by listening (LinkWatch). A browser of the daemon's would go on asking
-  // the link, and the daemon would answer each of its questions with every import of the type.
+  // A type this gateway only imports: its browser has listed what is on the link; from now on
+  // the link is followed by listening (LinkWatch), and what was listed is known for kFoundLease
+  // unless the link says otherwise. A browser of the daemon's would go on asking the link, and
+  // the daemon would answer each of its questions with every import of the type. Where this
+  // process cannot listen, the browser stays.
   void listenInstead(TypeBrowse& t) {
-    if (t.browsers.empty())
+    if (t.browsers.empty() || !watch.listening())
       return;
     for (auto& [b, slot] : t.browsers) {
       avahi_service_browser_free(b);
       release(slot);
     }
     t.browsers.clear();
-    t.listening = true;
-    watch.watch(t.type);
     auto until = std::chrono::steady_clock::now() + kFoundLease;
-    for (const auto& [key, b] : browsed) {
-      if (key.type != t.type)
-        continue;
-      for (const Sighting& where : b.sightings)
-        heardUntil.try_emplace({key, where}, until);
+    for (const auto& sighting : t.listed) {
+      auto [h, added] = heardUntil.try_emplace(sighting, until);
+      if (!added)
+        h->second = std::max(h->second, until);
     }
+    t.listed.clear();
     scheduleExpiry(until);
-    log::info(kTag, "following ", t.type, " on the link by listening");
+    if (!t.listening)
+      log::info(kTag, "following ", t.type, " on the link by listening");
+    t.listening = true;
+    if (!t.relist)
+      t.relist = loop.timer([this, type = t.type] { relist(type); });
+    t.relist->arm(kRelist);
   }
 
-  // LinkWatch heard a PTR record of a type followed by listening.
+  void relist(const std::string& type) {
+    auto t = types.find(type);
+    if (t == types.end() || !running || t->second.exported || !t->second.browsers.empty())
+      return;
+    startBrowsing(t->second, true);
+  }
+
+  // LinkWatch heard a PTR record of a type this Link does not export.
   void heard(const std::string& name, const std::string& type, int ifindex, int family,
              std::uint32_t ttl) {
     auto t = types.find(type);
-    if (t == types.end() || !t->second.listening)
+    if (!running || t == types.end() || t->second.exported)
       return;
     ServiceKey key{name, type, "local"};
     Sighting where{ifindex, family == AF_INET ? AVAHI_PROTO_INET : AVAHI_PROTO_INET6};
@@ -568,9 +609,13 @@ struct Link::Impl {
     bool known = b != browsed.end() && b->second.sightings.contains(where);
     if (ttl == 0 && !known)
       return;
-    // A goodbye ends the record one second later (RFC 6762 section 10.1).
-    auto until = std::chrono::steady_clock::now() +
-                 (ttl == 0 ? std::chrono::seconds(1) : std::chrono::seconds(ttl));
+    // A goodbye ends the record one second later (RFC 6762 section 10.1). Otherwise the service
+    // stays known at least until the type is listed again (kRelist): nothing may refresh a
+    // record nobody asks for.
+    auto until =
+        std::chrono::steady_clock::now() +
+        (ttl == 0 ? std::chrono::seconds(1)
+                  : std::max<std::chrono::seconds>(std::chrono::seconds(ttl), kFoundLease));
     heardUntil.insert_or_assign({key, where}, until);
     scheduleExpiry(until);
     if (!known && ttl > 0)
@@ -1292,11 +1337,13 @@ void Link::browse(const std::string& type) {
   if (t.exported)
     return;
   t.exported = true;
-  if (t.listening) {  // imported so far; its services are wanted now, from a browser again
+  impl_->watch.unwatch(type);
+  t.relist.reset();
+  // Imported so far: its services are wanted now, from a browser again. What was heard expires
+  // as before unless the browser lists it.
+  if (t.listening) {
     t.listening = false;
-    impl_->watch.unwatch(type);
-    std::erase_if(impl_->heardUntil, [&](const auto& h) { return h.first.first.type == type; });
-    if (impl_->running)
+    if (impl_->running && t.browsers.empty())
       impl_->startBrowsing(t);
   }
 }
@@ -1361,7 +1408,7 @@ void Link::unpublish(const std::string& id) {
   impl_->published.erase(it);
   if (!ownHost)
     impl_->releaseHostGroup(host, id);
-  // Kept through a reported removal (see onBrowse) and not seen since: gone now.
+  // Kept through a reported removal (see unsighted) and not seen since: gone now.
   auto seen = impl_->browsed.find(onLink);
   if (seen != impl_->browsed.end() && seen->second.sightings.empty() &&
       impl_->publishedAs(onLink) == nullptr)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/mdns/link_watch.hpp"
 
+#include <netinet/in.h>
 #include <strings.h>
 #include <sys/socket.h>
 
@@ -72,11 +73,21 @@ struct LinkWatch::Impl {
 
   void drain(int fd, int ifindex, int family) {
     for (int n = 0; n < kReadsPerEvent; ++n) {
-      ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
+      sockaddr_storage from{};
+      socklen_t fromLength = sizeof from;
+      ssize_t got = ::recvfrom(fd, buffer.data(), buffer.size(), 0,
+                               reinterpret_cast<sockaddr*>(&from), &fromLength);
       if (got < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
           log::warning(kTag, "reading mDNS on interface ", ifindex, ": ", std::strerror(errno));
         return;
+      }
+      std::uint16_t port = from.ss_family == AF_INET
+                               ? ntohs(reinterpret_cast<sockaddr_in*>(&from)->sin_port)
+                               : ntohs(reinterpret_cast<sockaddr_in6*>(&from)->sin6_port);
+      if (port != kMdnsPort) {
+        ++rejected;
+        continue;
       }
       read(static_cast<std::size_t>(got), ifindex, family);
     }
@@ -103,11 +114,13 @@ struct LinkWatch::Impl {
         sameOwner = sameOwner && sameLabel(r.target[i + 1], r.name[i]);
       if (!sameOwner)
         continue;
+      // A TTL with its top bit set counts as 0 (RFC 2181 section 8).
+      std::uint32_t ttl = (r.ttl & 0x80000000U) != 0 ? 0 : r.ttl;
       for (const std::string& type : types) {
         std::size_t dot = type.find('.');
         if (dot != std::string::npos && sameLabel(r.name[0], type.substr(0, dot)) &&
             sameLabel(r.name[1], type.substr(dot + 1))) {
-          seen(r.target[0], type, ifindex, family, r.ttl);
+          seen(r.target[0], type, ifindex, family, ttl);
           break;
         }
       }
@@ -130,6 +143,10 @@ void LinkWatch::unwatch(const std::string& type) {
 
 void LinkWatch::listen(int ifindex, int family) {
   impl_->listen(ifindex, family);
+}
+
+bool LinkWatch::listening() const {
+  return !impl_->sockets.empty() && impl_->failed.empty();
 }
 
 }  // namespace z2z::mdns

@@ -22,8 +22,8 @@ class EventLoop;
 /// is enough to keep up once a browser has found what was there before.
 ///
 /// Each socket is bound to the mDNS group and joined to it on one interface, next to
-/// avahi-daemon's. A datagram that is not a well-formed DNS message is dropped (counted in the
-/// debug log). Loop thread only.
+/// avahi-daemon's. A datagram from a port other than 5353 (RFC 6762 section 6) or that is not a
+/// well-formed DNS message is dropped (counted in the debug log). Loop thread only.
 class LinkWatch {
  public:
   /// A service `name` of `type` (e.g. "_daap._tcp") in domain "local" was seen with this TTL on
@@ -42,6 +42,8 @@ class LinkWatch {
   void unwatch(const std::string& type);
   /// Listens on this interface and family from now on; idempotent. Logs once if it cannot.
   void listen(int ifindex, int family);
+  /// True if it listens somewhere and nowhere failed to.
+  bool listening() const;
 
  private:
   struct Impl;

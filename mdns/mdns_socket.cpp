@@ -18,6 +18,10 @@
 
 namespace z2z::mdns {
 
+namespace {
+constexpr int kReceiveBuffer = 4 << 20;
+}  // namespace
+
 void Fd::reset() {
   if (fd >= 0)
     ::close(fd);
@@ -34,6 +38,12 @@ Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why) {
   if (::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
     why = std::string("SO_REUSEADDR: ") + std::strerror(errno);
     return Fd();
+  }
+  if (receive) {
+    // Room for a burst while the loop is busy: root may exceed net.core.rmem_max.
+    int bytes = kReceiveBuffer;
+    if (::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0)
+      ::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
   }
   int rc = 0;
   if (family == AF_INET) {

@@ -351,6 +351,8 @@ TEST_CASE("malformed messages are rejected with where it went wrong") {
   // A pointer to itself, and one pointing forward.
   reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xC0, 12}, "does not point back");
   reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xC0, 20, 0, 0}, "does not point back");
+  // A label and then a pointer back to it: a loop.
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 'a', 0xC0, 12}, "does not point back");
   // A label running past the end, and an unknown label type.
   reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 9, 'a'}, "label at offset 12");
   reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x41, 'a'}, "label type");
