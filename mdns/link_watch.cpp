@@ -41,14 +41,15 @@ struct LinkWatch::Impl {
   EventLoop& loop;
   Seen seen;
   std::set<std::string> types;                    // "_daap._tcp"
-  std::map<std::pair<int, int>, Socket> sockets;  // (ifindex, family)
+  std::set<std::pair<int, int>> wanted;           // (ifindex, family)
+  std::map<std::pair<int, int>, Socket> sockets;  // open while a type is watched
   std::set<std::pair<int, int>> failed;
   std::array<std::uint8_t, wire::kMaxMessage + 1> buffer{};
   unsigned long rejected = 0;
 
   Impl(EventLoop& l, Seen s) : loop(l), seen(std::move(s)) {}
 
-  void listen(int ifindex, int family) {
+  void open(int ifindex, int family) {
     auto where = std::make_pair(ifindex, family);
     if (ifindex <= 0 || sockets.contains(where) || failed.contains(where))
       return;
@@ -94,8 +95,6 @@ struct LinkWatch::Impl {
   }
 
   void read(std::size_t size, int ifindex, int family) {
-    if (types.empty())
-      return;  // nothing followed (yet): the socket is only kept empty
     auto records = wire::parseMessage(buffer.data(), size);
     if (!records) {
       ++rejected;
@@ -135,14 +134,20 @@ LinkWatch::~LinkWatch() = default;
 
 void LinkWatch::watch(const std::string& type) {
   impl_->types.insert(type);
+  for (auto [ifindex, family] : impl_->wanted)
+    impl_->open(ifindex, family);
 }
 
 void LinkWatch::unwatch(const std::string& type) {
   impl_->types.erase(type);
+  if (impl_->types.empty())
+    impl_->sockets.clear();  // nothing to follow: no wake-up for each packet on the link
 }
 
 void LinkWatch::listen(int ifindex, int family) {
-  impl_->listen(ifindex, family);
+  impl_->wanted.insert({ifindex, family});
+  if (!impl_->types.empty())
+    impl_->open(ifindex, family);
 }
 
 bool LinkWatch::listening() const {

@@ -40,7 +40,8 @@ class LinkWatch {
   void watch(const std::string& type);
   /// Stops reporting `type`.
   void unwatch(const std::string& type);
-  /// Listens on this interface and family from now on; idempotent. Logs once if it cannot.
+  /// Listens on this interface and family from now on, while some type is watched; idempotent.
+  /// Logs once if it cannot.
   void listen(int ifindex, int family);
   /// True if it listens somewhere and nowhere failed to.
   bool listening() const;
