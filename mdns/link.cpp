@@ -73,6 +73,8 @@ constexpr std::chrono::seconds kFoundLease{4500};
 // refreshes its records on the link) is confirmed before its lease runs out. The daemon answers
 // that browser with every import of the type, once an hour.
 constexpr std::chrono::seconds kRelist{3600};
+// ... and this long after LinkWatch lost datagrams.
+constexpr std::chrono::seconds kRelistAfterLoss{10};
 // Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
 // 0.8 loses goodbye packets when a thousand groups are freed within a second (measured with
 // tests/bench/scale.sh: a third of the withdrawn names stayed in every cache on the link until
@@ -204,6 +206,9 @@ struct Link::Impl {
   std::map<std::pair<ServiceKey, Sighting>, std::chrono::steady_clock::time_point> heardUntil;
   std::unique_ptr<EventLoop::Timer> expiry;
   std::chrono::steady_clock::time_point expiryDue{};
+  std::unique_ptr<EventLoop::Timer> relistAll;  // after LinkWatch lost datagrams
+  std::chrono::milliseconds lossDelay{kRelistAfterLoss};
+  std::chrono::steady_clock::time_point lastLoss{};
   std::map<ServiceKey, Browsed> browsed;
   std::map<std::string, HostWatch> hosts;
   std::map<ServiceKey, std::string> publishedNames;  // name on the link -> id (publishedAs)
@@ -241,9 +246,18 @@ struct Link::Impl {
         events(std::move(e)),
         entryGroups(l, [this](EntryGroups::Handle g, EntryGroups::Event event,
                               const std::string& error) { onGroup(g, event, error); }),
-        watch(l, [this](const std::string& name, const std::string& type, int ifindex, int family,
-                        std::uint32_t ttl) { heard(name, type, ifindex, family, ttl); }) {
+        watch(
+            l,
+            [this](const std::string& name, const std::string& type, int ifindex, int family,
+                   std::uint32_t ttl) { heard(name, type, ifindex, family, ttl); },
+            [this] { relistSoon(); }) {
     expiry = loop.timer([this] { guarded(kTag, "link expiry", [this] { expire(); }); });
+    relistAll = loop.timer([this] {
+      guarded(kTag, "link relist", [this] {
+        for (auto& [type, t] : types)
+          relist(type);
+      });
+    });
     for (const std::string& name : options.interfaces) {
       unsigned index = if_nametoindex(name.c_str());
       if (index == 0)
@@ -590,10 +604,25 @@ struct Link::Impl {
     t.relist->arm(kRelist);
   }
 
+  // LinkWatch may have missed a service: list the followed types again, once things are calmer
+  // (datagrams are dropped in bursts). Listing again makes the daemon answer with every import,
+  // which may cost more datagrams: while losses go on, each wait is twice the last, up to kRelist.
+  void relistSoon() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - lastLoss > kRelist)
+      lossDelay = kRelistAfterLoss;
+    lastLoss = now;
+    if (relistAll->armed())
+      return;
+    relistAll->arm(lossDelay);
+    lossDelay = std::min<std::chrono::milliseconds>(lossDelay * 2, kRelist);
+  }
+
   void relist(const std::string& type) {
     auto t = types.find(type);
     if (t == types.end() || !running || t->second.exported || !t->second.browsers.empty())
       return;
+    log::info(kTag, "listing ", type, " on the link again");
     startBrowsing(t->second, true);
   }
 

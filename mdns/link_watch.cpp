@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <set>
@@ -25,6 +26,7 @@ namespace {
 constexpr std::string_view kTag = "mdns";
 // Datagrams read per readable event, so that one busy interface cannot hold the loop.
 constexpr int kReadsPerEvent = 64;
+constexpr std::chrono::seconds kLossReport{60};
 
 bool sameLabel(const std::string& a, const std::string& b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -36,18 +38,21 @@ struct LinkWatch::Impl {
   struct Socket {
     Fd fd;
     std::unique_ptr<EventLoop::Watch> watch;
+    std::uint32_t drops = 0;  // the kernel's count (SO_RXQ_OVFL) when last seen
   };
 
   EventLoop& loop;
   Seen seen;
+  Lost lost;
   std::set<std::string> types;                    // "_daap._tcp"
   std::set<std::pair<int, int>> wanted;           // (ifindex, family)
   std::map<std::pair<int, int>, Socket> sockets;  // open while a type is watched
   std::set<std::pair<int, int>> failed;
   std::array<std::uint8_t, wire::kMaxMessage + 1> buffer{};
   unsigned long rejected = 0;
+  std::chrono::steady_clock::time_point lastLossReport{};
 
-  Impl(EventLoop& l, Seen s) : loop(l), seen(std::move(s)) {}
+  Impl(EventLoop& l, Seen s, Lost d) : loop(l), seen(std::move(s)), lost(std::move(d)) {}
 
   void open(int ifindex, int family) {
     auto where = std::make_pair(ifindex, family);
@@ -65,23 +70,51 @@ struct LinkWatch::Impl {
     int raw = fd.fd;
     Socket& s = sockets[where];
     s.fd = std::move(fd);
-    s.watch = loop.watchReadable(raw, [this, raw, ifindex, family] {
-      guarded(kTag, "mDNS listener", [&] { drain(raw, ifindex, family); });
-    });
+    s.watch = loop.watchReadable(
+        raw, [this, where] { guarded(kTag, "mDNS listener", [&] { drain(where); }); });
     log::debug(kTag, "listening for mDNS on interface ", ifindex,
                family == AF_INET ? " (IPv4)" : " (IPv6)");
   }
 
-  void drain(int fd, int ifindex, int family) {
+  void drain(std::pair<int, int> where) {
+    auto [ifindex, family] = where;
     for (int n = 0; n < kReadsPerEvent; ++n) {
+      auto it = sockets.find(where);
+      if (it == sockets.end())
+        return;
       sockaddr_storage from{};
-      socklen_t fromLength = sizeof from;
-      ssize_t got = ::recvfrom(fd, buffer.data(), buffer.size(), 0,
-                               reinterpret_cast<sockaddr*>(&from), &fromLength);
+      iovec data{buffer.data(), buffer.size()};
+      alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(std::uint32_t))> control{};
+      msghdr m{};
+      m.msg_name = &from;
+      m.msg_namelen = sizeof from;
+      m.msg_iov = &data;
+      m.msg_iovlen = 1;
+      m.msg_control = control.data();
+      m.msg_controllen = control.size();
+      ssize_t got = ::recvmsg(it->second.fd.fd, &m, 0);
       if (got < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
           log::warning(kTag, "reading mDNS on interface ", ifindex, ": ", std::strerror(errno));
         return;
+      }
+      for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
+          continue;
+        std::uint32_t drops = 0;
+        std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+        if (drops != it->second.drops) {
+          // Once per kLossReport at notice level: drops come in bursts.
+          auto now = std::chrono::steady_clock::now();
+          bool report = now - lastLossReport >= kLossReport;
+          log::emit(report ? log::Level::Notice : log::Level::Debug, kTag, "the kernel dropped ",
+                    drops - it->second.drops, " mDNS datagrams on interface ", ifindex,
+                    " (receive buffer full) (", drops, " so far)");
+          if (report)
+            lastLossReport = now;
+          it->second.drops = drops;
+          lost();
+        }
       }
       std::uint16_t port = from.ss_family == AF_INET
                                ? ntohs(reinterpret_cast<sockaddr_in*>(&from)->sin_port)
@@ -127,8 +160,8 @@ struct LinkWatch::Impl {
   }
 };
 
-LinkWatch::LinkWatch(EventLoop& loop, Seen seen)
-    : impl_(std::make_unique<Impl>(loop, std::move(seen))) {}
+LinkWatch::LinkWatch(EventLoop& loop, Seen seen, Lost lost)
+    : impl_(std::make_unique<Impl>(loop, std::move(seen), std::move(lost))) {}
 
 LinkWatch::~LinkWatch() = default;
 

@@ -31,7 +31,11 @@ class LinkWatch {
   using Seen = std::function<void(const std::string& name, const std::string& type, int ifindex,
                                   int family, std::uint32_t ttl)>;
 
-  LinkWatch(EventLoop& loop, Seen seen);
+  /// The kernel dropped datagrams of a socket whose buffer was full: something may have been
+  /// missed.
+  using Lost = std::function<void()>;
+
+  LinkWatch(EventLoop& loop, Seen seen, Lost lost);
   ~LinkWatch();
   LinkWatch(const LinkWatch&) = delete;
   LinkWatch& operator=(const LinkWatch&) = delete;

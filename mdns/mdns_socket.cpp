@@ -44,6 +44,8 @@ Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why) {
     int bytes = kReceiveBuffer;
     if (::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0)
       ::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    // Each datagram tells how many the kernel dropped so far (LinkWatch).
+    ::setsockopt(s.fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   }
   int rc = 0;
   if (family == AF_INET) {

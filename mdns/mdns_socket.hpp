@@ -36,7 +36,8 @@ struct Fd {
 ///
 /// To send: multicasts on `ifindex` (0: the routing default), hop limit 255 (RFC 6762 section
 /// 11), not looping back to this host (the Announcer turns that on for goodbyes). To receive:
-/// joins the group on `ifindex` only, with a receive buffer of 4 MiB where allowed. On failure
+/// joins the group on `ifindex` only, with a receive buffer of 4 MiB where allowed, and reports
+/// the kernel's count of dropped datagrams with each one (SO_RXQ_OVFL). On failure
 /// returns an Fd of -1 and says why in `why`.
 Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why);
 
