@@ -133,12 +133,9 @@ struct Link::Impl {
     int waitingAllForNow = 0;
     bool ready = false;
     std::unique_ptr<EventLoop::Timer> readyTimer;
-    bool exported = false;   // browse() asked for it: its services are reported
-    bool listening = false;  // followed through LinkWatch, no browser of its own
-    // Not exported: what its browser listed since it was started (again), and when to start it
-    // again.
-    std::set<std::pair<ServiceKey, Sighting>> listed;
-    std::unique_ptr<EventLoop::Timer> relist;
+    bool exported = false;                     // browse() asked for it: its services are reported
+    bool listening = false;                    // followed through LinkWatch, no browser of its own
+    std::unique_ptr<EventLoop::Timer> relist;  // when to list it again (kRelist)
   };
 
   struct HostWatch {
@@ -201,8 +198,8 @@ struct Link::Impl {
   std::unique_ptr<EventLoop::Timer> reconnect;
   std::map<std::string, TypeBrowse> types;
   LinkWatch watch;
-  // When each sighting LinkWatch reported (or the browser found, for a type followed by
-  // listening) runs out, unless heard of again.
+  // For a type that is not exported: when each sighting, heard by LinkWatch or listed by the
+  // type's browser, runs out unless heard of or listed again.
   std::map<std::pair<ServiceKey, Sighting>, std::chrono::steady_clock::time_point> heardUntil;
   std::unique_ptr<EventLoop::Timer> expiry;
   std::chrono::steady_clock::time_point expiryDue{};
@@ -353,7 +350,6 @@ struct Link::Impl {
       t.readyTimer.reset();
       t.listening = false;  // browsed again when the daemon is back
       t.relist.reset();
-      t.listed.clear();
       watch.unwatch(t.type);
     }
     heardUntil.clear();
@@ -429,7 +425,6 @@ struct Link::Impl {
     if (!again)
       t.ready = false;
     t.waitingAllForNow = 0;
-    t.listed.clear();
     if (!t.exported)
       watch.watch(t.type);  // from the start: nothing falls between the browser and listening
     for (AvahiIfIndex iface : ifaces) {
@@ -466,18 +461,15 @@ struct Link::Impl {
         entryGroups.useInterface(iface, proto);
         ServiceKey key{name, type, domain};
         Sighting where{iface, proto};
-        if (auto t = types.find(type); t != types.end()) {
-          if (t->second.exported)
-            heardUntil.erase({key, where});  // the browser follows it now
-          else
-            t->second.listed.insert({key, where});
-        }
+        if (auto t = types.find(type); t != types.end() && !t->second.exported)
+          lease(key, where, std::chrono::steady_clock::now() + kFoundLease);
+        else
+          heardUntil.erase({key, where});  // the browser follows it
         sighted(key, where);
         break;
       }
       case AVAHI_BROWSER_REMOVE:
-        if (auto t = types.find(type); t != types.end())
-          t->second.listed.erase({ServiceKey{name, type, domain}, Sighting{iface, proto}});
+        heardUntil.erase({ServiceKey{name, type, domain}, Sighting{iface, proto}});
         unsighted(ServiceKey{name, type, domain}, {iface, proto});
         break;
       case AVAHI_BROWSER_ALL_FOR_NOW: {
@@ -575,9 +567,9 @@ struct Link::Impl {
     }
   }
 
-  // A type this gateway only imports: its browser has listed what is on the link; from now on
-  // the link is followed by listening (LinkWatch), and what was listed is known for kFoundLease
-  // unless the link says otherwise. A browser of the daemon's would go on asking the link, and
+  // A type this gateway only imports: its browser has listed what is on the link (each for
+  // kFoundLease unless the link says otherwise); from now on the link is followed by listening
+  // (LinkWatch). A browser of the daemon's would go on asking the link, and
   // the daemon would answer each of its questions with every import of the type. Where this
   // process cannot listen, the browser stays.
   void listenInstead(TypeBrowse& t) {
@@ -588,14 +580,6 @@ struct Link::Impl {
       release(slot);
     }
     t.browsers.clear();
-    auto until = std::chrono::steady_clock::now() + kFoundLease;
-    for (const auto& sighting : t.listed) {
-      auto [h, added] = heardUntil.try_emplace(sighting, until);
-      if (!added)
-        h->second = std::max(h->second, until);
-    }
-    t.listed.clear();
-    scheduleExpiry(until);
     if (!t.listening)
       log::info(kTag, "following ", t.type, " on the link by listening");
     t.listening = true;
@@ -641,14 +625,17 @@ struct Link::Impl {
     // A goodbye ends the record one second later (RFC 6762 section 10.1). Otherwise the service
     // stays known at least until the type is listed again (kRelist): nothing may refresh a
     // record nobody asks for.
-    auto until =
-        std::chrono::steady_clock::now() +
-        (ttl == 0 ? std::chrono::seconds(1)
-                  : std::max<std::chrono::seconds>(std::chrono::seconds(ttl), kFoundLease));
-    heardUntil.insert_or_assign({key, where}, until);
-    scheduleExpiry(until);
+    lease(key, where,
+          std::chrono::steady_clock::now() +
+              (ttl == 0 ? std::chrono::seconds(1)
+                        : std::max<std::chrono::seconds>(std::chrono::seconds(ttl), kFoundLease)));
     if (!known && ttl > 0)
       sighted(key, where);
+  }
+
+  void lease(const ServiceKey& key, Sighting where, std::chrono::steady_clock::time_point until) {
+    heardUntil.insert_or_assign({key, where}, until);
+    scheduleExpiry(until);
   }
 
   void scheduleExpiry(std::chrono::steady_clock::time_point at) {
