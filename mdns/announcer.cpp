@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/mdns/announcer.hpp"
 
-#include <arpa/inet.h>
 #include <avahi-common/address.h>
 #include <avahi-common/defs.h>
 #include <ifaddrs.h>
@@ -34,9 +33,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kTag = "mdns";
 constexpr std::uint16_t kTypeA = 1;
 // A packet's DNS message fits a 1500-byte link MTU under an IPv6 and a UDP header. A record too
-// big for that goes alone, up to the 9000 bytes RFC 6762 section 17 allows.
+// big for that goes alone, up to the 9000 bytes RFC 6762 section 17 allows (wire::kMaxMessage).
 constexpr std::size_t kPacketLimit = 1400;
-constexpr std::size_t kJumboLimit = 9000;
 // The gaps between the three announcements: at least 1 s, doubling (RFC 6762 section 8.3), as
 // avahi-daemon does.
 constexpr std::chrono::milliseconds kRepeatGaps[] = {std::chrono::milliseconds(1000),
@@ -346,7 +344,7 @@ struct Announcer::Impl {
             if (packet.add(i.owner, i.key.type, i.unique, i.ttl, i.key.rdata))
               continue;
           }
-          wire::Response alone(kJumboLimit);
+          wire::Response alone(wire::kMaxMessage);
           if (alone.add(i.owner, i.key.type, i.unique, i.ttl, i.key.rdata))
             packets.push_back({t, alone.bytes(), goodbye});
           else
@@ -391,24 +389,8 @@ struct Announcer::Impl {
         ::setsockopt(sender.fd.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &on, sizeof on);
       sender.loop = p.goodbye;
     }
-    sockaddr_storage to{};
-    socklen_t len = 0;
-    if (p.target.family == AF_INET) {
-      auto* a = reinterpret_cast<sockaddr_in*>(&to);
-      a->sin_family = AF_INET;
-      a->sin_port = htons(kMdnsPort);
-      ::inet_pton(AF_INET, kMdnsGroupV4, &a->sin_addr);
-      len = sizeof *a;
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&to);
-      a->sin6_family = AF_INET6;
-      a->sin6_port = htons(kMdnsPort);
-      a->sin6_scope_id = static_cast<std::uint32_t>(p.target.ifindex);
-      ::inet_pton(AF_INET6, kMdnsGroupV6, &a->sin6_addr);
-      len = sizeof *a;
-    }
-    if (::sendto(sender.fd.fd, p.bytes.data(), p.bytes.size(), 0, reinterpret_cast<sockaddr*>(&to),
-                 len) >= 0) {
+    GroupAddress to = mdnsGroup(p.target.family, p.target.ifindex);
+    if (::sendto(sender.fd.fd, p.bytes.data(), p.bytes.size(), 0, to.get(), to.length) >= 0) {
       warned.erase(p.target);
       return true;
     }

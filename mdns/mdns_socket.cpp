@@ -28,6 +28,25 @@ void Fd::reset() {
   fd = -1;
 }
 
+GroupAddress mdnsGroup(int family, int ifindex) {
+  GroupAddress g;
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&g.address);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(kMdnsPort);
+    ::inet_pton(AF_INET, kMdnsGroupV4, &a->sin_addr);
+    g.length = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&g.address);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(kMdnsPort);
+    a->sin6_scope_id = static_cast<std::uint32_t>(ifindex);
+    ::inet_pton(AF_INET6, kMdnsGroupV6, &a->sin6_addr);
+    g.length = sizeof *a;
+  }
+  return g;
+}
+
 Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why) {
   Fd s(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (s.fd < 0) {
@@ -47,36 +66,26 @@ Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why) {
     // Each datagram tells how many the kernel dropped so far (LinkWatch).
     ::setsockopt(s.fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   }
+  GroupAddress group = mdnsGroup(family, ifindex);
   int rc = 0;
   if (family == AF_INET) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(kMdnsPort);
-    ::inet_pton(AF_INET, kMdnsGroupV4, &a.sin_addr);
     ip_mreqn mreq{};
     mreq.imr_ifindex = ifindex;
     rc = ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
     if (receive) {
-      mreq.imr_multiaddr = a.sin_addr;
+      mreq.imr_multiaddr = reinterpret_cast<const sockaddr_in*>(group.get())->sin_addr;
       rc |= ::setsockopt(s.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq);
     } else {
       rc |= ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) |
             ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &zero, sizeof zero) |
             (ifindex ? ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) : 0);
     }
-    if (rc == 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-      rc = -1;
   } else {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(kMdnsPort);
-    a.sin6_scope_id = static_cast<std::uint32_t>(ifindex);
-    ::inet_pton(AF_INET6, kMdnsGroupV6, &a.sin6_addr);
     rc = ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) |
          ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero);
     if (receive) {
       ipv6_mreq mreq{};
-      mreq.ipv6mr_multiaddr = a.sin6_addr;
+      mreq.ipv6mr_multiaddr = reinterpret_cast<const sockaddr_in6*>(group.get())->sin6_addr;
       mreq.ipv6mr_interface = static_cast<unsigned>(ifindex);
       rc |= ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq);
     } else {
@@ -84,9 +93,9 @@ Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why) {
             ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero) |
             ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex);
     }
-    if (rc == 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-      rc = -1;
   }
+  if (rc == 0 && ::bind(s.fd, group.get(), group.length) < 0)
+    rc = -1;
   if (rc != 0) {
     why = std::strerror(errno);
     return Fd();

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -27,6 +29,14 @@ struct Fd {
   ~Fd() { reset(); }
   void reset();
 };
+
+/// The family's mDNS group address on port 5353 (scoped to `ifindex` for IPv6).
+struct GroupAddress {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&address); }
+};
+GroupAddress mdnsGroup(int family, int ifindex);
 
 /// A non-blocking UDP socket on port 5353 bound to the family's mDNS group address (on
 /// `ifindex` for IPv6, whose link-scope group needs an interface), sharing the port with
