@@ -8,8 +8,8 @@ source "$(dirname "$0")/lib.sh"
 z2z_init "$1"
 
 z2z_start ga gwa.log --export _daap._tcp --key columbia --interface lan0 >/dev/null
-z2z_start gb gwb.log --import --key columbia --interface lan0 \
-  --bootstrap "[$(tb_addr ga wan 6)]:4222" >/dev/null
+gwb_pid=$(z2z_start gb gwb.log --import --key columbia --interface lan0 \
+  --bootstrap "[$(tb_addr ga wan 6)]:4222")
 sleep 1
 
 tb_publish hb "Clash" _daap._tcp 5000 where=b >/dev/null
@@ -43,7 +43,8 @@ check "gateway B is still running" pgrep -f "z2z --log-level info --import" >/de
 
 # Gateway B no longer browses a type it only imports once the browser has found what was there:
 # it follows link B by listening. A local service that comes later keeps its name against a
-# later import, and one that says goodbye frees its name.
+# later import, and one that says goodbye frees its name. When the kernel drops what gateway B
+# should have heard, it lists the type again.
 check "gateway B follows _daap._tcp on link B by listening" \
   grep -q "following _daap._tcp on the link by listening" "$TB_DIR/log/gwb.log"
 tb_publish hb "Late Clash" _daap._tcp 5001 where=b-late >/dev/null
@@ -61,5 +62,25 @@ check "the later local service keeps its name, port and host" \
 gone_line=$(tb_resolve hb _daap._tcp "Gone Local" 6)
 check "a name whose local service said goodbye goes to the import" \
   test "$(field 9 "$gone_line");$(field 10 "$gone_line")" = '6002;"where=a-gone"'
+
+
+# A local service announced while gateway B could not read (stopped, its receive buffer filled
+# by a burst): the kernel drops the announcements, gateway B notices the loss, lists the type
+# again, and a later import of that name still takes another.
+kill -STOP "$gwb_pid"
+sent=$(tb_exec hb /usr/bin/python3 "$(dirname "$0")/mdns_flood.py" "$(tb_if hb)" 20000)
+tb_publish hb "Unheard Clash" _daap._tcp 5003 where=b-unheard >/dev/null
+sleep 4 # its announcements are over
+kill -CONT "$gwb_pid"
+check "a burst ($sent datagrams per family) overflowed gateway B's receive buffer, and it says so" \
+  wait_log gwb.log "the kernel dropped .* mDNS datagrams" 10
+check "gateway B lists the type again after the loss" \
+  wait_log gwb.log "listing _daap._tcp on the link again" 20
+tb_publish ha "Unheard Clash" _daap._tcp 6003 where=a-unheard >/dev/null
+check "an import of the unheard local service's name takes an alternative name" \
+  tb_wait_service hb _daap._tcp "Unheard Clash #2" 10
+unheard_line=$(tb_resolve hb _daap._tcp "Unheard Clash" 4)
+check "the unheard local service keeps its name, port and host" \
+  test "$(field 9 "$unheard_line");$(field 7 "$unheard_line")" = "5003;hostb.local"
 
 z2z_finish
