@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/mdns/link_watch.hpp"
 
+#include <dbus/dbus.h>
 #include <netinet/in.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -30,6 +31,14 @@ constexpr std::chrono::seconds kLossReport{60};
 
 bool sameLabel(const std::string& a, const std::string& b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// An instance name as DNS-SD has them (RFC 6763 section 4.1.1): UTF-8 without NUL. Older devices
+// send Latin-1; avahi-daemon cannot list such a service, and libdbus aborts the process that
+// passes one on.
+bool usableInstanceName(const std::string& name) {
+  return !name.empty() && name.find('\0') == std::string::npos &&
+         dbus_validate_utf8(name.c_str(), nullptr);
 }
 
 }  // namespace
@@ -146,6 +155,12 @@ struct LinkWatch::Impl {
         sameOwner = sameOwner && sameLabel(r.target[i + 1], r.name[i]);
       if (!sameOwner)
         continue;
+      if (!usableInstanceName(r.target[0])) {
+        ++rejected;
+        log::debug(kTag, "PTR record on interface ", ifindex,
+                   " ignored: its instance name is not UTF-8 (", rejected, " rejected so far)");
+        continue;
+      }
       // A TTL with its top bit set counts as 0 (RFC 2181 section 8).
       std::uint32_t ttl = (r.ttl & 0x80000000U) != 0 ? 0 : r.ttl;
       for (const std::string& type : types) {

@@ -41,6 +41,13 @@ tb_publish ha "After Garbage" _daap._tcp 7000 >/dev/null
 check "gateway B keeps importing" tb_wait_service hb _daap._tcp "After Garbage" 10
 check "gateway B is still running" pgrep -f "z2z --log-level info --import" >/dev/null
 
+# A device on link B that announces a service whose name is Latin-1, not UTF-8, as some older
+# printers do: gateway B ignores it and keeps running.
+check "a device announces a service named in Latin-1" \
+  tb_exec hb /usr/bin/python3 "$(dirname "$0")/mdns_ptr.py" "$(tb_if hb)" _daap._tcp "Büro" latin-1
+sleep 1
+check "gateway B is still running after it" tb_alive "$gwb_pid"
+
 # Gateway B no longer browses a type it only imports once the browser has found what was there:
 # it follows link B by listening. A local service that comes later keeps its name against a
 # later import, and one that says goodbye frees its name. When the kernel drops what gateway B
