@@ -99,6 +99,9 @@ struct Gateway::Impl {
     Clock::time_point lastSeen;
     std::chrono::seconds lease{};
     std::uint64_t maxSeq = 0;
+    // Silent past its lease: its services are withdrawn from the link but kept, because its
+    // values stay in the DHT and are not delivered again when it is heard from once more.
+    bool silent = false;
   };
 
   mdns::EventLoop& loop;
@@ -367,12 +370,37 @@ struct Gateway::Impl {
     o.maxSeq = r.seq;
     o.lastSeen = Clock::now();
     o.lease = r.lease;
+    if (o.silent) {
+      o.silent = false;
+      std::vector<mdns::ServiceKey> kept = candidatesOf(r.origin);
+      log::notice(kTag, "gateway ", r.origin, " is heard again: publishing its ", kept.size(),
+                  " services");
+      for (const mdns::ServiceKey& k : kept)
+        refreshImport(k);
+    }
     armSweep();
   }
 
+  bool isLive(const std::string& from) const {
+    auto o = origins.find(from);
+    return o != origins.end() && !o->second.silent;
+  }
+
+  std::vector<mdns::ServiceKey> candidatesOf(const std::string& from) const {
+    std::vector<mdns::ServiceKey> keys;
+    for (const auto& [k, imp] : imports) {
+      if (imp.candidates.contains(from))
+        keys.push_back(k);
+    }
+    return keys;
+  }
+
+  // Records of one origin are taken in the order of their sequence numbers. The last one may
+  // come again: after its DHT value expired here (the candidate went with it) and was stored
+  // anew by its origin.
   bool newer(const Record& r) {
     std::uint64_t& last = lastSeqSeen[{r.origin, r.service.key}];
-    if (r.seq <= last)
+    if (r.seq < last)
       return false;
     last = r.seq;
     return true;
@@ -381,6 +409,12 @@ struct Gateway::Impl {
   void onServiceRecord(const Record& r) {
     if (!newer(r))
       return;
+    auto known = imports.find(r.service.key);
+    if (known != imports.end()) {
+      auto c = known->second.candidates.find(r.origin);
+      if (c != known->second.candidates.end() && c->second.seq == r.seq)
+        return;  // delivered again, nothing new
+    }
     if (isImportHost(r.service.host)) {
       ++counters.recordsRejected;
       log::warning(kTag, "ignoring ", mdns::describe(r.service.key), " from gateway ", r.origin,
@@ -422,20 +456,25 @@ struct Gateway::Impl {
     if (it == imports.end())
       return;
     Import& imp = it->second;
-    if (imp.candidates.empty()) {
+    auto best = imp.candidates.end();
+    for (auto c = imp.candidates.begin(); c != imp.candidates.end(); ++c) {
+      if (isLive(c->first) && (best == imp.candidates.end() || c->second.seq > best->second.seq))
+        best = c;
+    }
+    if (best == imp.candidates.end()) {
       if (!imp.publishedOrigin.empty()) {
         link->unpublish(serviceId(k));
         ++counters.importsWithdrawn;
         log::info(kTag, "import of ", mdns::describe(k), " withdrawn");
+        imp.publishedOrigin.clear();
+        imp.published = {};
       }
-      imports.erase(it);
+      if (imp.candidates.empty())
+        imports.erase(it);
       return;
     }
     if (!options.import || stopping)
       return;
-    auto best =
-        std::max_element(imp.candidates.begin(), imp.candidates.end(),
-                         [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
     mdns::Service s = best->second.service;
     s.key.domain = "local";
     s.addresses.clear();
@@ -459,6 +498,11 @@ struct Gateway::Impl {
     link->publish(serviceId(k), s, best->second.service.host);
   }
 
+  // When an origin's lease runs out, or the DHT values of a silent one surely have.
+  static Clock::time_point sweepTime(const Origin& o) {
+    return o.lastSeen + o.lease + (o.silent ? dht::kValueLifetime : Clock::duration::zero());
+  }
+
   void armSweep() {
     if (origins.empty()) {
       originSweep->disarm();
@@ -466,29 +510,33 @@ struct Gateway::Impl {
     }
     auto next = Clock::time_point::max();
     for (const auto& [id, o] : origins)
-      next = std::min(next, o.lastSeen + o.lease);
+      next = std::min(next, sweepTime(o));
     auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
     originSweep->arm(std::max(delay, std::chrono::milliseconds(0)) + std::chrono::milliseconds(10));
   }
 
-  // Withdraws the services of gateways that have been silent for longer than their lease.
+  // Withdraws the services of gateways that have been silent for longer than their lease, and
+  // forgets them once their values have expired in the DHT as well.
   void sweepOrigins() {
     auto now = Clock::now();
     for (auto it = origins.begin(); it != origins.end();) {
-      if (it->second.lastSeen + it->second.lease > now) {
+      if (sweepTime(it->second) > now) {
         ++it;
         continue;
       }
       std::string gone = it->first;
-      it = origins.erase(it);
-      ++counters.originsExpired;
-      std::vector<mdns::ServiceKey> affected;
-      for (const auto& [k, imp] : imports) {
-        if (imp.candidates.count(gone))
-          affected.push_back(k);
+      std::vector<mdns::ServiceKey> affected = candidatesOf(gone);
+      if (!it->second.silent) {
+        it->second.silent = true;
+        ++it;
+        ++counters.originsExpired;
+        log::notice(kTag, "gateway ", gone, " silent past its lease: withdrawing its ",
+                    affected.size(), " services until it is heard again");
+        for (const mdns::ServiceKey& k : affected)
+          refreshImport(k);
+        continue;
       }
-      log::notice(kTag, "gateway ", gone, " silent past its lease: dropping its ", affected.size(),
-                  " services");
+      it = origins.erase(it);
       for (const mdns::ServiceKey& k : affected)
         dropCandidate(k, gone);
       std::erase_if(lastSeqSeen, [&](const auto& e) { return e.first.first == gone; });
@@ -559,7 +607,8 @@ GatewayStatus Gateway::status() const {
       continue;
     s.imported.push_back({k, impl_->link->publishedName(serviceId(k)), imp.publishedOrigin});
   }
-  s.liveGateways = impl_->origins.size();
+  s.liveGateways = static_cast<std::size_t>(
+      std::ranges::count_if(impl_->origins, [](const auto& o) { return !o.second.silent; }));
   s.counters = impl_->counters;
   return s;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Gateway A dies without a word (SIGKILL): B keeps A's services for the lease, then withdraws them.
+# Gateway A silent past its lease and then back (stopped, as behind a broken uplink): B withdraws
+# its services and publishes them again when A is heard again.
 set -u
 source "$(dirname "$0")/lib.sh"
 z2z_init "$1"
@@ -14,6 +16,13 @@ tb_publish ha "Short Lease" _daap._tcp 3689 >/dev/null
 check "service appears on B" tb_wait_service hb _daap._tcp "Short Lease" 10
 sleep "$ttl"  # longer than a heartbeat period: the service must still be there
 check "service still on B after one lease with A alive" tb_wait_service hb _daap._tcp "Short Lease" 1
+
+kill -STOP "$gwa"
+check "withdrawn on B while A is silent past its lease" \
+  tb_wait_gone hb _daap._tcp "Short Lease" $((ttl + 4))
+kill -CONT "$gwa"
+check "back on B once A is heard again" tb_wait_service hb _daap._tcp "Short Lease" $((ttl + 4))
+sleep 1
 
 tb_kill "$gwa" KILL >/dev/null
 killed=$(date +%s)
