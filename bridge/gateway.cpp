@@ -225,7 +225,11 @@ struct Gateway::Impl {
     auto& timer = retries[valueId];
     timer = loop.timer([this, record, valueId, attemptsLeft] {
       put(record, valueId, false, attemptsLeft - 1);
-      loop.post([this, valueId] { retries.erase(valueId); });  // not from inside the timer
+      // Not from inside the timer; the Gateway may be gone by the time the loop gets to it.
+      loop.post([this, valueId, alive = std::weak_ptr<bool>(alive)] {
+        if (alive.lock())
+          retries.erase(valueId);
+      });
     });
     timer->arm(kPutRetry);
   }
@@ -578,11 +582,20 @@ struct Gateway::Impl {
         link->unpublish(serviceId(k));
     }
     imports.clear();
-    shutdownDeadline = loop.timer([this] { loop.post([this] { finishShutdown(); }); });
+    // Not from inside the timer, which finishing may destroy; by then the Gateway may be gone.
+    shutdownDeadline = loop.timer([this] {
+      loop.post([this, alive = std::weak_ptr<bool>(alive)] {
+        if (alive.lock())
+          finishShutdown();
+      });
+    });
     shutdownDeadline->arm(shutdownPending == 0 ? std::chrono::milliseconds(0) : wait);
   }
 
+  // shutdownDone may lead to this Gateway's end: nothing of it is touched after the call.
   void finishShutdown() {
+    if (shutdownDeadline)
+      shutdownDeadline->disarm();
     if (shutdownDone)
       std::exchange(shutdownDone, nullptr)();
   }

@@ -207,14 +207,14 @@ class OpendhtOverlay final : public Overlay {
         toInfoHash(key),
         [callback = std::move(callback)](const std::vector<std::shared_ptr<::dht::Value>>& values,
                                          bool expired) {
-          return guarded(kTag, "listen callback", [&] {
+          guarded(kTag, "listen callback", [&] {
             std::vector<Value> copy;
             copy.reserve(values.size());
             for (const auto& v : values)
               copy.push_back(Value{v->id, v->data});
             callback(std::move(copy), expired);
-            return true;
           });
+          return true;  // false would end the listen for good: one failure must not stop imports
         },
         ::dht::Value::TypeFilter(kValueType));
     std::lock_guard lock(mutex_);

@@ -195,6 +195,8 @@ struct Link::Impl {
   std::vector<Slot> slots;
   bool running = false;
   bool reconnectPending = false;
+  // Work posted to the loop checks it: a Link may be destroyed (a reload) before the loop runs it.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::unique_ptr<EventLoop::Timer> reconnect;
   std::map<std::string, TypeBrowse> types;
   LinkWatch watch;
@@ -315,7 +317,9 @@ struct Link::Impl {
         if (reconnectPending)
           break;
         reconnectPending = true;
-        loop.post([this] {
+        loop.post([this, alive = std::weak_ptr<bool>(alive)] {
+          if (!alive.lock())
+            return;
           reconnectPending = false;
           if (running) {
             running = false;
@@ -1312,7 +1316,9 @@ struct Link::Impl {
       }
       log::notice(kTag, "name conflict for '", p.name, "'; renaming the import");
       // Not from inside the callback: rename() replaces this very group.
-      loop.post([this, id = id, g] {
+      loop.post([this, id = id, g, alive = std::weak_ptr<bool>(alive)] {
+        if (!alive.lock())
+          return;
         auto it = published.find(id);
         if (it != published.end() && it->second.group == g)
           rename(it->second);
