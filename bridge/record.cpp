@@ -39,7 +39,10 @@ Status checkAttributes(const pugi::xml_node& node, std::initializer_list<std::st
       return fail("<" + std::string(node.name()) + "> has an unknown attribute '" +
                   std::string(name) + "'");
     }
-    seen.insert(name);
+    if (!seen.insert(name).second) {
+      return fail("<" + std::string(node.name()) + "> has the attribute '" + std::string(name) +
+                  "' twice");
+    }
   }
   for (std::string_view r : required) {
     if (!seen.count(r)) {
@@ -106,7 +109,9 @@ Status parseService(const pugi::xml_node& node, mdns::Service& service) {
     std::string_view name = child.name();
     if (Status s = checkAttributes(child, {}, {}); !s)
       return s;
-    if (child.first_child() && child.first_child().type() != pugi::node_pcdata) {
+    // One text node at most: a comment between two (skipped by the parser) would join them.
+    if (child.first_child() &&
+        (child.first_child().type() != pugi::node_pcdata || child.first_child().next_sibling())) {
       return fail("<" + std::string(name) + "> must contain only text");
     }
     std::string_view text = child.text().get();
