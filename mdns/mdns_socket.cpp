@@ -81,8 +81,13 @@ Fd openMdnsSocket(int family, int ifindex, bool receive, std::string& why) {
             (ifindex ? ::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) : 0);
     }
   } else {
-    rc = ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) |
-         ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero);
+    rc = ::setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    // Linux before 4.20 lacks IPV6_MULTICAST_ALL; the scoped bind below keeps the socket to its
+    // interface there.
+    if (::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero) < 0 &&
+        errno != ENOPROTOOPT) {
+      rc = -1;
+    }
     if (receive) {
       ipv6_mreq mreq{};
       mreq.ipv6mr_multiaddr = reinterpret_cast<const sockaddr_in6*>(group.get())->sin6_addr;
