@@ -2,6 +2,7 @@
 #include "z2z/mdns/link_watch.hpp"
 
 #include <dbus/dbus.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -70,6 +71,13 @@ struct LinkWatch::Impl {
     std::string why;
     Fd fd = openMdnsSocket(family, ifindex, true, why);
     if (fd.fd < 0) {
+      char name[IF_NAMESIZE];
+      if (::if_indextoname(static_cast<unsigned>(ifindex), name) == nullptr) {
+        // The interface went away (a USB adapter, a VPN): nothing to follow there.
+        wanted.erase(where);
+        log::info(kTag, "not listening for mDNS on interface ", ifindex, ": it is gone");
+        return;
+      }
       failed.insert(where);
       log::warning(kTag, "cannot listen for mDNS on interface ", ifindex,
                    family == AF_INET ? " (IPv4): " : " (IPv6): ", why,
@@ -188,8 +196,10 @@ void LinkWatch::watch(const std::string& type) {
 
 void LinkWatch::unwatch(const std::string& type) {
   impl_->types.erase(type);
-  if (impl_->types.empty())
+  if (impl_->types.empty()) {
     impl_->sockets.clear();  // nothing to follow: no wake-up for each packet on the link
+    impl_->failed.clear();   // tried again at the next start
+  }
 }
 
 void LinkWatch::listen(int ifindex, int family) {
