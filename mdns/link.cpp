@@ -7,6 +7,7 @@
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
 #include <net/if.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -75,6 +76,8 @@ constexpr std::chrono::seconds kFoundLease{4500};
 constexpr std::chrono::seconds kRelist{3600};
 // ... and this long after LinkWatch lost datagrams.
 constexpr std::chrono::seconds kRelistAfterLoss{10};
+// A type whose browser could not be created, or failed, is browsed again this much later.
+constexpr std::chrono::seconds kBrowseRetry{30};
 // Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
 // 0.8 loses goodbye packets when a thousand groups are freed within a second (measured with
 // tests/bench/scale.sh: a third of the withdrawn names stayed in every cache on the link until
@@ -131,7 +134,8 @@ struct Link::Impl {
     std::string type;
     std::vector<std::pair<AvahiServiceBrowser*, int>> browsers;  // with their slot
     int waitingAllForNow = 0;
-    bool ready = false;
+    bool ready = false;   // publishing need not wait for the browser any more
+    bool listed = false;  // the browser has listed the daemon's cache (ALL_FOR_NOW) since a start
     std::unique_ptr<EventLoop::Timer> readyTimer;
     bool exported = false;                     // browse() asked for it: its services are reported
     bool listening = false;                    // followed through LinkWatch, no browser of its own
@@ -350,6 +354,7 @@ struct Link::Impl {
         avahi_service_browser_free(b);
       t.browsers.clear();
       t.ready = false;
+      t.listed = false;
       t.waitingAllForNow = 0;
       t.readyTimer.reset();
       t.listening = false;  // browsed again when the daemon is back
@@ -426,8 +431,10 @@ struct Link::Impl {
   // `again`: a type followed by listening is listed anew (kRelist); what waits for it to be
   // ready does not wait again.
   void startBrowsing(TypeBrowse& t, bool again = false) {
-    if (!again)
+    if (!again) {
       t.ready = false;
+      t.listed = false;
+    }
     t.waitingAllForNow = 0;
     if (!t.exported)
       watch.watch(t.type);  // from the start: nothing falls between the browser and listening
@@ -444,6 +451,8 @@ struct Link::Impl {
       t.browsers.emplace_back(b, slot);
       ++t.waitingAllForNow;
     }
+    if (t.browsers.empty() && !ifaces.empty())
+      retryBrowsing(t);
     if (again)
       return;
     t.readyTimer = loop.timer([this, type = t.type] { typeReady(type); });
@@ -481,7 +490,7 @@ struct Link::Impl {
           bool mine = std::any_of(t.browsers.begin(), t.browsers.end(),
                                   [sb](const auto& b) { return b.first == sb; });
           if (mine && --t.waitingAllForNow <= 0) {
-            typeReady(typeName);
+            listed(t);
             if (!t.exported)
               listenInstead(t);
             break;
@@ -494,6 +503,11 @@ struct Link::Impl {
       case AVAHI_BROWSER_FAILURE:
         log::error(kTag,
                    "browsing failed: ", avahiError(slots.empty() ? nullptr : slots[0].client));
+        // Not from inside the browser's own callback.
+        loop.post([this, sb, alive = std::weak_ptr<bool>(alive)] {
+          if (alive.lock())
+            browserFailed(sb);
+        });
         break;
     }
   }
@@ -550,19 +564,55 @@ struct Link::Impl {
     forget(it);
   }
 
+  // A failed browser ends: without its ALL_FOR_NOW, the type is ready as far as it goes, and it
+  // is browsed again later.
+  void browserFailed(AvahiServiceBrowser* sb) {
+    for (auto& [typeName, t] : types) {
+      auto b = std::find_if(t.browsers.begin(), t.browsers.end(),
+                            [sb](const auto& e) { return e.first == sb; });
+      if (b == t.browsers.end())
+        continue;
+      avahi_service_browser_free(b->first);
+      release(b->second);
+      t.browsers.erase(b);
+      if (--t.waitingAllForNow <= 0)
+        typeReady(typeName);
+      if (t.browsers.empty())
+        retryBrowsing(t);
+      return;
+    }
+  }
+
+  void retryBrowsing(TypeBrowse& t) {
+    log::notice(kTag, "browsing ", t.type, " again in ", kBrowseRetry.count(), " s");
+    if (!t.relist)
+      t.relist = loop.timer([this, type = t.type] { relist(type); });
+    t.relist->arm(kBrowseRetry);
+  }
+
+  // The browser has listed the daemon's cache: after a reconnect, the services we knew and that
+  // were not listed again are gone. Only then, not when publishing stops waiting: a daemon just
+  // restarted asks the link first, and a service forgotten too early is withdrawn from the DHT
+  // and exported again.
+  void listed(TypeBrowse& t) {
+    if (!t.listed) {
+      t.listed = true;
+      for (auto b = browsed.begin(); b != browsed.end();) {
+        auto next = std::next(b);
+        if (b->first.type == t.type && b->second.sightings.empty())
+          forget(b);
+        b = next;
+      }
+    }
+    typeReady(t.type);
+  }
+
   void typeReady(const std::string& type) {
     auto it = types.find(type);
     if (it == types.end() || it->second.ready)
       return;
     it->second.ready = true;
     it->second.readyTimer.reset();
-    // After a reconnect, services we knew and did not see again are gone.
-    for (auto b = browsed.begin(); b != browsed.end();) {
-      auto next = std::next(b);
-      if (b->first.type == type && b->second.sightings.empty())
-        forget(b);
-      b = next;
-    }
     for (auto& [id, p] : published) {
       if (p.waiting && p.service.key.type == type) {
         p.waiting = false;
@@ -606,9 +656,10 @@ struct Link::Impl {
     lossDelay = std::min<std::chrono::milliseconds>(lossDelay * 2, kRelist);
   }
 
+  // An exported type is relisted only when its browser failed.
   void relist(const std::string& type) {
     auto t = types.find(type);
-    if (t == types.end() || !running || t->second.exported || !t->second.browsers.empty())
+    if (t == types.end() || !running || !t->second.browsers.empty())
       return;
     log::info(kTag, "listing ", type, " on the link again");
     startBrowsing(t->second, true);
@@ -664,8 +715,18 @@ struct Link::Impl {
         ++it;
       }
     }
-    for (const auto& [key, where] : gone)
+    for (const auto& [key, where] : gone) {
+      // Where the type's browser stays (this process cannot listen there), the browser follows
+      // the service: its REMOVE ends it, and it lists a service only once.
+      auto t = types.find(key.type);
+      if (t != types.end() && !t->second.browsers.empty() && !t->second.listening) {
+        auto until = now + kFoundLease;
+        heardUntil.insert_or_assign({key, where}, until);
+        next = next ? std::min(*next, until) : until;
+        continue;
+      }
       unsighted(key, where);
+    }
     if (next)
       scheduleExpiry(*next);
   }
@@ -997,19 +1058,38 @@ struct Link::Impl {
       startBrowsing(it->second);
   }
 
+  // mDNS names compare without regard to ASCII case (RFC 6762 section 16): "printer" on the link
+  // takes "Printer" too.
+  static bool sameName(const std::string& a, const std::string& b) {
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+  }
+
+  std::map<ServiceKey, Browsed>::const_iterator findBrowsed(const ServiceKey& key) const {
+    auto b = browsed.find(key);
+    if (b != browsed.end() && !b->second.sightings.empty())
+      return b;
+    for (auto c = browsed.begin(); c != browsed.end(); ++c) {
+      if (!c->second.sightings.empty() && c->first.type == key.type &&
+          c->first.domain == key.domain && sameName(c->first.name, key.name)) {
+        return c;
+      }
+    }
+    return b;
+  }
+
   bool nameTaken(const std::string& name, const Published& self) const {
     ServiceKey key{name, self.service.key.type, self.service.key.domain};
-    auto b = browsed.find(key);
+    auto b = findBrowsed(key);
     if (b == browsed.end() || b->second.sightings.empty()) {
       // Not on the link, or only a stale memory of it; our own other imports count too.
       for (const auto& [id, p] : published) {
-        if (&p != &self && p.name == name && p.service.key.type == key.type)
+        if (&p != &self && sameName(p.name, name) && p.service.key.type == key.type)
           return true;
       }
       return false;
     }
     for (const auto& [id, p] : published) {
-      if (p.name == name && p.service.key.type == key.type)
+      if (sameName(p.name, name) && p.service.key.type == key.type)
         return &p != &self;
     }
     if (b->second.ownImport)
