@@ -22,6 +22,13 @@ check "the local service keeps its name, port and host" \
   test "$(field 9 "$local_line");$(field 7 "$local_line")" = "5000;hostb.local"
 check "the renamed import carries A's port and TXT" \
   test "$(field 9 "$import_line");$(field 10 "$import_line")" = '6000;"where=a"'
+# mDNS names compare without regard to case: a local "Case Clash" takes "case clash" too.
+tb_publish hb "Case Clash" _daap._tcp 5004 >/dev/null
+tb_publish ha "case clash" _daap._tcp 6004 >/dev/null
+check "an import whose name differs from a local one only in case takes an alternative name" \
+  tb_wait_service hb _daap._tcp "case clash #2" 10
+case_line=$(tb_resolve hb _daap._tcp "Case Clash" 4)
+check "and the local one keeps its name and port" test "$(field 9 "$case_line")" = 5004
 check "the overlay works over IPv6 (B bootstrapped from A's IPv6 address)" \
   grep -q "bootstrapping from fd00:ff::1" "$TB_DIR/log/gwb.log"
 
