@@ -121,6 +121,7 @@ struct Gateway::Impl {
   std::map<mdns::ServiceKey, Import> imports;
   std::map<std::pair<std::string, mdns::ServiceKey>, std::uint64_t> lastSeqSeen;
   std::map<std::string, Origin> origins;
+  std::map<mdns::ServiceKey, std::pair<std::uint64_t, std::string>> ownHosts;  // seq, host
   std::unique_ptr<mdns::EventLoop::Timer> heartbeat;
   std::unique_ptr<mdns::EventLoop::Timer> originSweep;
   std::map<std::uint64_t, std::unique_ptr<mdns::EventLoop::Timer>> retries;
@@ -276,6 +277,11 @@ struct Gateway::Impl {
         withdrawExport(it);
       return;
     }
+    if (s.addresses.size() > kMaxAddresses) {
+      log::info(kTag, "exporting ", kMaxAddresses, " of the ", s.addresses.size(), " addresses of ",
+                mdns::describe(s.key), " (a record's limit)");
+      s.addresses.resize(kMaxAddresses);
+    }
     if (it != exports.end() && it->second.record.service == s)
       return;
     Record r;
@@ -284,6 +290,13 @@ struct Gateway::Impl {
     r.seq = nextSeq();
     r.lease = options.ttl;
     r.service = s;
+    // What importers would refuse is not put (TXT data over a packet's worth, for instance).
+    if (auto checked = decodeRecord(encodeRecord(r)); !checked) {
+      log::warning(kTag, "not exporting ", mdns::describe(s.key), ": ", checked.error());
+      if (it != exports.end())
+        withdrawExport(it);
+      return;
+    }
     std::uint64_t valueId = random();
     if (it != exports.end())
       overlay.cancelPut(key, it->second.valueId);
@@ -303,6 +316,9 @@ struct Gateway::Impl {
     r.lease = options.ttl;
     r.service.key = it->first;
     put(r, random(), false, kWithdrawAttempts);
+    // Another gateway of this link may have exported it before us; we do not read our own
+    // withdrawal back.
+    dropOlderCopies(it->first, it->second.record.service.host, r.seq);
     ++counters.withdrawn;
     log::info(kTag, "withdrew ", mdns::describe(it->first));
     exports.erase(it);
@@ -346,8 +362,11 @@ struct Gateway::Impl {
                      "': ", r.error());
         continue;
       }
-      if (r->origin == origin)
+      if (r->origin == origin) {
+        if (!expired)
+          onOwnRecord(*r);
         continue;
+      }
       if (expired) {
         onExpired(*r);
         continue;
@@ -362,6 +381,25 @@ struct Gateway::Impl {
         case RecordKind::Withdrawn:
           onWithdrawnRecord(*r);
           break;
+      }
+    }
+  }
+
+  // Our own records come back from the DHT; an exporting Gateway of this process wrote them
+  // (the daemon runs export and import sections as Gateways of one origin). They are never
+  // imported, but a withdrawal among them ends what other gateways of this link exported of
+  // the same service (dropOlderCopies), and it names no host: the service record before it does.
+  void onOwnRecord(const Record& r) {
+    if (r.kind == RecordKind::Service) {
+      auto& own = ownHosts[r.service.key];
+      if (r.seq > own.first)
+        own = {r.seq, r.service.host};
+    } else if (r.kind == RecordKind::Withdrawn) {
+      auto own = ownHosts.find(r.service.key);
+      if (own != ownHosts.end() && own->second.first < r.seq) {
+        std::string host = own->second.second;
+        ownHosts.erase(own);
+        dropOlderCopies(r.service.key, host, r.seq);
       }
     }
   }
@@ -432,7 +470,33 @@ struct Gateway::Impl {
   void onWithdrawnRecord(const Record& r) {
     if (!newer(r))
       return;
+    auto it = imports.find(r.service.key);
+    if (it != imports.end()) {
+      if (auto c = it->second.candidates.find(r.origin); c != it->second.candidates.end())
+        dropOlderCopies(r.service.key, c->second.service.host, r.seq);
+    }
     dropCandidate(r.service.key, r.origin);
+  }
+
+  // A service left its link, as of `seq`. Other gateways of that link may have exported it
+  // earlier: the same name on the same host is the same service (a leader that died, and the
+  // one that took over). Their older records go too; without this the service came back from
+  // the dead leader's record until that one's lease ran out.
+  void dropOlderCopies(const mdns::ServiceKey& k, const std::string& host, std::uint64_t seq) {
+    auto it = imports.find(k);
+    if (it == imports.end())
+      return;
+    bool dropped = false;
+    for (auto c = it->second.candidates.begin(); c != it->second.candidates.end();) {
+      if (c->second.service.host == host && c->second.seq < seq) {
+        c = it->second.candidates.erase(c);
+        dropped = true;
+      } else {
+        ++c;
+      }
+    }
+    if (dropped)
+      refreshImport(k);
   }
 
   void onExpired(const Record& r) {

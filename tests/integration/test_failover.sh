@@ -23,7 +23,7 @@ check "the other one stands by" test "$(role "$TB_DIR/a2.sock")" = standby
 check "the standby exports nothing" \
   test "$("$Z2Z_BIN" --status --json --control-socket "$TB_DIR/a2.sock" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["exports"]))')" = 0
 
-tb_publish ha "Song" _daap._tcp 3689 v=1 >/dev/null
+song=$(tb_publish ha "Song" _daap._tcp 3689 v=1)
 tb_publish hb "Other Side" _daap._tcp 4000 >/dev/null
 check "A's service is on B" tb_wait_service hb _daap._tcp "Song" 10
 check "B's service is on A" tb_wait_service ha _daap._tcp "Other Side" 10
@@ -66,5 +66,11 @@ check "the new leader exports" tb_wait_service hb _daap._tcp "After Failover" 10
 tb_publish hb "Later Other Side" _daap._tcp 4001 >/dev/null
 check "the new leader imports" tb_wait_service ha _daap._tcp "Later Other Side" 10
 check "the new leader reports its role" test "$(role "$TB_DIR/a2.sock")" = leader
+
+tb_kill "$song" >/dev/null
+check "a service that leaves A after the failover is gone on B within 3 s" \
+  tb_wait_gone hb _daap._tcp "Song" 3
+check "and stays gone from B and A (nothing comes back from the dead leader's record)" \
+  tb_expect_absent "hb ha" _daap._tcp "Song" 4
 
 z2z_finish
