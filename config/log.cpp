@@ -4,9 +4,11 @@
 #include <syslog.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <string>
 
 namespace z2z::log {
 namespace {
@@ -65,9 +67,34 @@ void useSyslog(bool on) {
   sink().syslog = on;
 }
 
-void write(Level level, std::string_view tag, std::string_view message) {
+// Messages carry names and values from the network (a rejected DHT value, an mDNS name): one
+// message stays one line of the log, without terminal escapes, and of bounded length.
+std::string oneLine(std::string_view message) {
+  std::string out;
+  std::size_t n = std::min(message.size(), kMaxMessage);
+  out.reserve(n + 32);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(message[i]);
+    if (c == '\n') {
+      out += "; ";
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (n < message.size())
+    out += "... (" + std::to_string(message.size()) + " bytes)";
+  return out;
+}
+
+void write(Level level, std::string_view tag, std::string_view raw) {
   if (!enabled(level))
     return;
+  std::string message = oneLine(raw);
   Sink& s = sink();
   if (s.syslog) {
     syslog(static_cast<int>(level), "[%.*s] %.*s", static_cast<int>(tag.size()), tag.data(),

@@ -21,7 +21,14 @@ bool enabled(Level level);
 /// start.
 void useSyslog(bool on);
 
-/// Writes one line tagged with the module that speaks. Any thread.
+/// Messages are cut at this many bytes (with the full length said).
+inline constexpr std::size_t kMaxMessage = 2048;
+
+/// `message` as it is written: newlines as "; ", other control bytes as \xHH, at most kMaxMessage
+/// bytes of it. Messages carry names and values from the network.
+std::string oneLine(std::string_view message);
+
+/// Writes one line (oneLine) tagged with the module that speaks. Any thread.
 void write(Level level, std::string_view tag, std::string_view message);
 
 template <typename... Args>
