@@ -114,12 +114,23 @@ class OpendhtOverlay final : public Overlay {
   // acknowledgement gets no callback from opendht (Search::cancelPut drops it): cancelPut()
   // gives its place to the next one, or every such put would keep a place for good and, after
   // kMaxPutsInFlight of them, nothing would be stored any more.
+  //
+  // Plain puts (heartbeats, withdrawals) queue before permanent ones (exports), in the order
+  // they came: after a merge every export is put again, and a heartbeat behind a thousand of
+  // them, with slow peers, came later than its lease.
   void put(const Key& key, Value value, bool permanent, DoneCallback done) override {
     std::lock_guard lock(mutex_);
     if (permanent)
       permanent_.insert({{key, value.id}, true});
     if (inFlight_.size() >= kMaxPutsInFlight) {
-      queued_.push_back(QueuedPut{key, std::move(value), permanent, std::move(done)});
+      QueuedPut q{key, std::move(value), permanent, std::move(done)};
+      if (permanent) {
+        queued_.push_back(std::move(q));
+      } else {
+        auto firstPermanent = std::find_if(queued_.begin(), queued_.end(),
+                                           [](const QueuedPut& e) { return e.permanent; });
+        queued_.insert(firstPermanent, std::move(q));
+      }
       return;
     }
     dispatch(QueuedPut{key, std::move(value), permanent, std::move(done)});

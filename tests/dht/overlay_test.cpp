@@ -88,3 +88,31 @@ TEST_CASE("a node stops with puts in flight and queued") {
   a.reset();  // returns: the test would hang otherwise
   CHECK(a == nullptr);
 }
+
+// Heartbeats and withdrawals (plain puts) go before exports (permanent ones) still queued:
+// after a merge every export is put again, and a heartbeat behind all of them came too late.
+TEST_CASE("a plain put overtakes queued permanent ones") {
+  auto a = startOpendht(NodeOptions{0, "127.0.0.1", 0x5a5d, {}});
+  auto b = startOpendht(NodeOptions{0, "127.0.0.1", 0x5a5d, {{"127.0.0.1", a->port()}}});
+  Key key = Key::hash("z2z unit test: plain puts first");
+  constexpr int kPermanent = 300;
+  auto m = std::make_shared<std::mutex>();
+  auto cv = std::make_shared<std::condition_variable>();
+  auto done = std::make_shared<std::vector<std::uint64_t>>();  // ids in the order acknowledged
+  auto record = [m, cv, done](std::uint64_t id) {
+    return [m, cv, done, id](bool) {
+      std::lock_guard lock(*m);
+      done->push_back(id);
+      cv->notify_all();
+    };
+  };
+  for (std::uint64_t id = 1; id <= kPermanent; ++id)
+    a->put(key, Value{id, {'e'}}, true, record(id));
+  a->put(key, Value{9999, {'h'}}, false, record(9999));
+  std::unique_lock lock(*m);
+  REQUIRE(cv->wait_for(lock, 30s,
+                       [&] { return std::find(done->begin(), done->end(), 9999) != done->end(); }));
+  auto at = std::find(done->begin(), done->end(), 9999) - done->begin();
+  CAPTURE(at);
+  CHECK(at < kPermanent / 2);  // behind the puts in flight only, not behind the queue
+}
