@@ -20,6 +20,12 @@ constexpr std::string_view kTag = "bridge";
 constexpr std::string_view kImportMarker = "-z2z-";
 constexpr std::chrono::milliseconds kPutRetry{2000};
 constexpr int kWithdrawAttempts = 5;
+// Anyone who can write under a key can invent gateways and services: what one importer keeps
+// is bounded (ten times the 1,000 services of BENCHMARKS.md), and the excess is refused with a
+// warning at most once a minute.
+constexpr std::size_t kMaxOrigins = 1024;
+constexpr std::size_t kMaxImports = 10000;
+constexpr std::chrono::seconds kRefusalReport{60};
 
 using Clock = std::chrono::steady_clock;
 
@@ -121,6 +127,7 @@ struct Gateway::Impl {
   std::map<mdns::ServiceKey, Import> imports;
   std::map<std::pair<std::string, mdns::ServiceKey>, std::uint64_t> lastSeqSeen;
   std::map<std::string, Origin> origins;
+  Clock::time_point lastRefusal{};
   std::map<mdns::ServiceKey, std::pair<std::uint64_t, std::string>> ownHosts;  // seq, host
   std::unique_ptr<mdns::EventLoop::Timer> heartbeat;
   std::unique_ptr<mdns::EventLoop::Timer> originSweep;
@@ -371,7 +378,8 @@ struct Gateway::Impl {
         onExpired(*r);
         continue;
       }
-      touchOrigin(*r);
+      if (!touchOrigin(*r))
+        continue;
       switch (r->kind) {
         case RecordKind::Heartbeat:
           break;
@@ -404,11 +412,17 @@ struct Gateway::Impl {
     }
   }
 
-  void touchOrigin(const Record& r) {
-    Origin& o = origins[r.origin];
+  // Whether the record's origin is known, or now is.
+  bool touchOrigin(const Record& r) {
+    auto known = origins.find(r.origin);
+    if (known == origins.end() && origins.size() >= kMaxOrigins) {
+      refuse("gateway ", r.origin, ": ", kMaxOrigins, " gateways are known already");
+      return false;
+    }
+    Origin& o = known != origins.end() ? known->second : origins[r.origin];
     // Old values arrive again when a listen starts: only newer ones prove the origin alive.
     if (r.seq <= o.maxSeq)
-      return;
+      return true;
     o.maxSeq = r.seq;
     o.lastSeen = Clock::now();
     o.lease = r.lease;
@@ -421,6 +435,17 @@ struct Gateway::Impl {
         refreshImport(k);
     }
     armSweep();
+    return true;
+  }
+
+  template <typename... Args>
+  void refuse(const Args&... args) {
+    ++counters.recordsRejected;
+    auto now = Clock::now();
+    if (now - lastRefusal < kRefusalReport)
+      return;
+    lastRefusal = now;
+    log::warning(kTag, "refusing records under key '", options.key, "' from ", args...);
   }
 
   bool isLive(const std::string& from) const {
@@ -449,8 +474,8 @@ struct Gateway::Impl {
   }
 
   void onServiceRecord(const Record& r) {
-    if (!newer(r))
-      return;
+    if (!options.import || !newer(r))
+      return;  // an exporting Gateway keeps no candidates
     auto known = imports.find(r.service.key);
     if (known != imports.end()) {
       auto c = known->second.candidates.find(r.origin);
@@ -463,12 +488,16 @@ struct Gateway::Impl {
                    ": it re-exports an import (host ", r.service.host, ")");
       return;
     }
+    if (!imports.contains(r.service.key) && imports.size() >= kMaxImports) {
+      refuse("gateway ", r.origin, ": ", kMaxImports, " services are imported already");
+      return;
+    }
     imports[r.service.key].candidates[r.origin] = Candidate{r.seq, r.service};
     refreshImport(r.service.key);
   }
 
   void onWithdrawnRecord(const Record& r) {
-    if (!newer(r))
+    if (!options.import || !newer(r))
       return;
     auto it = imports.find(r.service.key);
     if (it != imports.end()) {
