@@ -1096,7 +1096,7 @@ struct Link::Impl {
       return false;  // our own earlier import of this name, on its way out
     // The same, seen first when the daemon had already dropped it (it cached the records from
     // its own answers and lists them until the goodbye has passed, about 1 s).
-    if (recentlyWithdrawn(key))
+    if (recentlyWithdrawn(b->first))
       return false;
     // The same name on the same host is the same service, published by another gateway of this
     // link that imports it too: identical records are no conflict in mDNS (RFC 6762 section 9).

@@ -190,7 +190,8 @@ LinkWatch::~LinkWatch() = default;
 
 void LinkWatch::watch(const std::string& type) {
   impl_->types.insert(type);
-  for (auto [ifindex, family] : impl_->wanted)
+  auto wanted = impl_->wanted;  // open() forgets an interface that is gone
+  for (auto [ifindex, family] : wanted)
     impl_->open(ifindex, family);
 }
 
