@@ -18,8 +18,13 @@ namespace {
 
 constexpr std::string_view kTag = "bridge";
 constexpr std::string_view kImportMarker = "-z2z-";
+// A withdrawal that fails is put again, 2 s later and then twice as long each time up to a
+// minute, until its service's value has surely expired from the DHT (kValueLifetime): after an
+// uplink outage the origin is heard again, and a withdrawal given up on would let importers
+// publish the service again.
 constexpr std::chrono::milliseconds kPutRetry{2000};
-constexpr int kWithdrawAttempts = 5;
+constexpr std::chrono::milliseconds kPutRetryMax{60000};
+constexpr int kWithdrawAttempts = 16;  // 2 + 4 + ... + 32 + 10 * 60 s: over kValueLifetime
 // Anyone who can write under a key can invent gateways and services: what one importer keeps
 // is bounded (ten times the 1,000 services of BENCHMARKS.md), and the excess is refused with a
 // warning at most once a minute.
@@ -128,7 +133,7 @@ struct Gateway::Impl {
   std::map<std::pair<std::string, mdns::ServiceKey>, std::uint64_t> lastSeqSeen;
   std::map<std::string, Origin> origins;
   Clock::time_point lastRefusal{};
-  std::map<mdns::ServiceKey, std::pair<std::uint64_t, std::string>> ownHosts;  // seq, host
+  std::map<mdns::ServiceKey, Candidate> ownExports;  // read back from the DHT (onOwnRecord)
   std::unique_ptr<mdns::EventLoop::Timer> heartbeat;
   std::unique_ptr<mdns::EventLoop::Timer> originSweep;
   std::map<std::uint64_t, std::unique_ptr<mdns::EventLoop::Timer>> retries;
@@ -239,7 +244,8 @@ struct Gateway::Impl {
           retries.erase(valueId);
       });
     });
-    timer->arm(kPutRetry);
+    int failed = std::min(kWithdrawAttempts - attemptsLeft, 10);
+    timer->arm(std::min(kPutRetry * (1 << failed), kPutRetryMax));
   }
 
   void beat() {
@@ -325,7 +331,7 @@ struct Gateway::Impl {
     put(r, random(), false, kWithdrawAttempts);
     // Another gateway of this link may have exported it before us; we do not read our own
     // withdrawal back.
-    dropOlderCopies(it->first, it->second.record.service.host, r.seq);
+    dropOlderCopies(it->first, Candidate{it->second.record.seq, it->second.record.service}, r.seq);
     ++counters.withdrawn;
     log::info(kTag, "withdrew ", mdns::describe(it->first));
     exports.erase(it);
@@ -398,16 +404,18 @@ struct Gateway::Impl {
   // imported, but a withdrawal among them ends what other gateways of this link exported of
   // the same service (dropOlderCopies), and it names no host: the service record before it does.
   void onOwnRecord(const Record& r) {
+    if (!options.import)
+      return;
     if (r.kind == RecordKind::Service) {
-      auto& own = ownHosts[r.service.key];
-      if (r.seq > own.first)
-        own = {r.seq, r.service.host};
+      auto& own = ownExports[r.service.key];
+      if (r.seq > own.seq)
+        own = Candidate{r.seq, r.service};
     } else if (r.kind == RecordKind::Withdrawn) {
-      auto own = ownHosts.find(r.service.key);
-      if (own != ownHosts.end() && own->second.first < r.seq) {
-        std::string host = own->second.second;
-        ownHosts.erase(own);
-        dropOlderCopies(r.service.key, host, r.seq);
+      auto own = ownExports.find(r.service.key);
+      if (own != ownExports.end() && own->second.seq < r.seq) {
+        Candidate gone = own->second;
+        ownExports.erase(own);
+        dropOlderCopies(r.service.key, gone, r.seq);
       }
     }
   }
@@ -502,22 +510,36 @@ struct Gateway::Impl {
     auto it = imports.find(r.service.key);
     if (it != imports.end()) {
       if (auto c = it->second.candidates.find(r.origin); c != it->second.candidates.end())
-        dropOlderCopies(r.service.key, c->second.service.host, r.seq);
+        dropOlderCopies(r.service.key, c->second, r.seq);
     }
     dropCandidate(r.service.key, r.origin);
   }
 
-  // A service left its link, as of `seq`. Other gateways of that link may have exported it
-  // earlier: the same name on the same host is the same service (a leader that died, and the
-  // one that took over). Their older records go too; without this the service came back from
-  // the dead leader's record until that one's lease ran out.
-  void dropOlderCopies(const mdns::ServiceKey& k, const std::string& host, std::uint64_t seq) {
+  // A service left its link: `gone` is the withdrawing origin's last record of it, `seq` the
+  // withdrawal's. Another gateway of that link may have exported it earlier (a leader that
+  // died, and the one that took over): without this, importers fell back to the dead leader's
+  // record until its lease ran out. Such a copy has the same host and addresses, and its origin
+  // has written nothing since `gone` was exported; another site's service of the same name on
+  // a host of the same name (two "raspberrypi.local") keeps its own, as its heartbeats are newer.
+  void dropOlderCopies(const mdns::ServiceKey& k, const Candidate& gone, std::uint64_t seq) {
     auto it = imports.find(k);
     if (it == imports.end())
       return;
+    auto sameService = [&](const Candidate& c) {
+      if (c.service.host != gone.service.host || c.seq >= seq)
+        return false;
+      return std::ranges::any_of(c.service.addresses, [&](const mdns::Address& a) {
+        return std::ranges::find(gone.service.addresses, a) != gone.service.addresses.end();
+      });
+    };
     bool dropped = false;
     for (auto c = it->second.candidates.begin(); c != it->second.candidates.end();) {
-      if (c->second.service.host == host && c->second.seq < seq) {
+      auto o = origins.find(c->first);
+      bool quiet = o == origins.end() || o->second.maxSeq < gone.seq;
+      if (quiet && sameService(c->second)) {
+        // Delivered again, it must not come back (newer() takes an equal seq).
+        std::uint64_t& last = lastSeqSeen[{c->first, k}];
+        last = std::max(last, c->second.seq + 1);
         c = it->second.candidates.erase(c);
         dropped = true;
       } else {
