@@ -127,9 +127,14 @@ class OpendhtOverlay final : public Overlay {
       if (permanent) {
         queued_.push_back(std::move(q));
       } else {
+        // At most kMaxPlainAhead of them: puts of the served XML-RPC API are plain too, and a
+        // steady stream of them must not hold the exports back for good.
         auto firstPermanent = std::find_if(queued_.begin(), queued_.end(),
                                            [](const QueuedPut& e) { return e.permanent; });
-        queued_.insert(firstPermanent, std::move(q));
+        if (firstPermanent - queued_.begin() < kMaxPlainAhead)
+          queued_.insert(firstPermanent, std::move(q));
+        else
+          queued_.push_back(std::move(q));
       }
       return;
     }
@@ -334,6 +339,7 @@ class OpendhtOverlay final : public Overlay {
   std::map<ListenToken, std::pair<Key, std::shared_future<std::size_t>>> listens_;
   std::map<std::pair<Key, std::uint64_t>, bool> permanent_;
   static constexpr std::size_t kMaxPutsInFlight = 32;
+  static constexpr std::ptrdiff_t kMaxPlainAhead = 64;
   bool stopping_ = false;
   // Puts waiting for their acknowledgements (key and value id), by place.
   std::map<std::uint64_t, std::pair<Key, std::uint64_t>> inFlight_;
