@@ -25,6 +25,8 @@ namespace z2z::bridge {
 namespace {
 
 constexpr std::string_view kTag = "groups";
+// How long a group whose documents fail authentication waits before it is looked up again.
+constexpr std::chrono::seconds kRelookup{60};
 
 std::uint64_t nowSeconds() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -71,6 +73,7 @@ struct GroupSession::Impl {
   std::unique_ptr<dht::Overlay> overlay;
   std::unique_ptr<Gateway> gateway;
   std::unique_ptr<mdns::EventLoop::Timer> tick;
+  std::unique_ptr<mdns::EventLoop::Timer> relookup;  // after documents that fail authentication
   dht::Overlay::ListenToken infoListen = 0;
   dht::Overlay::ListenToken membersListen = 0;
   std::uint64_t lastVersion = 0;
@@ -200,10 +203,18 @@ struct GroupSession::Impl {
       lookup();
       return;
     }
+    // Sealed documents under the key that this secret cannot open: the secret is wrong, or
+    // someone wrote them there (anyone can write under a key). Creating the group would make a
+    // second one beside the real; exiting would let anyone stop this gateway. Neither: the
+    // group is left out, the rest of the gateway goes on, and the key is looked at again.
     if (keys.isPrivate && authFailures > 0 && valid == 0) {
-      ctx.fatal("group '" + keys.name + "': wrong group secret: the group exists, but its " +
-                std::to_string(authFailures) + " documents fail authentication with the key in " +
-                opts.secretFile);
+      log::error(kTag, "group '", keys.name, "': wrong group secret, or values forged under its ",
+                 "key: its ", authFailures, " documents fail authentication with the key in ",
+                 opts.secretFile, "; not joining or creating it, looking again in ",
+                 kRelookup.count(), " s");
+      if (!relookup)
+        relookup = ctx.loop.timer([this] { lookup(); });
+      relookup->arm(kRelookup);
       return;
     }
     log::notice(kTag, "group '", keys.name, "': no live group-info",
@@ -436,6 +447,8 @@ struct GroupSession::Impl {
 
   void shutdown(std::chrono::milliseconds wait, std::function<void()> done) {
     stopping = true;
+    if (relookup)
+      relookup->disarm();
     shutdownDone = std::move(done);
     if (!gateway) {
       ctx.loop.post([this, a = std::weak_ptr<bool>(alive)] {
