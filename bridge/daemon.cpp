@@ -177,6 +177,7 @@ struct Daemon::Impl {
   std::unique_ptr<Rendezvous> rendezvous;  // with rendezvous nodes configured; runs while leading
   struct GroupRun {
     config::GroupSection section;
+    std::uint16_t port = 0;  // its overlay's UDP port
     std::unique_ptr<GroupContext> context;
     std::unique_ptr<GroupSession> session;
   };
@@ -364,8 +365,26 @@ struct Daemon::Impl {
   }
 
   // The UDP port of the i-th group's overlay: the ports after dht-port, or any if that is 0.
+  // A port a running group holds, or one still leaving after a reload (it withdraws for up to
+  // 2 s), is skipped: the new overlay could not bind it, and the group stayed out.
   std::uint16_t groupPort(std::size_t i) const {
-    std::size_t p = config.server.dhtPort == 0 ? 0 : config.server.dhtPort + 1 + i;
+    if (config.server.dhtPort == 0)
+      return 0;
+    auto taken = [this](std::size_t p) {
+      for (const auto& [name, r] : groupRuns) {
+        if (r.port == p)
+          return true;
+      }
+      for (const auto& r : retiringGroups) {
+        if (r.port == p)
+          return true;
+      }
+      return false;
+    };
+    std::size_t p = config.server.dhtPort + 1 + i;
+    std::size_t bound = p + groupRuns.size() + retiringGroups.size();
+    while (p <= bound && taken(p))
+      ++p;
     return p > 65535 ? 0 : static_cast<std::uint16_t>(p);
   }
 
@@ -389,9 +408,10 @@ struct Daemon::Impl {
                                                                   fatal(why);
                                                               },
                                                               origin});
+    run.port = groupPort(index);
     run.session = std::make_unique<GroupSession>(
         *run.context, config::GroupOptions{g.name, g.secretFile, g.description, g.aliases},
-        groupPort(index));
+        run.port);
     groupRuns.insert_or_assign(g.name, std::move(run));
   }
 

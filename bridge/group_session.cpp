@@ -193,7 +193,7 @@ struct GroupSession::Impl {
       log::notice(kTag, "group '", keys.name, "': joining through ", eps.size(),
                   " bootstrap endpoints (group-info version ", info->version, " by ",
                   shortKey(info->signer), ")");
-      start(eps, false);
+      tryStart(eps, false);
       return;
     }
     if (alias && alias->status == groups::DocStatus::Active && !followedAlias) {
@@ -219,7 +219,23 @@ struct GroupSession::Impl {
     }
     log::notice(kTag, "group '", keys.name, "': no live group-info",
                 tracker.removed(now) ? " (it was removed)" : "", ": creating it");
-    start({}, true);
+    tryStart({}, true);
+  }
+
+  // A group overlay that cannot start (its UDP port taken, say) is tried again later, not
+  // left for good in its lookup.
+  void tryStart(const std::vector<config::Endpoint>& eps, bool creating) {
+    try {
+      start(eps, creating);
+    } catch (const std::exception& e) {
+      log::error(kTag, "group '", keys.name, "': cannot start its overlay: ", e.what(),
+                 "; trying again in ", kRelookup.count(), " s");
+      gateway.reset();  // before the overlay it uses
+      overlay.reset();
+      if (!relookup)
+        relookup = ctx.loop.timer([this] { lookup(); });
+      relookup->arm(kRelookup);
+    }
   }
 
   void start(const std::vector<config::Endpoint>& eps, bool creating) {

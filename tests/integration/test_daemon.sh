@@ -9,7 +9,7 @@ z2z_init "$1"
 z2zd="$(dirname "$Z2Z_BIN")/z2zd"
 
 conf_a="$TB_DIR/a.conf"
-write_a() {  # $1: ttl of the printers export
+write_a() {  # $1: ttl of the printers export; $2: a group's description, if there is one
   cat >"$conf_a" <<CONF
 [server]
 state-directory = $TB_DIR/state-a
@@ -27,6 +27,9 @@ key = columbia
 interfaces = lan0
 ttl = $1
 CONF
+  if [ -n "${2:-}" ]; then
+    printf '\n[group lab]\ntypes = _daap._tcp\ninterfaces = lan0\ndescription = %s\n' "$2" >>"$conf_a"
+  fi
 }
 write_a 120
 cat >"$TB_DIR/b.conf" <<CONF
@@ -92,6 +95,18 @@ check "the changed export moved" test "$(grep -c "exported 'Printer'" "$TB_DIR/l
 check "the printer is on B after the reload" tb_wait_service hb _ipp._tcp "Printer" 10
 kill "$watcher" 2>/dev/null
 check_not "the song never left B during the reload" grep -q "^-;.*;Song;" "$TB_DIR/watch-song.txt"
+
+# SIGHUP adding a group, then changing it: the changed group leaves and joins again, its new
+# overlay beside the old one that is still leaving (it withdraws for up to 2 s).
+write_a 60 "first"
+kill -HUP "$gwa"
+check "a group added by a reload is created" wait_log gwa.log "group 'lab': created" 15
+write_a 60 "second"
+kill -HUP "$gwa"
+rejoined() { [ "$(grep -cE "group 'lab': (created|joined)" "$TB_DIR/log/gwa.log")" -ge 2 ]; }
+for _ in $(seq 150); do rejoined && break; sleep 0.1; done
+check "a group changed by a reload is back within 15 s" rejoined
+check_not "its overlay did not fail to start" grep -q "group 'lab': cannot start" "$TB_DIR/log/gwa.log"
 
 # SIGHUP with a broken file: refused, the old configuration keeps running.
 printf '[server]\nlog-level = loud\n' >"$conf_a"
