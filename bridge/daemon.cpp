@@ -36,6 +36,7 @@ constexpr std::chrono::milliseconds kReloadWithdrawWait{1500};
 // records from both meanwhile).
 constexpr std::chrono::milliseconds kHandOverGrace{3000};
 constexpr std::chrono::seconds kNodeCacheInterval{60};
+constexpr std::chrono::seconds kSectionRetry{30};
 constexpr std::size_t kNodeCacheMax = 64;
 constexpr std::chrono::seconds kMergeWindow{60};
 
@@ -173,6 +174,7 @@ struct Daemon::Impl {
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<mdns::EventLoop::Timer> standDownTimer;
   std::unique_ptr<mdns::EventLoop::Timer> nodeCacheTimer;
+  std::unique_ptr<mdns::EventLoop::Timer> sectionRetry;  // sections that could not start
   std::unique_ptr<Growth> growth;
   std::unique_ptr<Rendezvous> rendezvous;  // with rendezvous nodes configured; runs while leading
   struct GroupRun {
@@ -214,6 +216,7 @@ struct Daemon::Impl {
       saveNodes();
       nodeCacheTimer->arm(kNodeCacheInterval);
     });
+    sectionRetry = loop.timer([this] { startMissingSections(); });
     GrowthOptions growthOptions;
     growthOptions.probe.bind = config.server.dhtBind;
     growthOptions.probe.network = config.server.dhtNetwork;  // probes join main overlays
@@ -324,10 +327,7 @@ struct Daemon::Impl {
       peers.insert(peers.end(), cached.begin(), cached.end());
     }
     overlay->bootstrap(peers);
-    for (const auto& e : config.exports)
-      start(e);
-    for (const auto& i : config.imports)
-      start(i);
+    startMissingSections();
     startGroups();
     nodeCacheTimer->arm(std::chrono::seconds(10));
     growth->start();
@@ -351,7 +351,36 @@ struct Daemon::Impl {
     if (rendezvous)
       rendezvous->stop();
     nodeCacheTimer->disarm();
+    sectionRetry->disarm();
     log::notice(kTag, "standing by");
+  }
+
+  // A section that cannot start (an interface that does not exist yet, or not any more) is
+  // left out with an error and tried again every kSectionRetry; the others go on.
+  template <typename Section>
+  bool startSection(const Section& section, std::string_view kind) {
+    try {
+      start(section);
+      return true;
+    } catch (const std::exception& e) {
+      log::error(kTag, "[", kind, " ", section.name, "] not started: ", e.what(),
+                 "; trying again in ", kSectionRetry.count(), " s");
+      sectionRetry->arm(kSectionRetry);
+      return false;
+    }
+  }
+
+  void startMissingSections() {
+    if (!leading)
+      return;
+    for (const auto& e : config.exports) {
+      if (!sections.contains("export " + e.name))
+        startSection(e, "export");
+    }
+    for (const auto& i : config.imports) {
+      if (!sections.contains("import " + i.name))
+        startSection(i, "import");
+    }
   }
 
   void start(const config::ExportSection& e) {
@@ -574,11 +603,11 @@ struct Daemon::Impl {
       it = sections.erase(it);
     }
     for (const auto& [id, e] : exports) {
-      start(*e);
+      startSection(*e, "export");
       ++started;
     }
     for (const auto& [id, i] : imports) {
-      start(*i);
+      startSection(*i, "import");
       ++started;
     }
     started -= changed;

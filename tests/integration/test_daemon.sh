@@ -108,6 +108,17 @@ for _ in $(seq 150); do rejoined && break; sleep 0.1; done
 check "a group changed by a reload is back within 15 s" rejoined
 check_not "its overlay did not fail to start" grep -q "group 'lab': cannot start" "$TB_DIR/log/gwa.log"
 
+# SIGHUP adding a section on an interface that does not exist: it is left out with an error,
+# and the rest of the reload and the gateway go on.
+write_a 60 "second"
+printf '\n[export ghost]\ntypes = _ghost._tcp\nkey = columbia\ninterfaces = nosuch0\n' >>"$conf_a"
+reloads=$(grep -c "reloaded:" "$TB_DIR/log/gwa.log")
+kill -HUP "$gwa"
+check "a section on a missing interface is left out, saying why" \
+  wait_log gwa.log "\[export ghost\] not started: interface 'nosuch0' does not exist" 5
+check "and the reload completes" test "$(grep -c "reloaded:" "$TB_DIR/log/gwa.log")" -gt "$reloads"
+check "the other exports stay on B" tb_wait_service hb _daap._tcp "Song" 2
+
 # SIGHUP with a broken file: refused, the old configuration keeps running.
 printf '[server]\nlog-level = loud\n' >"$conf_a"
 kill -HUP "$gwa"
