@@ -322,7 +322,7 @@ struct GroupSession::Impl {
     if (status == groups::DocStatus::Active)
       m.endpoints = {{ctx.advertise, overlay->port()}};
     groups::signDocument(m, ctx.identity);
-    members.offer(m);
+    members.offer(m, nowSeconds());
     put(*overlay, keys.membersKeyName, m, stopping);
   }
 
@@ -394,6 +394,7 @@ struct GroupSession::Impl {
                     ": replayed or stale (have version ", had, ")");
           break;
         case groups::Verdict::Untrusted:
+        case groups::Verdict::Future:
           log::warning(kTag, "group '", keys.name, "': rejected group-info version ", doc->version,
                        ": ", groups::verdictName(verdict), " (", shortKey(doc->signer), ")");
           break;
@@ -444,7 +445,7 @@ struct GroupSession::Impl {
         continue;
       auto before = members.keys(now);
       bool wasLive = std::find(before.begin(), before.end(), doc->signer) != before.end();
-      if (!members.offer(*doc))
+      if (!members.offer(*doc, now))
         continue;
       seenOther = true;
       auto after = members.keys(now);

@@ -173,13 +173,23 @@ const char* verdictName(Verdict v) {
       return "expired";
     case Verdict::Untrusted:
       return "signed by a key the group does not list";
+    case Verdict::Future:
+      return "dated further ahead than clocks differ";
   }
   return "?";
+}
+
+bool plausiblyDated(const Document& doc, std::uint64_t now) {
+  std::uint64_t ahead = now + kMaxClockSkew;
+  return doc.version / 1000000 <= ahead && doc.expires <= ahead + kMaxLease &&
+         doc.since / 1000000 <= ahead;
 }
 
 Verdict InfoTracker::offer(const Document& doc, std::uint64_t now) {
   if (accepted_ && doc == *accepted_)
     return Verdict::Known;
+  if (!plausiblyDated(doc, now))
+    return Verdict::Future;
   if (accepted_ && doc.version <= accepted_->version) {
     // Once the accepted document has expired, older ones are no better.
     return Verdict::Replayed;
@@ -207,7 +217,9 @@ bool InfoTracker::removed(std::uint64_t now) const {
   return d != nullptr && d->status == DocStatus::Removed;
 }
 
-bool MemberView::offer(const Document& doc) {
+bool MemberView::offer(const Document& doc, std::uint64_t now) {
+  if (!plausiblyDated(doc, now))
+    return false;
   auto it = bySigner_.find(doc.signer);
   if (it != bySigner_.end() && it->second.version >= doc.version)
     return false;

@@ -77,7 +77,18 @@ enum class Verdict {
   Replayed,   ///< older than (or as old as) the accepted one: a replay or a stale copy
   Expired,    ///< past its expiry
   Untrusted,  ///< a public group's document by a writer the accepted one does not list
+  Future,     ///< versioned or expiring further ahead than a clock can be off (kMaxClockSkew)
 };
+
+/// How far ahead of this reader's clock a document may be dated. Versions are microseconds
+/// and expiry times seconds since the epoch; a lease is at most kMaxLease (--ttl's limit).
+/// Without a bound, one document versioned near 2^64 would be the newest for good, and every
+/// later group-info (the last member's "removed" too) refused as replayed.
+inline constexpr std::uint64_t kMaxClockSkew = 600;
+inline constexpr std::uint64_t kMaxLease = 86400;
+
+/// Whether `doc` is dated within reach of `now` (seconds since the epoch).
+bool plausiblyDated(const Document& doc, std::uint64_t now);
 const char* verdictName(Verdict v);
 
 /// The trust state of a group's group-info as one reader sees it. Public groups pin writers
@@ -105,8 +116,9 @@ class InfoTracker {
 /// its membership expires; either way the next oldest member takes over.
 class MemberView {
  public:
-  /// Returns false if the document is older than the member's newest one.
-  bool offer(const Document& doc);
+  /// Returns false if the document is older than the member's newest one, or dated further
+  /// ahead of `nowSeconds` than clocks differ (plausiblyDated).
+  bool offer(const Document& doc, std::uint64_t nowSeconds);
   std::vector<const Document*> live(std::uint64_t nowSeconds) const;
   /// Signer key of the maintainer among live members; empty if none.
   std::string maintainer(std::uint64_t nowSeconds) const;

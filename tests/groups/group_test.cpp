@@ -183,14 +183,36 @@ TEST_CASE("group-info trust: replays, expiry, chain of writers") {
   CHECK(priv.offer(info(outsider, 20, 100, {outsider.publicKey()}), 50) == Verdict::Accepted);
 }
 
+TEST_CASE("documents dated beyond clock skew are refused and lock nothing") {
+  Identity m1 = Identity::generate(), outsider = Identity::generate();
+  const std::uint64_t now = 1'800'000'000;  // seconds
+  const std::uint64_t us = now * 1'000'000;
+  InfoTracker t(false);
+  CHECK(t.offer(info(m1, us, now + 120, {m1.publicKey()}), now) == Verdict::Accepted);
+  // A version near 2^64, or an expiry years ahead: refused, so later documents still count.
+  CHECK(t.offer(info(outsider, ~std::uint64_t{0}, now + 120, {outsider.publicKey()}), now) ==
+        Verdict::Future);
+  CHECK(t.offer(info(outsider, us + 1, now + 10 * kMaxLease, {outsider.publicKey()}), now) ==
+        Verdict::Future);
+  CHECK(t.offer(info(m1, us + 2, now + 120, {m1.publicKey()}), now) == Verdict::Accepted);
+  // Within the skew is fine (a clock a few minutes ahead).
+  CHECK(t.offer(info(m1, us + (kMaxClockSkew - 10) * 1'000'000, now + kMaxLease, {m1.publicKey()}),
+                now) == Verdict::Accepted);
+  MemberView v;
+  CHECK_FALSE(v.offer(member(outsider, 1, ~std::uint64_t{0}, now + 120, "198.19.0.9"), now));
+  CHECK_FALSE(v.offer(member(outsider, 1, us, now + 10 * kMaxLease, "198.19.0.9"), now));
+  CHECK(v.offer(member(m1, us, us, now + 120, "198.19.0.1"), now));
+  CHECK(v.maintainer(now) == m1.publicKey());
+}
+
 TEST_CASE("members: the oldest live member maintains, the next takes over") {
   Identity a = Identity::generate(), b = Identity::generate(), c = Identity::generate();
   MemberView v;
   CHECK(v.maintainer(0).empty());
-  CHECK(v.offer(member(b, 20, 21, 100, "198.19.0.2")));
-  CHECK(v.offer(member(a, 10, 11, 100, "198.19.0.1")));
-  CHECK(v.offer(member(c, 30, 31, 200, "198.19.0.3")));
-  CHECK_FALSE(v.offer(member(a, 10, 11, 100, "198.19.0.1")));
+  CHECK(v.offer(member(b, 20, 21, 100, "198.19.0.2"), 50));
+  CHECK(v.offer(member(a, 10, 11, 100, "198.19.0.1"), 50));
+  CHECK(v.offer(member(c, 30, 31, 200, "198.19.0.3"), 50));
+  CHECK_FALSE(v.offer(member(a, 10, 11, 100, "198.19.0.1"), 50));
   CHECK(v.maintainer(50) == a.publicKey());
   CHECK(v.endpoints(50).size() == 3);
   CHECK(v.endpoints(50).front().address == "198.19.0.1");
@@ -199,7 +221,7 @@ TEST_CASE("members: the oldest live member maintains, the next takes over") {
   left.status = DocStatus::Removed;
   left.endpoints.clear();
   signDocument(left, a);
-  CHECK(v.offer(left));
+  CHECK(v.offer(left, 50));
   CHECK(v.maintainer(50) == b.publicKey());   // a left
   CHECK(v.maintainer(150) == c.publicKey());  // b's membership expired (crash)
   CHECK(v.live(250).empty());
