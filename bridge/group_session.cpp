@@ -520,19 +520,25 @@ bool GroupSession::joined() const {
 }
 
 std::vector<std::string> listGroups(dht::Overlay& main) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::vector<dht::Value> values;
-  main.get(dht::Key::hash(kGroupDirectoryKey), [&](std::vector<dht::Value> found) {
-    std::lock_guard lock(m);
-    values = std::move(found);
-    done = true;
-    cv.notify_all();
+  // Shared with the callback, which may come after the wait has given up.
+  struct Wait {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::vector<dht::Value> values;
+  };
+  auto w = std::make_shared<Wait>();
+  main.get(dht::Key::hash(kGroupDirectoryKey), [w](std::vector<dht::Value> found) {
+    std::lock_guard lock(w->m);
+    w->values = std::move(found);
+    w->done = true;
+    w->cv.notify_all();
   });
+  std::vector<dht::Value> values;
   {
-    std::unique_lock lock(m);
-    cv.wait_for(lock, std::chrono::seconds(15), [&] { return done; });
+    std::unique_lock lock(w->m);
+    w->cv.wait_for(lock, std::chrono::seconds(15), [&] { return w->done; });
+    values = w->values;
   }
   std::uint64_t now = nowSeconds();
   std::map<std::string, groups::Document> newest;

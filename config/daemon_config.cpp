@@ -10,6 +10,7 @@
 #include <sstream>
 #include <variant>
 
+#include "z2z/config/encoding.hpp"
 #include "z2z/config/values.hpp"
 
 namespace z2z::config {
@@ -308,10 +309,13 @@ const std::vector<KeySpec>& specs() {
          return assign(absolutePath(v), g.secretFile);
        })},
       {{"group", "description", "text", "", false, true,
-        "Written into the group-info when this gateway creates the group (at most 256 bytes)."},
+        "Written into the group-info when this gateway creates the group (at most 256 bytes of "
+        "printable UTF-8)."},
        GroupApply([](std::string_view v, GroupSection& g) -> Status {
          if (v.size() > 256)
            return fail("longer than 256 bytes");
+         if (!isCleanUtf8(v))
+           return fail("must be printable UTF-8 (readers refuse a group-info with anything else)");
          g.description = v;
          return {};
        })},

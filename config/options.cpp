@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/config/options.hpp"
 
+#include "z2z/config/encoding.hpp"
 #include "z2z/config/values.hpp"
 
 #include <algorithm>
@@ -277,8 +278,8 @@ const std::vector<Flag>& flags() {
        [](std::string_view v, CommandLine& cl) -> Status {
          if (cl.options.groups.empty())
            return fail("--group-description must follow a --group");
-         if (v.empty() || v.size() > 256)
-           return fail("--group-description: 1 to 256 bytes");
+         if (v.empty() || v.size() > 256 || !isCleanUtf8(v))
+           return fail("--group-description: 1 to 256 bytes of printable UTF-8");
          cl.options.groups.back().description = v;
          return {};
        }},

@@ -355,6 +355,10 @@ std::vector<Entry> present(const std::vector<Value>& overlayValues, std::int64_t
   for (const Value& v : overlayValues) {
     if (isStored(v.data))
       continue;
+    // A native value too large for 64 chunks (opendht stores up to 64 KiB) is not served,
+    // rather than failing every get of its key.
+    if (v.data.size() > kMaxChunks * kChunkPayloadSize)
+      continue;
     for (Bytes& c : splitValue(v)) {
       Entry e;
       e.value = std::move(c);

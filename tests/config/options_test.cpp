@@ -148,6 +148,8 @@ TEST_CASE("groups on the command line") {
       {{"--import", "--group-secret-file", "f", "--group", "A"}, "must follow a --group"},
       {{"--import", "--alias", "x", "--group", "A"}, "must follow a --group"},
       {{"--import", "--group-description", "x", "--group", "A"}, "must follow a --group"},
+      {{"--import", "--group", "A", "--group-description", "lab\tprinters"}, "printable UTF-8"},
+      {{"--import", "--group", "A", "--group-description", "caf\xe9"}, "printable UTF-8"},
       {{"--import", "--group", "A", "--alias", "A"}, "same as the group"},
       {{"--import", "--group", "A", "--alias", "x/y"}, "not a group name"},
       {{"--import", "--group", "A", "--state-dir", ""}, "--state-dir"},
