@@ -91,7 +91,6 @@ class XmlrpcOverlay final : public Overlay {
     std::random_device rd;
     for (auto& b : secret_)
       b = static_cast<std::uint8_t>(rd());
-    secretHash_ = gateway::sha1(secret_);
     log::notice(kTag, "using the gateway API at ", options_.url, " (poll every ",
                 options_.poll.count(), " s",
                 options_.caFile.empty() ? "" : ", certificate checked against " + options_.caFile,
@@ -260,12 +259,24 @@ class XmlrpcOverlay final : public Overlay {
                                     : "")};
   }
 
+  // The removal secret of one chunk: a hash of this run's secret, the key and the chunk's hash
+  // (inputs of fixed length). A stored rm carries its secret in clear, so each secret may only
+  // ever remove its own chunk: with one secret for the whole run, anyone who read one rm in the
+  // DHT could remove every other value this client had put.
+  Bytes chunkSecret(const Key& key, const Bytes& chunk) const {
+    Bytes in(secret_.begin(), secret_.end());
+    in.insert(in.end(), key.bytes.begin(), key.bytes.end());
+    Bytes digest = gateway::sha1(chunk);
+    in.insert(in.end(), digest.begin(), digest.end());
+    return gateway::sha1(in);
+  }
+
   void putChunk(const Key& key, const Bytes& chunk, std::int64_t ttl) {
     xmlrpc_c::paramList p;
     p.add(bytes(Bytes(key.bytes.begin(), key.bytes.end())));
     p.add(bytes(chunk));
     p.add(xmlrpc_c::value_string(std::string(gateway::kHashType)));
-    p.add(bytes(secretHash_));
+    p.add(bytes(gateway::sha1(chunkSecret(key, chunk))));
     p.add(xmlrpc_c::value_int(static_cast<int>(ttl)));
     p.add(xmlrpc_c::value_string(options_.application));
     callStatus("put_removable", p);
@@ -276,7 +287,7 @@ class XmlrpcOverlay final : public Overlay {
     p.add(bytes(Bytes(key.bytes.begin(), key.bytes.end())));
     p.add(bytes(gateway::sha1(chunk)));
     p.add(xmlrpc_c::value_string(std::string(gateway::kHashType)));
-    p.add(bytes(Bytes(secret_.begin(), secret_.end())));
+    p.add(bytes(chunkSecret(key, chunk)));
     p.add(xmlrpc_c::value_int(static_cast<int>(kRmTtl)));
     p.add(xmlrpc_c::value_string(options_.application));
     callStatus("rm", p);
@@ -492,7 +503,6 @@ class XmlrpcOverlay final : public Overlay {
   xmlrpc_c::clientXmlTransport_curl transport_;
   xmlrpc_c::carriageParm_curl0 carriage_;
   std::array<std::uint8_t, 20> secret_{};
-  Bytes secretHash_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
