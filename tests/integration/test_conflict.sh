@@ -8,6 +8,18 @@ source "$(dirname "$0")/lib.sh"
 z2z_init "$1"
 
 z2z_start ga gwa.log --export _daap._tcp --key columbia --interface lan0 >/dev/null
+# import_clashes NAME PORT LOCAL_PORT WHAT: NAME, published on A with PORT, is imported on B as
+# "NAME #2", and the local NAME (WHAT) keeps LOCAL_PORT on host B.
+import_clashes() {
+  tb_publish ha "$1" _daap._tcp "$2" >/dev/null
+  check "an import of the name of $4 takes an alternative name" \
+    tb_wait_service hb _daap._tcp "$1 #2" 10
+  local line
+  line=$(tb_resolve hb _daap._tcp "$1" 4)
+  check "$4 keeps its name, port and host" \
+    test "$(field 9 "$line");$(field 7 "$line")" = "$3;hostb.local"
+}
+
 gwb_pid=$(z2z_start gb gwb.log --import --key columbia --interface lan0 \
   --bootstrap "[$(tb_addr ga wan 6)]:4222")
 sleep 1
@@ -67,13 +79,8 @@ gone_pid=$(tb_publish hb "Gone Local" _daap._tcp 5002)
 sleep 1
 tb_kill "$gone_pid"
 sleep 2
-tb_publish ha "Late Clash" _daap._tcp 6001 where=a-late >/dev/null
 tb_publish ha "Gone Local" _daap._tcp 6002 where=a-gone >/dev/null
-check "a later import of a later local service's name takes an alternative name" \
-  tb_wait_service hb _daap._tcp "Late Clash #2" 10
-late_line=$(tb_resolve hb _daap._tcp "Late Clash" 4)
-check "the later local service keeps its name, port and host" \
-  test "$(field 9 "$late_line");$(field 7 "$late_line")" = "5001;hostb.local"
+import_clashes "Late Clash" 6001 5001 "a local service that came after the first import"
 gone_line=$(tb_resolve hb _daap._tcp "Gone Local" 6)
 check "a name whose local service said goodbye goes to the import" \
   test "$(field 9 "$gone_line");$(field 10 "$gone_line")" = '6002;"where=a-gone"'
@@ -99,11 +106,6 @@ check "a burst ($sent datagrams per family) overflowed gateway B's receive buffe
   after_stop "the kernel dropped .* mDNS datagrams" 10
 check "gateway B lists the type again after the loss" \
   after_stop "listing _daap._tcp on the link again" 20
-tb_publish ha "Unheard Clash" _daap._tcp 6003 where=a-unheard >/dev/null
-check "an import of the unheard local service's name takes an alternative name" \
-  tb_wait_service hb _daap._tcp "Unheard Clash #2" 10
-unheard_line=$(tb_resolve hb _daap._tcp "Unheard Clash" 4)
-check "the unheard local service keeps its name, port and host" \
-  test "$(field 9 "$unheard_line");$(field 7 "$unheard_line")" = "5003;hostb.local"
+import_clashes "Unheard Clash" 6003 5003 "a local service announced while B could not read"
 
 z2z_finish
