@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/groups/group.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +18,8 @@ namespace {
 
 constexpr std::string_view kSalt = "z2z-groups-v1";
 constexpr std::size_t kMinSecret = 16;
+// A secret file holds two lines; anything much larger is not one.
+constexpr std::size_t kMaxSecretFile = 4096;
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
@@ -54,21 +58,44 @@ std::string secretLabel(const Secret& s, std::string_view what, std::string_view
 }  // namespace
 
 Result<Secret> loadSecretFile(const std::string& path) {
+  // Opened once, without following a symbolic link, and checked on the descriptor: the file
+  // read is the file checked.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return fail("group secret file " + path + ": " +
+                (errno == ELOOP ? std::string("is a symbolic link") : std::strerror(errno)));
+  }
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return fail("group secret file " + path + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode))
-    return fail("group secret file " + path + " is not a regular file");
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return fail("group secret file " + path + " has mode " + mode +
-                ": group and others must have no access (chmod 600)");
-  }
-  std::ifstream in(path);
-  if (!in)
-    return fail("cannot read group secret file " + path);
+  std::string content;
+  Status checked = [&]() -> Status {
+    if (::fstat(fd, &st) != 0)
+      return fail("group secret file " + path + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode))
+      return fail("group secret file " + path + " is not a regular file");
+    if (st.st_uid != ::geteuid()) {
+      return fail("group secret file " + path + " is owned by uid " + std::to_string(st.st_uid) +
+                  ", not by this process's user (uid " + std::to_string(::geteuid()) + ")");
+    }
+    if ((st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return fail("group secret file " + path + " has mode " + mode +
+                  ": group and others must have no access (chmod 600)");
+    }
+    if (static_cast<std::uint64_t>(st.st_size) > kMaxSecretFile)
+      return fail("group secret file " + path + " is over " + std::to_string(kMaxSecretFile) +
+                  " bytes");
+    char buffer[kMaxSecretFile];
+    ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0)
+      return fail("cannot read group secret file " + path + ": " + std::strerror(errno));
+    content.assign(buffer, static_cast<std::size_t>(got));
+    return {};
+  }();
+  ::close(fd);
+  if (!checked)
+    return fail(checked.error());
+  std::istringstream in(content);
   Secret s;
   std::string line;
   int lineNo = 0;

@@ -74,7 +74,15 @@ TEST_CASE("secret files: format and mode 0600") {
   std::string unknown = writeFile("unknown", "password 0123456789abcdef0\n", 0600);
   CHECK(loadSecretFile(unknown).error().find("unknown field 'password'") != std::string::npos);
   CHECK_FALSE(loadSecretFile(tempPath("absent")).ok());
-  for (const auto& p : {good, open, shortKey, missing, unknown})
+  // A symbolic link is not followed (the file checked must be the file read).
+  std::string link = tempPath("link");
+  REQUIRE(::symlink(good.c_str(), link.c_str()) == 0);
+  auto l = loadSecretFile(link);
+  REQUIRE_FALSE(l.ok());
+  CHECK(l.error().find("symbolic link") != std::string::npos);
+  std::string huge = writeFile("huge", std::string(5000, '#') + "\n", 0600);
+  CHECK(loadSecretFile(huge).error().find("over 4096 bytes") != std::string::npos);
+  for (const auto& p : {good, open, shortKey, missing, unknown, link, huge})
     ::unlink(p.c_str());
 }
 
