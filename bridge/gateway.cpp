@@ -136,7 +136,11 @@ struct Gateway::Impl {
   std::map<mdns::ServiceKey, Candidate> ownExports;  // read back from the DHT (onOwnRecord)
   std::unique_ptr<mdns::EventLoop::Timer> heartbeat;
   std::unique_ptr<mdns::EventLoop::Timer> originSweep;
-  std::map<std::uint64_t, std::unique_ptr<mdns::EventLoop::Timer>> retries;
+  struct Retry {
+    Record record;  // a withdrawal that failed, put again by the timer
+    std::unique_ptr<mdns::EventLoop::Timer> timer;
+  };
+  std::map<std::uint64_t, Retry> retries;  // by value id
   std::unique_ptr<mdns::EventLoop::Timer> shutdownDeadline;
   std::function<void()> shutdownDone;
   std::size_t shutdownPending = 0;
@@ -234,8 +238,12 @@ struct Gateway::Impl {
       log::warning(kTag, what, " of ", mdns::describe(record.service.key), " failed; giving up");
       return;
     }
+    if (stopping)
+      return;  // shutdown() withdraws everything once more
     log::info(kTag, what, " of ", mdns::describe(record.service.key), " failed; retrying");
-    auto& timer = retries[valueId];
+    Retry& retry = retries[valueId];
+    retry.record = record;
+    auto& timer = retry.timer;
     timer = loop.timer([this, record, valueId, attemptsLeft] {
       put(record, valueId, false, attemptsLeft - 1);
       // Not from inside the timer; the Gateway may be gone by the time the loop gets to it.
@@ -669,12 +677,20 @@ struct Gateway::Impl {
     stopping = true;
     if (heartbeat)
       heartbeat->disarm();
+    // Withdrawals still waiting for another try go out now with the others: given up, their
+    // services would stay on other sites until the values expired.
+    std::vector<mdns::ServiceKey> withdraw;
+    for (auto& [id, retry] : retries)
+      withdraw.push_back(retry.record.service.key);
     retries.clear();
-    shutdownDone = std::move(done);
-    shutdownPending = exports.size();
-    log::notice(kTag, "withdrawing ", exports.size(), " exports and ", imports.size(), " imports");
     for (auto& [k, e] : exports) {
       overlay.cancelPut(key, e.valueId);
+      withdraw.push_back(k);
+    }
+    shutdownDone = std::move(done);
+    shutdownPending = withdraw.size();
+    log::notice(kTag, "withdrawing ", exports.size(), " exports and ", imports.size(), " imports");
+    for (const mdns::ServiceKey& k : withdraw) {
       Record r;
       r.kind = RecordKind::Withdrawn;
       r.origin = origin;
