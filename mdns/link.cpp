@@ -1175,7 +1175,7 @@ struct Link::Impl {
         log::notice(kTag, describe(p.service.key), " is taken on this link; publishing as '", name,
                     "'");
       }
-      p.name = name;
+      setName(p, name);
     }
     publishedNames[{p.name, p.service.key.type, p.service.key.domain}] = p.id;
     // The group this one replaces, and a withdrawn one of the same name still waiting to go:
@@ -1423,8 +1423,16 @@ struct Link::Impl {
                  " renames");
       return;
     }
-    p.name = alternative(p.name);
+    setName(p, alternative(p.name));
     commitPublished(p);
+  }
+
+  // The index of names on the link follows a rename (publishedAs).
+  void setName(Published& p, std::string name) {
+    auto old = publishedNames.find({p.name, p.service.key.type, p.service.key.domain});
+    if (old != publishedNames.end() && old->second == p.id)
+      publishedNames.erase(old);
+    p.name = std::move(name);
   }
 };
 
