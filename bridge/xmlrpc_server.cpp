@@ -49,7 +49,7 @@ constexpr int kFaultRate = 2;         // the client's rate limit (get, get_detai
 constexpr int kFaultOverlay = 3;      // the DHT did not answer in time (get, get_details)
 constexpr int kFaultInternal = 4;
 constexpr int kFaultTooLarge = 5;  // the request is over kMaxXmlrpcRequest
-constexpr int kFaultDtd = 6;       // the request declares a DTD (XML-RPC has none)
+constexpr int kFaultDtd = 6;       // a DTD, or not UTF-8 XML (gateway::checkXmlrpcText)
 // An oversized body up to this size is read and thrown away before the fault is sent, so that
 // the client, still sending, does not meet a reset connection instead of the answer; past it,
 // the fault is sent at once and the connection closed.
@@ -295,7 +295,7 @@ void closeAfter(TSession* session) {
 
 void respond(TSession* session, const std::string& xml) {
   ResponseStatus(session, 200);
-  ResponseContentType(session, "text/xml; charset=\"utf-8\"");
+  ResponseContentType(session, "text/xml; charset=utf-8");  // unquoted, as xmlrpc-c sends it
   ResponseContentLength(session, xml.size());
   ResponseWriteStart(session);
   ResponseWriteBody(session, xml.data(), static_cast<xmlrpc_uint32_t>(xml.size()));
@@ -478,13 +478,13 @@ struct XmlrpcServer::Impl {
   // limit: a request of 600 bytes that nests ten entities ten deep asks for 10^9 bytes (measured:
   // 10^8 took 1.5 s and 36 MB). XML-RPC has no DTD, so one is refused before parsing.
   std::string call(const std::string& xml, TSession* session) {
-    if (xml.find("<!DOCTYPE") != std::string::npos || xml.find("<!ENTITY") != std::string::npos) {
-      std::string why = "a DTD (<!DOCTYPE or <!ENTITY) is not XML-RPC";
-      log::info(kTag, "from ", clientOf(session), ": fault: ", why);
+    if (Status text = dht::gateway::checkXmlrpcText(xml); !text) {
+      log::info(kTag, "from ", clientOf(session), ": fault: ", text.error());
       std::string response;
-      xmlrpc_c::xml::generateResponse(xmlrpc_c::rpcOutcome(xmlrpc_c::fault(
-                                          why, static_cast<xmlrpc_c::fault::code_t>(kFaultDtd))),
-                                      &response);
+      xmlrpc_c::xml::generateResponse(
+          xmlrpc_c::rpcOutcome(
+              xmlrpc_c::fault(text.error(), static_cast<xmlrpc_c::fault::code_t>(kFaultDtd))),
+          &response);
       return response;
     }
     xmlrpc_c::callInfo_abyss callInfo(session);

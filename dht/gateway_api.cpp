@@ -108,6 +108,22 @@ Bytes sha1(std::span<const std::uint8_t> data) {
   return Bytes(h.begin(), h.end());
 }
 
+Status checkXmlrpcText(std::string_view xml) {
+  if (xml.find('\0') != std::string_view::npos)
+    return fail("a NUL byte: XML-RPC here is UTF-8");
+  std::string_view rest = xml;
+  if (rest.starts_with("\xEF\xBB\xBF"))
+    rest.remove_prefix(3);
+  std::size_t start = rest.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos || rest[start] != '<')
+    return fail("not XML in UTF-8: it must begin with '<'");
+  if (xml.find("<!DOCTYPE") != std::string_view::npos ||
+      xml.find("<!ENTITY") != std::string_view::npos) {
+    return fail("a DTD (<!DOCTYPE or <!ENTITY) is not XML-RPC");
+  }
+  return {};
+}
+
 std::int64_t unixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())

@@ -148,4 +148,11 @@ std::vector<Value> reassembleStored(const std::vector<Value>& overlayValues, std
 /// Unix time now, in seconds.
 std::int64_t unixNow();
 
+/// Whether an XML-RPC request or response may be given to xmlrpc-c's parser. That parser (its
+/// own Expat) expands the entities of a DTD without a limit, and XML-RPC has no DTD: a text
+/// with <!DOCTYPE or <!ENTITY is refused, and so is one the search could miss, in another
+/// encoding than UTF-8 (a NUL byte, as UTF-16 has, or a first character other than '<' after
+/// an optional UTF-8 byte order mark and white space). The failure says which.
+Status checkXmlrpcText(std::string_view xml);
+
 }  // namespace z2z::dht::gateway

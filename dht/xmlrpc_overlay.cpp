@@ -231,10 +231,8 @@ class XmlrpcOverlay final : public Overlay {
       std::string request, response;
       xmlrpc_c::xml::generateCall(method, params, &request);
       transport_.call(&carriage_, request, &response);
-      if (response.find("<!DOCTYPE") != std::string::npos ||
-          response.find("<!ENTITY") != std::string::npos) {
-        throw CallFailed{method + ": the gateway answered with a DTD, which XML-RPC has none of"};
-      }
+      if (Status text = gateway::checkXmlrpcText(response); !text)
+        throw CallFailed{method + ": the gateway's answer: " + text.error()};
       xmlrpc_c::xml::parseResponse(response, &outcome);
     } catch (const CallFailed&) {
       throw;

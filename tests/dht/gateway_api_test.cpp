@@ -185,3 +185,20 @@ TEST_CASE("present: live puts, removals with the right secret, native values as 
   withChunks.push_back(stored(gw::StoredRm{gw::sha1(chunks[0]), "SHA", secret, now + 700}, 200));
   CHECK(gw::reassembleStored(withChunks, now).size() == 1);
 }
+
+TEST_CASE("XML-RPC text with a DTD, or not in UTF-8, is refused before parsing") {
+  using z2z::dht::gateway::checkXmlrpcText;
+  CHECK(checkXmlrpcText("<?xml version=\"1.0\"?><methodCall/>").ok());
+  CHECK(checkXmlrpcText("\xEF\xBB\xBF\r\n <methodResponse/>").ok());
+  auto dtd = checkXmlrpcText("<?xml version=\"1.0\"?><!DOCTYPE m [<!ENTITY a \"b\">]><m/>");
+  REQUIRE_FALSE(dtd.ok());
+  CHECK(dtd.error().find("DTD") != std::string::npos);
+  CHECK_FALSE(checkXmlrpcText("<m><!ENTITY a \"b\"></m>").ok());
+  // The same in UTF-16: the byte search for "<!DOCTYPE" would not see it.
+  std::string utf16("\xFF\xFE<\0!\0D\0O\0C\0T\0Y\0P\0E\0", 20);
+  auto wide = checkXmlrpcText(utf16);
+  REQUIRE_FALSE(wide.ok());
+  CHECK(wide.error().find("NUL") != std::string::npos);
+  CHECK(checkXmlrpcText("hello").error().find("must begin with '<'") != std::string::npos);
+  CHECK_FALSE(checkXmlrpcText("").ok());
+}

@@ -259,6 +259,13 @@ def malformed(proxy, url):
     check("an entity bomb of %d bytes gets fault 6 within 2 s (HTTP %r, %r, %.2f s)"
           % (len(bomb), status, f, time.monotonic() - started),
           f is not None and f[0] == 6 and time.monotonic() - started < 2)
+    # The same bomb in UTF-16 (a search for "<!DOCTYPE" in the bytes would not see it).
+    started = time.monotonic()
+    status, data = raw_post(url, bomb.decode().encode("utf-16"))
+    f = fault_of(data) if status == 200 else None
+    check("the same bomb in UTF-16 gets fault 6 within 2 s (HTTP %r, %r, %.2f s)"
+          % (status, f, time.monotonic() - started),
+          f is not None and f[0] == 6 and time.monotonic() - started < 2)
     oversized(proxy, url)
     check("the server still serves a get afterwards",
           proxy.get(key, 1, B(b""), "t")[1] == B(b""))
