@@ -178,11 +178,21 @@ struct GroupSession::Impl {
     // Oldest first, so that a chain of maintainers is followed in order.
     std::sort(infos.begin(), infos.end(),
               [](const auto& a, const auto& b) { return a.version < b.version; });
+    std::size_t future = 0;
     for (const groups::Document& d : infos) {
       groups::Verdict v = tracker.offer(d, now);
-      if (v == groups::Verdict::Untrusted) {
+      if (v == groups::Verdict::Untrusted || v == groups::Verdict::Future) {
         log::warning(kTag, "group '", keys.name, "': rejected group-info version ", d.version, ": ",
                      groups::verdictName(v), " (", shortKey(d.signer), ")");
+      }
+      if (v == groups::Verdict::Future) {
+        ++future;
+        log::warning(
+            kTag, "group '", keys.name, "': it is versioned ",
+            static_cast<std::int64_t>(d.version / 1000000) - static_cast<std::int64_t>(now),
+            " s and expires ",
+            static_cast<std::int64_t>(d.expires) - static_cast<std::int64_t>(now),
+            " s from this clock's now: is the clock right?");
       }
     }
     const groups::Document* info = tracker.current(now);
@@ -212,6 +222,16 @@ struct GroupSession::Impl {
                  "key: its ", authFailures, " documents fail authentication with the key in ",
                  opts.secretFile, "; not joining or creating it, looking again in ",
                  kRelookup.count(), " s");
+      if (!relookup)
+        relookup = ctx.loop.timer([this] { lookup(); });
+      relookup->arm(kRelookup);
+      return;
+    }
+    // Group-info from the future: this clock is probably behind (not set yet after a boot).
+    // Creating the group would make a second one beside the real.
+    if (future > 0) {
+      log::error(kTag, "group '", keys.name, "': its group-info is dated ahead of this clock; ",
+                 "not creating it, looking again in ", kRelookup.count(), " s");
       if (!relookup)
         relookup = ctx.loop.timer([this] { lookup(); });
       relookup->arm(kRelookup);
@@ -549,7 +569,7 @@ std::vector<std::string> listGroups(dht::Overlay& main) {
       log::info(kTag, "directory: rejected a value: ", doc.error());
       continue;
     }
-    if (doc->type == groups::DocType::Membership)
+    if (doc->type == groups::DocType::Membership || !groups::plausiblyDated(*doc, now))
       continue;
     std::string id = doc->name;
     auto it = newest.find(id);
