@@ -30,6 +30,7 @@ constexpr int kWithdrawAttempts = 16;  // 2 + 4 + ... + 32 + 10 * 60 s: over kVa
 // warning at most once a minute.
 constexpr std::size_t kMaxOrigins = 1024;
 constexpr std::size_t kMaxImports = 10000;
+constexpr std::size_t kMaxSeqSeen = 4 * kMaxImports;  // (origin, service) pairs, withdrawn too
 constexpr std::chrono::seconds kRefusalReport{60};
 
 using Clock = std::chrono::steady_clock;
@@ -96,10 +97,12 @@ struct Gateway::Impl {
   struct Export {
     Record record;
     std::uint64_t valueId = 0;
+    Clock::time_point at = Clock::now();  // when it was exported
   };
   struct Candidate {
     std::uint64_t seq = 0;
     mdns::Service service;
+    Clock::time_point received = Clock::now();  // on this gateway's clock
   };
   struct Import {
     std::map<std::string, Candidate> candidates;  // by origin
@@ -339,7 +342,9 @@ struct Gateway::Impl {
     put(r, random(), false, kWithdrawAttempts);
     // Another gateway of this link may have exported it before us; we do not read our own
     // withdrawal back.
-    dropOlderCopies(it->first, Candidate{it->second.record.seq, it->second.record.service}, r.seq);
+    dropOlderCopies(it->first,
+                    Candidate{it->second.record.seq, it->second.record.service, it->second.at},
+                    r.seq);
     ++counters.withdrawn;
     log::info(kTag, "withdrew ", mdns::describe(it->first));
     exports.erase(it);
@@ -482,7 +487,13 @@ struct Gateway::Impl {
   // come again: after its DHT value expired here (the candidate went with it) and was stored
   // anew by its origin.
   bool newer(const Record& r) {
-    std::uint64_t& last = lastSeqSeen[{r.origin, r.service.key}];
+    auto seen = lastSeqSeen.find({r.origin, r.service.key});
+    if (seen == lastSeqSeen.end() && lastSeqSeen.size() >= kMaxSeqSeen) {
+      refuse("gateway ", r.origin, ": ", kMaxSeqSeen, " services' records are tracked already");
+      return false;
+    }
+    std::uint64_t& last =
+        seen != lastSeqSeen.end() ? seen->second : lastSeqSeen[{r.origin, r.service.key}];
     if (r.seq < last)
       return false;
     last = r.seq;
@@ -490,8 +501,14 @@ struct Gateway::Impl {
   }
 
   void onServiceRecord(const Record& r) {
-    if (!options.import || !newer(r))
+    if (!options.import)
       return;  // an exporting Gateway keeps no candidates
+    if (!imports.contains(r.service.key) && imports.size() >= kMaxImports) {
+      refuse("gateway ", r.origin, ": ", kMaxImports, " services are imported already");
+      return;
+    }
+    if (!newer(r))
+      return;
     auto known = imports.find(r.service.key);
     if (known != imports.end()) {
       auto c = known->second.candidates.find(r.origin);
@@ -502,10 +519,6 @@ struct Gateway::Impl {
       ++counters.recordsRejected;
       log::warning(kTag, "ignoring ", mdns::describe(r.service.key), " from gateway ", r.origin,
                    ": it re-exports an import (host ", r.service.host, ")");
-      return;
-    }
-    if (!imports.contains(r.service.key) && imports.size() >= kMaxImports) {
-      refuse("gateway ", r.origin, ": ", kMaxImports, " services are imported already");
       return;
     }
     imports[r.service.key].candidates[r.origin] = Candidate{r.seq, r.service};
@@ -543,7 +556,8 @@ struct Gateway::Impl {
     bool dropped = false;
     for (auto c = it->second.candidates.begin(); c != it->second.candidates.end();) {
       auto o = origins.find(c->first);
-      bool quiet = o == origins.end() || o->second.maxSeq < gone.seq;
+      // Compared on this gateway's clock: sequence numbers come from the origins' clocks.
+      bool quiet = o == origins.end() || o->second.lastSeen < gone.received;
       if (quiet && sameService(c->second)) {
         // Delivered again, it must not come back (newer() takes an equal seq).
         std::uint64_t& last = lastSeqSeen[{c->first, k}];
