@@ -76,6 +76,11 @@ constexpr std::chrono::seconds kFoundLease{4500};
 constexpr std::chrono::seconds kRelist{3600};
 // ... and this long after LinkWatch lost datagrams.
 constexpr std::chrono::seconds kRelistAfterLoss{10};
+// Services of one type the Link keeps track of, at most: avahi-daemon's own cache-entries-max.
+// Names heard on the link past it are ignored: a host announcing random names would otherwise
+// make the Link keep them for kFoundLease and resolve each, with a blocking D-Bus call.
+constexpr std::size_t kMaxBrowsedPerType = 4096;
+constexpr std::chrono::seconds kRefusalReport{60};
 // A type whose browser could not be created, or failed, is browsed again this much later.
 constexpr std::chrono::seconds kBrowseRetry{30};
 // Withdrawals are paced: at most kFreesPerWindow entry groups freed per kFreeWindow. avahi-daemon
@@ -214,6 +219,8 @@ struct Link::Impl {
   std::chrono::steady_clock::time_point lastLoss{};
   std::map<ServiceKey, Browsed> browsed;
   std::map<std::string, HostWatch> hosts;
+  std::map<std::string, std::size_t> browsedPerType;  // entries of `browsed` by type
+  std::chrono::steady_clock::time_point lastRefusal{};
   std::map<ServiceKey, std::string> publishedNames;  // name on the link -> id (publishedAs)
   // Names this Link withdrew, and when: the daemon may list them for a while after (see
   // nameTaken()).
@@ -514,7 +521,10 @@ struct Link::Impl {
 
   // A service of a browsed type is on the link, on this interface and protocol.
   void sighted(const ServiceKey& key, Sighting where) {
-    Browsed& b = browsed[key];
+    auto [entry, added] = browsed.try_emplace(key);
+    if (added)
+      ++browsedPerType[key.type];
+    Browsed& b = entry->second;
     b.key = key;
     b.sightings.insert(where);
     log::debug(kTag, "browse: new ", describe(key), " on interface ", where.iface, " protocol ",
@@ -677,6 +687,15 @@ struct Link::Impl {
     bool known = b != browsed.end() && b->second.sightings.contains(where);
     if (ttl == 0 && !known)
       return;
+    if (b == browsed.end() && browsedPerType[type] >= kMaxBrowsedPerType) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - lastRefusal >= kRefusalReport) {
+        lastRefusal = now;
+        log::warning(kTag, "ignoring ", describe(key), " heard on the link: ", kMaxBrowsedPerType,
+                     " services of ", type, " are known already");
+      }
+      return;
+    }
     // A goodbye ends the record one second later (RFC 6762 section 10.1). Otherwise the service
     // stays known at least until the type is listed again (kRelist): nothing may refresh a
     // record nobody asks for.
@@ -1037,6 +1056,8 @@ struct Link::Impl {
     bool reported = b.reported;
     ServiceKey key = b.key;
     browsed.erase(it);
+    if (auto n = browsedPerType.find(key.type); n != browsedPerType.end() && --n->second == 0)
+      browsedPerType.erase(n);
     log::debug(kTag, "browse: gone ", describe(key));
     if (reported && events.removed)
       events.removed(key);
