@@ -60,7 +60,8 @@ std::string secretLabel(const Secret& s, std::string_view what, std::string_view
 Result<Secret> loadSecretFile(const std::string& path) {
   // Opened once, without following a symbolic link, and checked on the descriptor: the file
   // read is the file checked.
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at the path must not hold the daemon in open(); fstat refuses it next.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     return fail("group secret file " + path + ": " +
                 (errno == ELOOP ? std::string("is a symbolic link") : std::strerror(errno)));
@@ -86,10 +87,18 @@ Result<Secret> loadSecretFile(const std::string& path) {
       return fail("group secret file " + path + " is over " + std::to_string(kMaxSecretFile) +
                   " bytes");
     char buffer[kMaxSecretFile];
-    ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0)
-      return fail("cannot read group secret file " + path + ": " + std::strerror(errno));
-    content.assign(buffer, static_cast<std::size_t>(got));
+    std::size_t have = 0;
+    for (int i = 0; i < 64 && have < sizeof buffer; ++i) {  // bounded: short reads, EINTR
+      ssize_t got = ::read(fd, buffer + have, sizeof buffer - have);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        return fail("cannot read group secret file " + path + ": " + std::strerror(errno));
+      if (got == 0)
+        break;
+      have += static_cast<std::size_t>(got);
+    }
+    content.assign(buffer, have);
     return {};
   }();
   ::close(fd);

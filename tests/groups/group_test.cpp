@@ -82,7 +82,11 @@ TEST_CASE("secret files: format and mode 0600") {
   CHECK(l.error().find("symbolic link") != std::string::npos);
   std::string huge = writeFile("huge", std::string(5000, '#') + "\n", 0600);
   CHECK(loadSecretFile(huge).error().find("over 4096 bytes") != std::string::npos);
-  for (const auto& p : {good, open, shortKey, missing, unknown, link, huge})
+  // A FIFO must not hold the caller in open() waiting for a writer.
+  std::string fifo = tempPath("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(loadSecretFile(fifo).error().find("not a regular file") != std::string::npos);
+  for (const auto& p : {good, open, shortKey, missing, unknown, link, huge, fifo})
     ::unlink(p.c_str());
 }
 
