@@ -30,7 +30,7 @@ constexpr int kWithdrawAttempts = 16;  // 2 + 4 + ... + 32 + 10 * 60 s: over kVa
 // warning at most once a minute.
 constexpr std::size_t kMaxOrigins = 1024;
 constexpr std::size_t kMaxImports = 10000;
-constexpr std::size_t kMaxSeqSeen = 4 * kMaxImports;  // (origin, service) pairs, withdrawn too
+constexpr std::size_t kMaxSeqSeen = kMaxImports;  // services per origin, withdrawn ones too
 constexpr std::chrono::seconds kRefusalReport{60};
 
 using Clock = std::chrono::steady_clock;
@@ -135,6 +135,7 @@ struct Gateway::Impl {
   std::map<mdns::ServiceKey, Import> imports;
   std::map<std::pair<std::string, mdns::ServiceKey>, std::uint64_t> lastSeqSeen;
   std::map<std::string, Origin> origins;
+  std::map<std::string, std::size_t> seqSeenPerOrigin;  // entries of lastSeqSeen
   Clock::time_point lastRefusal{};
   std::map<mdns::ServiceKey, Candidate> ownExports;  // read back from the DHT (onOwnRecord)
   std::unique_ptr<mdns::EventLoop::Timer> heartbeat;
@@ -488,12 +489,18 @@ struct Gateway::Impl {
   // anew by its origin.
   bool newer(const Record& r) {
     auto seen = lastSeqSeen.find({r.origin, r.service.key});
-    if (seen == lastSeqSeen.end() && lastSeqSeen.size() >= kMaxSeqSeen) {
-      refuse("gateway ", r.origin, ": ", kMaxSeqSeen, " services' records are tracked already");
-      return false;
+    if (seen == lastSeqSeen.end()) {
+      // Per origin: one origin inventing names must not stop the others' imports.
+      std::size_t& tracked = seqSeenPerOrigin[r.origin];
+      if (tracked >= kMaxSeqSeen) {
+        refuse("gateway ", r.origin, ": the records of ", kMaxSeqSeen,
+               " of its services are tracked already");
+        return false;
+      }
+      ++tracked;
+      seen = lastSeqSeen.emplace(std::make_pair(r.origin, r.service.key), 0).first;
     }
-    std::uint64_t& last =
-        seen != lastSeqSeen.end() ? seen->second : lastSeqSeen[{r.origin, r.service.key}];
+    std::uint64_t& last = seen->second;
     if (r.seq < last)
       return false;
     last = r.seq;
@@ -556,8 +563,10 @@ struct Gateway::Impl {
     bool dropped = false;
     for (auto c = it->second.candidates.begin(); c != it->second.candidates.end();) {
       auto o = origins.find(c->first);
-      // Compared on this gateway's clock: sequence numbers come from the origins' clocks.
-      bool quiet = o == origins.end() || o->second.lastSeen < gone.received;
+      // Quiet: last heard before this gateway got `gone` (its own clock), or, for records that
+      // came in one batch at a listen's start, nothing newer by the origins' clocks.
+      bool quiet =
+          o == origins.end() || o->second.lastSeen < gone.received || o->second.maxSeq < gone.seq;
       if (quiet && sameService(c->second)) {
         // Delivered again, it must not come back (newer() takes an equal seq).
         std::uint64_t& last = lastSeqSeen[{c->first, k}];
@@ -681,6 +690,7 @@ struct Gateway::Impl {
       for (const mdns::ServiceKey& k : affected)
         dropCandidate(k, gone);
       std::erase_if(lastSeqSeen, [&](const auto& e) { return e.first.first == gone; });
+      seqSeenPerOrigin.erase(gone);
     }
     armSweep();
   }
