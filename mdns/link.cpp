@@ -159,6 +159,7 @@ struct Link::Impl {
 
   struct Browsed {
     ServiceKey key;
+    bool counted = false;  // in browsedPerType: someone else's service, not our own import
     std::set<Sighting> sightings;
     AvahiServiceResolver* resolver = nullptr;  // the first resolution
     int resolverSlot = -1;
@@ -522,9 +523,11 @@ struct Link::Impl {
   // A service of a browsed type is on the link, on this interface and protocol.
   void sighted(const ServiceKey& key, Sighting where) {
     auto [entry, added] = browsed.try_emplace(key);
-    if (added)
-      ++browsedPerType[key.type];
     Browsed& b = entry->second;
+    if (added && publishedAs(key) == nullptr) {
+      b.counted = true;
+      ++browsedPerType[key.type];
+    }
     b.key = key;
     b.sightings.insert(where);
     log::debug(kTag, "browse: new ", describe(key), " on interface ", where.iface, " protocol ",
@@ -687,7 +690,8 @@ struct Link::Impl {
     bool known = b != browsed.end() && b->second.sightings.contains(where);
     if (ttl == 0 && !known)
       return;
-    if (b == browsed.end() && browsedPerType[type] >= kMaxBrowsedPerType) {
+    if (b == browsed.end() && browsedPerType[type] >= kMaxBrowsedPerType &&
+        publishedAs(key) == nullptr) {
       auto now = std::chrono::steady_clock::now();
       if (now - lastRefusal >= kRefusalReport) {
         lastRefusal = now;
@@ -1055,9 +1059,12 @@ struct Link::Impl {
       unwatchHost(b.hostKey);
     bool reported = b.reported;
     ServiceKey key = b.key;
+    bool counted = b.counted;
     browsed.erase(it);
-    if (auto n = browsedPerType.find(key.type); n != browsedPerType.end() && --n->second == 0)
+    if (auto n = browsedPerType.find(key.type);
+        counted && n != browsedPerType.end() && --n->second == 0) {
       browsedPerType.erase(n);
+    }
     log::debug(kTag, "browse: gone ", describe(key));
     if (reported && events.removed)
       events.removed(key);
@@ -1492,6 +1499,8 @@ void Link::publish(const std::string& id, const Service& service, const std::str
     impl_->releaseTypeGroup(p.service.key, id);
   }
   bool renamed = !added && p.service.key != service.key;
+  if (renamed)
+    impl_->setName(p, "");  // before the key changes: the index entry is under the old one
   p.id = id;
   p.service = service;
   if (added || renamed) {
