@@ -140,11 +140,8 @@ struct Gateway::Impl {
   std::map<mdns::ServiceKey, Candidate> ownExports;  // read back from the DHT (onOwnRecord)
   std::unique_ptr<mdns::EventLoop::Timer> heartbeat;
   std::unique_ptr<mdns::EventLoop::Timer> originSweep;
-  struct Retry {
-    Record record;  // a withdrawal that failed, put again by the timer
-    std::unique_ptr<mdns::EventLoop::Timer> timer;
-  };
-  std::map<std::uint64_t, Retry> retries;  // by value id
+  std::map<std::uint64_t, std::unique_ptr<mdns::EventLoop::Timer>> retries;  // by value id
+  std::map<std::uint64_t, mdns::ServiceKey> unconfirmed;  // withdrawals not yet acknowledged
   std::unique_ptr<mdns::EventLoop::Timer> shutdownDeadline;
   std::function<void()> shutdownDone;
   std::size_t shutdownPending = 0;
@@ -211,6 +208,8 @@ struct Gateway::Impl {
   }
 
   void put(const Record& record, std::uint64_t valueId, bool permanent, int attemptsLeft = 1) {
+    if (record.kind == RecordKind::Withdrawn)
+      unconfirmed[valueId] = record.service.key;
     std::string text = encode(record);
     overlay.put(key, dht::Value{valueId, dht::Bytes(text.begin(), text.end())}, permanent,
                 [&l = loop, this, alive = std::weak_ptr<bool>(alive), record, valueId, permanent,
@@ -224,8 +223,10 @@ struct Gateway::Impl {
 
   void putDone(bool ok, const Record& record, std::uint64_t valueId, bool permanent,
                int attemptsLeft) {
-    if (ok)
+    if (ok) {
+      unconfirmed.erase(valueId);
       return;
+    }
     ++counters.putsFailed;
     if (record.kind == RecordKind::Heartbeat) {
       log::info(kTag, "heartbeat not stored (no DHT peers yet?)");
@@ -240,14 +241,13 @@ struct Gateway::Impl {
     }
     if (attemptsLeft <= 1) {
       log::warning(kTag, what, " of ", mdns::describe(record.service.key), " failed; giving up");
+      unconfirmed.erase(valueId);
       return;
     }
     if (stopping)
       return;  // shutdown() withdraws everything once more
     log::info(kTag, what, " of ", mdns::describe(record.service.key), " failed; retrying");
-    Retry& retry = retries[valueId];
-    retry.record = record;
-    auto& timer = retry.timer;
+    auto& timer = retries[valueId];
     timer = loop.timer([this, record, valueId, attemptsLeft] {
       put(record, valueId, false, attemptsLeft - 1);
       // Not from inside the timer; the Gateway may be gone by the time the loop gets to it.
@@ -701,15 +701,16 @@ struct Gateway::Impl {
     stopping = true;
     if (heartbeat)
       heartbeat->disarm();
-    // Withdrawals still waiting for another try go out now with the others: given up, their
-    // services would stay on other sites until the values expired.
-    std::vector<mdns::ServiceKey> withdraw;
-    for (auto& [id, retry] : retries)
-      withdraw.push_back(retry.record.service.key);
+    // Withdrawals not yet confirmed (on their way, or waiting for another try) go out now with
+    // the others: given up, their services would stay on other sites until the values expired.
+    std::set<mdns::ServiceKey> withdraw;
+    for (const auto& [id, k] : unconfirmed)
+      withdraw.insert(k);
+    unconfirmed.clear();
     retries.clear();
     for (auto& [k, e] : exports) {
       overlay.cancelPut(key, e.valueId);
-      withdraw.push_back(k);
+      withdraw.insert(k);
     }
     shutdownDone = std::move(done);
     shutdownPending = withdraw.size();
