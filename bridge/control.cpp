@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/bridge/control.hpp"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 
 #include "z2z/config/log.hpp"
 
@@ -20,6 +22,8 @@ namespace {
 constexpr std::string_view kTag = "control";
 constexpr std::size_t kMaxRequest = 256;
 constexpr std::size_t kMaxClients = 8;
+// How long a client may take to send its request and read the whole reply.
+constexpr std::chrono::milliseconds kClientDeadline{5000};
 
 std::string errnoText() {
   return std::strerror(errno);
@@ -44,10 +48,14 @@ void setTimeouts(int fd, int seconds) {
 
 struct ControlServer::Impl {
   struct Client {
-    int fd;
+    int fd = -1;
     std::string request;
-    bool answered = false;
+    std::string reply;
+    std::size_t sent = 0;
+    bool closing = false;  // the request is read: nothing more is
+    bool done = false;     // the reply is sent, or cannot be: close() is queued
     std::unique_ptr<mdns::EventLoop::Watch> watch;
+    std::unique_ptr<mdns::EventLoop::Timer> deadline;
   };
 
   mdns::EventLoop& loop;
@@ -56,6 +64,7 @@ struct ControlServer::Impl {
   int listenFd = -1;
   std::unique_ptr<mdns::EventLoop::Watch> watch;
   std::map<int, Client> clients;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(mdns::EventLoop& l, std::string p, Handler h)
       : loop(l), path(std::move(p)), handler(std::move(h)) {
@@ -77,6 +86,10 @@ struct ControlServer::Impl {
   }
 
   ~Impl() {
+    for (auto& [fd, c] : clients) {
+      c.watch.reset();
+      ::close(fd);
+    }
     clients.clear();
     watch.reset();
     ::close(listenFd);
@@ -95,50 +108,87 @@ struct ControlServer::Impl {
       Client& c = clients[fd];
       c.fd = fd;
       c.watch = loop.watchReadable(fd, [this, fd] { readable(fd); });
+      // A client that neither asks nor reads its reply in time loses its place.
+      c.deadline = loop.timer([this, fd] { close(fd); });
+      c.deadline->arm(kClientDeadline);
     }
   }
 
   void readable(int fd) {
     auto it = clients.find(fd);
-    if (it == clients.end())
+    if (it == clients.end() || it->second.closing)
       return;
     Client& c = it->second;
     char buf[kMaxRequest];
     ssize_t n = ::read(fd, buf, sizeof buf);
-    if (c.answered)
-      return;  // closing: anything more is ignored
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+      return;
     if (n > 0)
       c.request.append(buf, static_cast<std::size_t>(n));
     auto nl = c.request.find('\n');
     if (n > 0 && nl == std::string::npos && c.request.size() < kMaxRequest)
       return;
-    if (n < 0 && errno == EAGAIN)
+    if (n < 0) {
+      c.closing = true;
+      later([this, fd] { close(fd); });
       return;
-    std::string reply = nl == std::string::npos && c.request.size() >= kMaxRequest
-                            ? "error: request too long\n"
-                            : handler(c.request.substr(0, nl));
-    // A reply is small; the client reads it at once. Blocking writes with a timeout keep this
-    // simple without letting a stuck client hold the loop for long.
-    int flags = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    setTimeouts(fd, 1);
-    std::string_view rest = reply;
-    while (!rest.empty()) {
-      ssize_t w = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+    }
+    c.reply = nl == std::string::npos && c.request.size() >= kMaxRequest
+                  ? "error: request too long\n"
+                  : handler(c.request.substr(0, nl));
+    // The watch is replaced, so not from inside its own callback.
+    later([this, fd] { startWriting(fd); });
+    c.closing = true;  // reads nothing more
+  }
+
+  void startWriting(int fd) {
+    auto it = clients.find(fd);
+    if (it == clients.end())
+      return;
+    it->second.watch.reset();
+    if (write(it->second))
+      it->second.watch = loop.watchWritable(fd, [this, fd] { writable(fd); });
+  }
+
+  void writable(int fd) {
+    auto it = clients.find(fd);
+    if (it != clients.end() && !it->second.done)
+      write(it->second);
+  }
+
+  // Sends what the socket takes without blocking; false once the client is done with (all sent,
+  // or the client gone), and then its close() is queued.
+  bool write(Client& c) {
+    while (c.sent < c.reply.size()) {
+      ssize_t w = ::send(c.fd, c.reply.data() + c.sent, c.reply.size() - c.sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return true;
       if (w <= 0)
         break;
-      rest.remove_prefix(static_cast<std::size_t>(w));
+      c.sent += static_cast<std::size_t>(w);
     }
-    // Not from inside this watch's callback: the watch goes with the client.
-    loop.post([this, fd] {
-      auto gone = clients.find(fd);
-      if (gone == clients.end())
-        return;
-      gone->second.watch.reset();
-      ::close(fd);
-      clients.erase(gone);
+    c.done = true;
+    later([this, fd = c.fd] { close(fd); });
+    return false;
+  }
+
+  // Runs `work` on the loop after the current callback, unless the server is gone by then.
+  void later(std::function<void()> work) {
+    loop.post([alive = std::weak_ptr<bool>(alive), work = std::move(work)] {
+      if (alive.lock())
+        work();
     });
-    c.answered = true;
+  }
+
+  // Never from inside the client's watch callback: the watch goes with the client.
+  void close(int fd) {
+    auto it = clients.find(fd);
+    if (it == clients.end())
+      return;
+    it->second.watch.reset();
+    ::close(fd);
+    clients.erase(it);
   }
 };
 

@@ -59,9 +59,9 @@ class AvahiTimer final : public EventLoop::Timer {
 
 class AvahiFdWatch final : public EventLoop::Watch {
  public:
-  AvahiFdWatch(const AvahiPoll* poll, int fd, std::function<void()> cb)
+  AvahiFdWatch(const AvahiPoll* poll, int fd, AvahiWatchEvent event, std::function<void()> cb)
       : poll_(poll), cb_(std::move(cb)) {
-    watch_ = poll_->watch_new(poll_, fd, AVAHI_WATCH_IN, &AvahiFdWatch::fire, this);
+    watch_ = poll_->watch_new(poll_, fd, event, &AvahiFdWatch::fire, this);
     if (watch_ == nullptr)
       throw Error("cannot watch descriptor " + std::to_string(fd));
   }
@@ -140,7 +140,11 @@ std::unique_ptr<EventLoop::Timer> EventLoop::timer(std::function<void()> callbac
 }
 
 std::unique_ptr<EventLoop::Watch> EventLoop::watchReadable(int fd, std::function<void()> callback) {
-  return std::make_unique<AvahiFdWatch>(avahiPoll(), fd, std::move(callback));
+  return std::make_unique<AvahiFdWatch>(avahiPoll(), fd, AVAHI_WATCH_IN, std::move(callback));
+}
+
+std::unique_ptr<EventLoop::Watch> EventLoop::watchWritable(int fd, std::function<void()> callback) {
+  return std::make_unique<AvahiFdWatch>(avahiPoll(), fd, AVAHI_WATCH_OUT, std::move(callback));
 }
 
 const AvahiPoll* EventLoop::avahiPoll() const {

@@ -24,7 +24,7 @@ class EventLoop {
     virtual bool armed() const = 0;
   };
 
-  /// A readability watch on a file descriptor; destroying it removes the watch.
+  /// A readability (or writability) watch on a file descriptor; destroying it removes the watch.
   class Watch {
    public:
     virtual ~Watch() = default;
@@ -44,6 +44,7 @@ class EventLoop {
 
   std::unique_ptr<Timer> timer(std::function<void()> callback);
   std::unique_ptr<Watch> watchReadable(int fd, std::function<void()> callback);
+  std::unique_ptr<Watch> watchWritable(int fd, std::function<void()> callback);
 
   /// The Avahi poll API of this loop, for the Avahi client. Loop thread only.
   const AvahiPoll* avahiPoll() const;
