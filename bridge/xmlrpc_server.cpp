@@ -314,6 +314,7 @@ struct XmlrpcServer::Impl {
     std::int64_t expires;
     dht::Bytes valueHash;
     dht::Bytes secretHash;
+    std::string client;  // who asked for it, for kMaxHeldPutsPerClient
   };
   struct Bucket {
     double tokens;
@@ -335,7 +336,9 @@ struct XmlrpcServer::Impl {
   std::condition_variable cv;
   bool stopping = false;
   std::map<std::string, Bucket> buckets;
-  std::map<std::pair<dht::Key, std::uint64_t>, Held> held;  // puts with a TTL past kLifetime
+  using HeldMap = std::map<std::pair<dht::Key, std::uint64_t>, Held>;
+  HeldMap held;                                 // puts with a TTL past kLifetime
+  std::map<std::string, std::size_t> heldFrom;  // how many of them each client asked for
   std::shared_ptr<ReadCache> cache = ReadCache::create();
 
   // One API method: argument count, the handler, and the guard every callback boundary needs.
@@ -640,17 +643,43 @@ struct XmlrpcServer::Impl {
   }
 
   // Writes one stored value; the API status.
+  // Keeps a long put alive, within the endpoint's and the client's share; false if over either.
+  // A value already held (the same put again) takes no more room. Under `mutex`.
+  bool hold(const dht::Key& key, std::uint64_t id, Held h) {
+    auto it = held.find({key, id});
+    if (it == held.end() || it->second.client != h.client) {
+      if (it == held.end() && held.size() >= kMaxHeldPuts)
+        return false;
+      auto from = heldFrom.find(h.client);
+      if (from != heldFrom.end() && from->second >= kMaxHeldPutsPerClient)
+        return false;
+    }
+    if (it != held.end())
+      release(it);
+    ++heldFrom[h.client];
+    held.emplace(std::pair{key, id}, std::move(h));
+    return true;
+  }
+
+  // Stops counting a held put; the iterator after it. Under `mutex`.
+  HeldMap::iterator release(HeldMap::iterator it) {
+    auto from = heldFrom.find(it->second.client);
+    if (from != heldFrom.end() && --from->second == 0)
+      heldFrom.erase(from);
+    return held.erase(it);
+  }
+
   gw::PutStatus write(const dht::Key& key, const gw::Stored& stored, std::int64_t ttl,
-                      const dht::Bytes& valueHash, const dht::Bytes& secretHash) {
+                      const dht::Bytes& valueHash, const dht::Bytes& secretHash,
+                      const std::string& client) {
     dht::Bytes data = gw::encodeStored(stored);
     std::uint64_t id = idOf(data);
     // The overlay keeps a value kLifetime unless kept alive: longer TTLs are kept alive here.
     bool permanent = ttl > kLifetime;
     if (permanent) {
       std::lock_guard lock(mutex);
-      if (held.size() >= kMaxHeldPuts)
+      if (!hold(key, id, Held{gw::unixNow() + ttl, valueHash, secretHash, client}))
         return gw::PutStatus::OverCapacity;
-      held[{key, id}] = Held{gw::unixNow() + ttl, valueHash, secretHash};
     }
     auto done = std::make_shared<std::promise<bool>>();
     auto future = done->get_future();
@@ -662,7 +691,8 @@ struct XmlrpcServer::Impl {
     if (!ok && permanent) {
       overlay.cancelPut(key, id);
       std::lock_guard lock(mutex);
-      held.erase({key, id});
+      if (auto it = held.find({key, id}); it != held.end())
+        release(it);
     }
     return ok ? gw::PutStatus::Success : gw::PutStatus::TryAgain;
   }
@@ -672,7 +702,7 @@ struct XmlrpcServer::Impl {
     if (!allow(client))
       return xmlrpc_c::value_int(static_cast<int>(gw::PutStatus::TryAgain));
     gw::StoredPut p{value, hashType, secretHash, gw::unixNow() + ttl};
-    auto status = write(toKey(key), p, ttl, gw::sha1(value), secretHash);
+    auto status = write(toKey(key), p, ttl, gw::sha1(value), secretHash, client);
     log::debug(kTag, "put of ", value.size(), " bytes for ", ttl, " s from ", client, ": ",
                static_cast<int>(status));
     return xmlrpc_c::value_int(static_cast<int>(status));
@@ -705,7 +735,7 @@ struct XmlrpcServer::Impl {
         if (it->first.first == k && it->second.valueHash == valueHash &&
             it->second.secretHash == secretHash) {
           cancel.push_back(it->first.second);
-          it = held.erase(it);
+          it = release(it);
         } else {
           ++it;
         }
@@ -714,7 +744,7 @@ struct XmlrpcServer::Impl {
     for (std::uint64_t id : cancel)
       overlay.cancelPut(k, id);
     gw::StoredRm r{valueHash, hashType, secret, gw::unixNow() + ttl};
-    auto status = write(k, r, ttl, {}, {});
+    auto status = write(k, r, ttl, {}, {}, client);
     return xmlrpc_c::value_int(static_cast<int>(status));
   }
 
@@ -823,7 +853,7 @@ struct XmlrpcServer::Impl {
       for (auto it = held.begin(); it != held.end();) {
         if (it->second.expires <= now) {
           expired.push_back(it->first);
-          it = held.erase(it);
+          it = release(it);
         } else {
           ++it;
         }

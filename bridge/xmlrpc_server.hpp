@@ -13,6 +13,7 @@ namespace z2z::bridge {
 inline constexpr std::size_t kMaxXmlrpcRequest = 16 * 1024;  ///< bytes of XML per request
 inline constexpr std::size_t kMaxValuesPerGet = 64;          ///< values per get page
 inline constexpr std::size_t kMaxHeldPuts = 10000;           ///< long-TTL puts kept alive
+inline constexpr std::size_t kMaxHeldPutsPerClient = 1000;   ///< of them, for one client
 
 struct XmlrpcServerOptions {
   std::string address = "127.0.0.1";                ///< IPv4 or IPv6 address literal to listen on

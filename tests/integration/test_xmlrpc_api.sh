@@ -3,7 +3,8 @@
 # An independent client (Python's xmlrpc.client) against a gateway's served OpenDHT gateway
 # API: put, put_removable, get with placemark paging, get_details and rm give the documented
 # results; a second endpoint with a low --xmlrpc-rate refuses bursts and then serves again; a
-# key the first endpoint has cached shows what the second stores under it later.
+# key the first endpoint has cached shows what the second stores under it later; one client
+# address keeps at most 1,000 long puts alive, and others are still served.
 set -u
 source "$(dirname "$0")/lib.sh"
 z2z_init "$1"
@@ -22,6 +23,8 @@ check "the API behaves as documented (see the PASS lines above)" \
 check "the rate limit (see above)" tb_exec ga python3 "$client" http://127.0.0.1:5852/ rate 10
 check "the read cache follows the DHT (see above)" \
   tb_exec ga python3 "$client" http://127.0.0.1:5851/ cache http://127.0.0.1:5852/
+check "each client's share of long puts (see above)" \
+  tb_exec ga python3 "$client" http://127.0.0.1:5851/ quota
 # (tb_exec is a function of this shell: a "bash -c" would not know it and pass vacuously.)
 wan_refuses() {
   ! tb_exec ga python3 -c "import socket; socket.create_connection(('$(tb_addr ga wan)', 5851), timeout=2)" 2>/dev/null

@@ -7,6 +7,7 @@
                                     framed (Content-Length, chunked, none)
     xmlrpc_client.py URL rate N     more than N requests in a burst are refused, then allowed
     xmlrpc_client.py URL cache URL2 a key cached at URL shows what URL2 stores under it later
+    xmlrpc_client.py URL quota      one client (by address) keeps at most 1,000 long puts alive
 
 Prints PASS/FAIL lines and "N passed, N failed"; exits 1 if anything failed.
 """
@@ -310,6 +311,57 @@ def cache(proxy, other_url):
     check("50 more gets of it take under 2 s in all (%.2f s)" % slowest, slowest < 2)
 
 
+class FromAddress(xmlrpc.client.Transport):
+    """Connects from a chosen local address (another loopback address: another client)."""
+
+    def __init__(self, source):
+        super().__init__()
+        self.source = source
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.source_address = (self.source, 0)
+        return conn
+
+
+def quota(url):
+    """Long puts (TTL over OpenDHT's 10 minutes) are kept alive by the endpoint: one client
+    address may have 1,000 of them, and what it asks beyond gets status 1 (over capacity) while
+    other clients are still served. Short puts and a removal's freed place are not held back."""
+    # Addresses of their own: the other modes' long puts came from 127.0.0.1.
+    import concurrent.futures
+    key = Binary(sha(b"quota %d" % os.getpid()))
+    secret = b"mine"
+
+    def put_many(first, count):
+        proxy = xmlrpc.client.ServerProxy(url, transport=FromAddress("127.0.0.3"))
+        return [proxy.put(key, Binary(b"long %04d" % i), 3600, "t")
+                for i in range(first, first + count)]
+
+    p1 = xmlrpc.client.ServerProxy(url, transport=FromAddress("127.0.0.3"))
+    check("a removable long put from 127.0.0.3 returns 0",
+          p1.put_removable(key, Binary(b"removable"), "SHA", Binary(sha(secret)), 3600, "t") == 0)
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = sum(pool.map(put_many, range(0, 999, 111), [111] * 9), [])
+    check("999 more long puts from 127.0.0.3 return 0 (%.1f s; %s)" % (
+        time.monotonic() - start, {s: statuses.count(s) for s in set(statuses)}),
+          statuses == [0] * 999)
+    check("the next long put from 127.0.0.3 returns 1 (over capacity)",
+          p1.put(key, Binary(b"one too many"), 3600, "t") == 1)
+    check("the same value put again is no new put: 0",
+          p1.put(key, Binary(b"long 0007"), 3600, "t") == 0)
+    check("a short put from 127.0.0.3 is not held back: 0",
+          p1.put(key, Binary(b"short"), 300, "t") == 0)
+    p2 = xmlrpc.client.ServerProxy(url, transport=FromAddress("127.0.0.4"))
+    check("a long put from another client, 127.0.0.4, returns 0",
+          p2.put(key, Binary(b"from elsewhere"), 3600, "t") == 0)
+    check("removing one of 127.0.0.3's long puts returns 0",
+          p1.rm(key, Binary(sha(b"removable")), "SHA", Binary(secret), 600, "t") == 0)
+    check("and frees its place: the long put now returns 0",
+          p1.put(key, Binary(b"one too many"), 3600, "t") == 0)
+
+
 def main():
     url, mode = sys.argv[1], sys.argv[2]
     proxy = xmlrpc.client.ServerProxy(url)
@@ -321,6 +373,8 @@ def main():
         rate(proxy, int(sys.argv[3]))
     elif mode == "cache":
         cache(proxy, sys.argv[3])
+    elif mode == "quota":
+        quota(url)
     else:
         sys.exit("unknown mode " + mode)
     print("%d passed, %d failed" % (passed, failed))
