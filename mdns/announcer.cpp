@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -76,18 +77,19 @@ struct Announcer::Impl {
     auto operator<=>(const Key&) const = default;
   };
 
+  struct Target {
+    int ifindex;
+    int family;
+    auto operator<=>(const Target&) const = default;
+  };
+
   struct Item {
     Key key;
     wire::Response::Owner owner;
     bool unique;
     std::uint32_t ttl;
     bool goodbye;
-  };
-
-  struct Target {
-    int ifindex;
-    int family;
-    auto operator<=>(const Target&) const = default;
+    std::optional<Target> only = {};  // sent there only (an interface the daemon took up later)
   };
 
   struct Packet {
@@ -113,6 +115,7 @@ struct Announcer::Impl {
   struct Hold {
     int count = 0;
     bool unique = false;
+    std::uint32_t ttl = 0;
   };
   std::map<Key, Hold> held;
   std::vector<Item> ready;     // for the next tick
@@ -156,6 +159,7 @@ struct Announcer::Impl {
       Hold& h = held[keyOf(r)];
       ++h.count;
       h.unique = (r.flags & AVAHI_PUBLISH_UNIQUE) != 0;
+      h.ttl = r.ttl;
     }
   }
 
@@ -315,9 +319,30 @@ struct Announcer::Impl {
     return targets;
   }
 
+  // An interface the daemon takes up while records are held (one that came up, or came back)
+  // hears them announced, as avahi-daemon announces its own records there.
   void useInterface(int ifindex, int family) {
-    if (ifindex > 0 && daemonUses.insert({ifindex, family}).second)
-      targetsAt = {};  // list the interfaces again
+    Target t{ifindex, family};
+    if (ifindex <= 0 || !daemonUses.insert(t).second)
+      return;
+    targetsAt = {};  // list the interfaces again
+    std::vector<Item> it;
+    for (const auto& [key, hold] : held) {
+      if (key.iface != AVAHI_IF_UNSPEC && key.iface != ifindex)
+        continue;
+      if (auto owner = ownerOf(key.name))
+        it.push_back({key, std::move(*owner), hold.unique, hold.ttl, false, t});
+    }
+    if (!it.empty()) {
+      log::info(kTag, "announcing ", it.size(), " records on an interface the daemon took up (",
+                ifindex, family == AF_INET ? ", IPv4)" : ", IPv6)");
+      queue(std::move(it), kRepeatGaps);
+    }
+  }
+
+  void dropInterface(int ifindex, int family) {
+    if (daemonUses.erase({ifindex, family}) > 0)
+      targetsAt = {};
   }
 
   bool wanted(const Item& i) const {
@@ -331,7 +356,7 @@ struct Announcer::Impl {
       for (bool goodbye : {false, true}) {
         wire::Response packet(kPacketLimit);
         for (const Item& i : items) {
-          if (i.goodbye != goodbye ||
+          if (i.goodbye != goodbye || (i.only && *i.only != t) ||
               (i.key.iface != AVAHI_IF_UNSPEC && i.key.iface != t.ifindex) || !wanted(i) ||
               (t.family == AF_INET6 && i.key.type == kTypeA)) {
             continue;
@@ -438,6 +463,10 @@ void Announcer::goodbye(const std::vector<Record>& records) {
 
 void Announcer::useInterface(int ifindex, int family) {
   impl_->useInterface(ifindex, family);
+}
+
+void Announcer::dropInterface(int ifindex, int family) {
+  impl_->dropInterface(ifindex, family);
 }
 
 void Announcer::withdrawAll() {
