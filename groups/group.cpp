@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "z2z/groups/crypto.hpp"
@@ -18,6 +19,7 @@ namespace {
 
 constexpr std::string_view kSalt = "z2z-groups-v1";
 constexpr std::size_t kMinSecret = 16;
+constexpr std::size_t kMinDistinct = 10;
 // A secret file holds two lines; anything much larger is not one.
 constexpr std::size_t kMaxSecretFile = 4096;
 
@@ -124,6 +126,14 @@ Result<Secret> loadSecretFile(const std::string& path) {
       return fail(where + "'" + field + "' given twice");
     if (value.size() < kMinSecret)
       return fail(where + "'" + field + "' needs at least 16 bytes");
+    // Keys are derived with HKDF, which is fast: a guessable value can be tried offline against
+    // any sealed value of the group. Catch the obvious ones (a word repeated, a short phrase).
+    std::set<char> distinct(value.begin(), value.end());
+    if (distinct.size() < kMinDistinct) {
+      return fail(where + "'" + field + "' has only " + std::to_string(distinct.size()) +
+                  " different characters and is easy to guess; make it random, for example "
+                  "with 'openssl rand -hex 32'");
+    }
     *slot = value;
   }
   if (s.locator.empty() || s.key.empty()) {

@@ -69,6 +69,10 @@ TEST_CASE("secret files: format and mode 0600") {
   std::string shortKey = writeFile("short", "locator 0123456789abcdef0\nkey short\n", 0600);
   CHECK(loadSecretFile(shortKey).error().find(":2: 'key' needs at least 16 bytes") !=
         std::string::npos);
+  std::string repeated =
+      writeFile("repeated", "locator 0123456789abcdef0\nkey secret-secret-secret\n", 0600);
+  CHECK(loadSecretFile(repeated).error().find(":2: 'key' has only 6 different characters") !=
+        std::string::npos);
   std::string missing = writeFile("missing", "locator 0123456789abcdef0\n", 0600);
   CHECK_FALSE(loadSecretFile(missing).ok());
   std::string unknown = writeFile("unknown", "password 0123456789abcdef0\n", 0600);
@@ -86,7 +90,7 @@ TEST_CASE("secret files: format and mode 0600") {
   std::string fifo = tempPath("fifo");
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   CHECK(loadSecretFile(fifo).error().find("not a regular file") != std::string::npos);
-  for (const auto& p : {good, open, shortKey, missing, unknown, link, huge, fifo})
+  for (const auto& p : {good, open, shortKey, repeated, missing, unknown, link, huge, fifo})
     ::unlink(p.c_str());
 }
 

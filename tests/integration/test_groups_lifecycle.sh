@@ -85,8 +85,8 @@ check "E's group-info expired within its ttl" bash -c '! grep -q "^E	" <<<"$1"' 
 echo "E unlisted $(($(date +%s) - killed)) s after SIGKILL (ttl $ttl s)"
 
 # ---- private group: wrong secret, unsafe mode -------------------------------------------
-printf 'locator 00112233445566778899aabbccddeeff\nkey right-right-right-right-right\n' >"$TB_DIR/right.secret"
-printf 'locator 00112233445566778899aabbccddeeff\nkey wrong-wrong-wrong-wrong-wrong\n' >"$TB_DIR/wrong.secret"
+printf 'locator 00112233445566778899aabbccddeeff\nkey right-0123456789abcdef\n' >"$TB_DIR/right.secret"
+printf 'locator 00112233445566778899aabbccddeeff\nkey wrong-0123456789abcdef\n' >"$TB_DIR/wrong.secret"
 chmod 600 "$TB_DIR/right.secret" "$TB_DIR/wrong.secret"
 gwp=$(gw ga g3a.log --group P --group-secret-file "$TB_DIR/right.secret")
 check "A creates private group P" wait_log g3a.log "group 'P': created" 10
