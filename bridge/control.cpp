@@ -52,8 +52,6 @@ struct ControlServer::Impl {
     std::string request;
     std::string reply;
     std::size_t sent = 0;
-    bool closing = false;  // the request is read: nothing more is
-    bool done = false;     // the reply is sent, or cannot be: close() is queued
     std::unique_ptr<mdns::EventLoop::Watch> watch;
     std::unique_ptr<mdns::EventLoop::Timer> deadline;
   };
@@ -64,7 +62,6 @@ struct ControlServer::Impl {
   int listenFd = -1;
   std::unique_ptr<mdns::EventLoop::Watch> watch;
   std::map<int, Client> clients;
-  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(mdns::EventLoop& l, std::string p, Handler h)
       : loop(l), path(std::move(p)), handler(std::move(h)) {
@@ -116,7 +113,7 @@ struct ControlServer::Impl {
 
   void readable(int fd) {
     auto it = clients.find(fd);
-    if (it == clients.end() || it->second.closing)
+    if (it == clients.end())
       return;
     Client& c = it->second;
     char buf[kMaxRequest];
@@ -129,35 +126,27 @@ struct ControlServer::Impl {
     if (n > 0 && nl == std::string::npos && c.request.size() < kMaxRequest)
       return;
     if (n < 0) {
-      c.closing = true;
-      later([this, fd] { close(fd); });
+      close(fd);
       return;
     }
     c.reply = nl == std::string::npos && c.request.size() >= kMaxRequest
                   ? "error: request too long\n"
                   : handler(c.request.substr(0, nl));
-    // The watch is replaced, so not from inside its own callback.
-    later([this, fd] { startWriting(fd); });
-    c.closing = true;  // reads nothing more
-  }
-
-  void startWriting(int fd) {
-    auto it = clients.find(fd);
-    if (it == clients.end())
-      return;
-    it->second.watch.reset();
-    if (write(it->second))
-      it->second.watch = loop.watchWritable(fd, [this, fd] { writable(fd); });
+    // Nothing more is read: the watch goes (from inside its own callback, which the loop
+    // allows); one for writing takes its place if the socket does not take the reply at once.
+    c.watch.reset();
+    if (write(c))
+      c.watch = loop.watchWritable(fd, [this, fd] { writable(fd); });
   }
 
   void writable(int fd) {
     auto it = clients.find(fd);
-    if (it != clients.end() && !it->second.done)
+    if (it != clients.end())
       write(it->second);
   }
 
-  // Sends what the socket takes without blocking; false once the client is done with (all sent,
-  // or the client gone), and then its close() is queued.
+  // Sends what the socket takes without blocking; true if there is more to send, false once the
+  // client is done with (all sent, or it went away) and closed: `c` is gone then.
   bool write(Client& c) {
     while (c.sent < c.reply.size()) {
       ssize_t w = ::send(c.fd, c.reply.data() + c.sent, c.reply.size() - c.sent,
@@ -168,25 +157,17 @@ struct ControlServer::Impl {
         break;
       c.sent += static_cast<std::size_t>(w);
     }
-    c.done = true;
-    later([this, fd = c.fd] { close(fd); });
+    close(c.fd);
     return false;
   }
 
-  // Runs `work` on the loop after the current callback, unless the server is gone by then.
-  void later(std::function<void()> work) {
-    loop.post([alive = std::weak_ptr<bool>(alive), work = std::move(work)] {
-      if (alive.lock())
-        work();
-    });
-  }
-
-  // Never from inside the client's watch callback: the watch goes with the client.
+  // Also from inside the client's watch or deadline callback (the loop allows it).
   void close(int fd) {
     auto it = clients.find(fd);
     if (it == clients.end())
       return;
     it->second.watch.reset();
+    it->second.deadline.reset();
     ::close(fd);
     clients.erase(it);
   }

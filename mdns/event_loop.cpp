@@ -69,7 +69,9 @@ class AvahiFdWatch final : public EventLoop::Watch {
 
  private:
   static void fire(AvahiWatch*, int, AvahiWatchEvent, void* self) {
-    guarded(kTag, "descriptor watch", static_cast<AvahiFdWatch*>(self)->cb_);
+    // A copy, so that the callback may destroy its own watch (avahi frees it after dispatch).
+    std::function<void()> cb = static_cast<AvahiFdWatch*>(self)->cb_;
+    guarded(kTag, "descriptor watch", cb);
   }
   const AvahiPoll* poll_;
   std::function<void()> cb_;

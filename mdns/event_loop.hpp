@@ -24,7 +24,10 @@ class EventLoop {
     virtual bool armed() const = 0;
   };
 
-  /// A readability (or writability) watch on a file descriptor; destroying it removes the watch.
+  /// A readability (or writability) watch on a file descriptor; destroying it removes the watch,
+  /// also from inside its own callback. A watch fires while its condition holds: a callback must
+  /// read (or write) what is ready, or remove the watch, or the loop turns to nothing else (it
+  /// runs one callback per turn, the newest ready watch first).
   class Watch {
    public:
     virtual ~Watch() = default;

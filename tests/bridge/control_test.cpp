@@ -114,6 +114,30 @@ TEST_CASE("a control reply larger than the socket buffer arrives whole") {
   ::close(fd);
 }
 
+TEST_CASE("control clients that hang up early hold nobody up") {
+  Served s;
+  // One hangs up at once, one after its request without reading: each socket stays readable
+  // (end of file) for as long as the server watches it.
+  int gone = connectTo(s.path);
+  ::close(gone);
+  int half = connectTo(s.path);
+  REQUIRE(::send(half, "big\n", 4, MSG_NOSIGNAL) == 4);
+  ::shutdown(half, SHUT_RDWR);
+  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 3; ++i) {
+    auto reply = controlRequest(s.path, "status");
+    REQUIRE(reply);
+    CHECK(*reply == "ok\n");
+  }
+  ::close(half);
+  // A request without its newline, the sending side then shut, is answered.
+  int noNewline = connectTo(s.path);
+  REQUIRE(::send(noNewline, "status", 6, MSG_NOSIGNAL) == 6);
+  ::shutdown(noNewline, SHUT_WR);
+  CHECK(readAll(noNewline, 4096, 0ms) == 3);
+  ::close(noNewline);
+}
+
 TEST_CASE("control clients that never ask lose their places") {
   Served s;
   std::vector<int> idle;
