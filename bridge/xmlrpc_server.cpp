@@ -606,6 +606,11 @@ struct XmlrpcServer::Impl {
       throw Error(std::string("XML-RPC socket: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // IPv6 clients only on an IPv6 address: Abyss keeps the first 64 bits of a client's
+    // address, and IPv4 clients (::ffff:a.b.c.d) would all look like one to the rate limit and
+    // the shares of long puts.
+    if (ss.ss_family == AF_INET6)
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
       int err = errno;
       ::close(fd);
@@ -642,20 +647,30 @@ struct XmlrpcServer::Impl {
     return true;
   }
 
-  // Writes one stored value; the API status.
-  // Keeps a long put alive, within the endpoint's and the client's share; false if over either.
-  // A value already held (the same put again) takes no more room. Under `mutex`.
-  bool hold(const dht::Key& key, std::uint64_t id, Held h) {
-    auto it = held.find({key, id});
-    if (it == held.end() || it->second.client != h.client) {
-      if (it == held.end() && held.size() >= kMaxHeldPuts)
+  // Keeps a long put (or rm) alive, within the endpoint's and the client's share; false if over
+  // either. The same value put again by the same client (its expiry, and so its id, changed)
+  // takes no more room: `replaces` is set to the entry it supersedes once it is acknowledged.
+  // Under `mutex`.
+  bool hold(const dht::Key& key, std::uint64_t id, Held h, std::optional<std::uint64_t>& replaces) {
+    replaces.reset();
+    if (held.contains({key, id}))
+      return true;  // the very same value: already held
+    if (!h.valueHash.empty()) {
+      for (auto it = held.lower_bound({key, 0}); it != held.end() && it->first.first == key; ++it) {
+        if (it->second.client == h.client && it->second.valueHash == h.valueHash &&
+            it->second.secretHash == h.secretHash) {
+          replaces = it->first.second;
+          break;
+        }
+      }
+    }
+    if (!replaces) {
+      if (held.size() >= kMaxHeldPuts)
         return false;
       auto from = heldFrom.find(h.client);
       if (from != heldFrom.end() && from->second >= kMaxHeldPutsPerClient)
         return false;
     }
-    if (it != held.end())
-      release(it);
     ++heldFrom[h.client];
     held.emplace(std::pair{key, id}, std::move(h));
     return true;
@@ -669,6 +684,19 @@ struct XmlrpcServer::Impl {
     return held.erase(it);
   }
 
+  // Stops keeping (key, id) alive, if it is held.
+  void unhold(const dht::Key& key, std::uint64_t id) {
+    {
+      std::lock_guard lock(mutex);
+      auto it = held.find({key, id});
+      if (it == held.end())
+        return;
+      release(it);
+    }
+    overlay.cancelPut(key, id);
+  }
+
+  // Writes one stored value; the API status.
   gw::PutStatus write(const dht::Key& key, const gw::Stored& stored, std::int64_t ttl,
                       const dht::Bytes& valueHash, const dht::Bytes& secretHash,
                       const std::string& client) {
@@ -676,9 +704,12 @@ struct XmlrpcServer::Impl {
     std::uint64_t id = idOf(data);
     // The overlay keeps a value kLifetime unless kept alive: longer TTLs are kept alive here.
     bool permanent = ttl > kLifetime;
+    bool fresh = false;
+    std::optional<std::uint64_t> replaces;
     if (permanent) {
       std::lock_guard lock(mutex);
-      if (!hold(key, id, Held{gw::unixNow() + ttl, valueHash, secretHash, client}))
+      fresh = !held.contains({key, id});
+      if (!hold(key, id, Held{gw::unixNow() + ttl, valueHash, secretHash, client}, replaces))
         return gw::PutStatus::OverCapacity;
     }
     auto done = std::make_shared<std::promise<bool>>();
@@ -688,12 +719,10 @@ struct XmlrpcServer::Impl {
     bool ok = future.wait_for(kOverlayWait) == std::future_status::ready && future.get();
     if (ok)
       cache->note(key, value);
-    if (!ok && permanent) {
-      overlay.cancelPut(key, id);
-      std::lock_guard lock(mutex);
-      if (auto it = held.find({key, id}); it != held.end())
-        release(it);
-    }
+    if (ok && replaces)
+      unhold(key, *replaces);  // its copy in the DHT expires; gets show the value once
+    if (!ok && fresh)
+      unhold(key, id);  // an entry held before this call stays
     return ok ? gw::PutStatus::Success : gw::PutStatus::TryAgain;
   }
 
