@@ -64,6 +64,9 @@ constexpr std::chrono::milliseconds kRepeatSpacing{40};
 // time.
 constexpr std::chrono::milliseconds kGather{20};
 constexpr std::chrono::seconds kInterfacesMaxAge{1};
+// How often the interfaces are listed while imports are held, to find those that came up (a
+// getifaddrs() call: a netlink dump, some microseconds).
+constexpr std::chrono::seconds kInterfacesCheck{2};
 constexpr std::chrono::seconds kFlushLimit{2};
 
 }  // namespace
@@ -130,6 +133,9 @@ struct Announcer::Impl {
   std::set<Target> warned;
   std::set<Target> targets;
   std::set<Target> daemonUses;
+  std::set<Target> appeared;  // targets listed now that were not before, to announce held on
+  bool listed = false;        // the targets were listed once (nothing "appears" the first time)
+  std::unique_ptr<EventLoop::Timer> interfacesTimer;
   Clock::time_point targetsAt{};
   Clock::time_point repeatsFrom{};  // no repeat packet is built before
   std::unique_ptr<EventLoop::Timer> timer;
@@ -143,6 +149,7 @@ struct Announcer::Impl {
                    "); avahi-daemon announces the imports itself, more slowly in bursts");
     }
     timer = loop.timer([this] { guarded(kTag, "announcer", [this] { tick(); }); });
+    interfacesTimer = loop.timer([this] { checkInterfaces(); });
   }
 
   static Key keyOf(const Record& r) { return {r.iface, r.name, r.type, r.rdata}; }
@@ -161,6 +168,8 @@ struct Announcer::Impl {
       h.unique = (r.flags & AVAHI_PUBLISH_UNIQUE) != 0;
       h.ttl = r.ttl;
     }
+    if (!held.empty() && !interfacesTimer->armed())
+      interfacesTimer->arm(kInterfacesCheck);
   }
 
   void release(const std::vector<Record>& records) {
@@ -294,7 +303,7 @@ struct Announcer::Impl {
     if (now - targetsAt < kInterfacesMaxAge && targetsAt != Clock::time_point{})
       return targets;
     targetsAt = now;
-    targets.clear();
+    std::set<Target> before = std::exchange(targets, {});
     ifaddrs* list = nullptr;
     if (::getifaddrs(&list) < 0) {
       log::warning(kTag, "cannot list the interfaces to announce on: ", std::strerror(errno));
@@ -316,33 +325,54 @@ struct Announcer::Impl {
         targets.insert(t);
     }
     ::freeifaddrs(list);
+    if (listed) {
+      for (const Target& t : targets) {
+        if (!before.contains(t))
+          appeared.insert(t);
+      }
+    }
+    listed = true;
     return targets;
   }
 
-  // An interface the daemon takes up while records are held (one that came up, or came back)
-  // hears them announced, as avahi-daemon announces its own records there.
   void useInterface(int ifindex, int family) {
-    Target t{ifindex, family};
-    if (ifindex <= 0 || !daemonUses.insert(t).second)
+    if (ifindex <= 0 || !daemonUses.insert({ifindex, family}).second)
       return;
     targetsAt = {};  // list the interfaces again
-    std::vector<Item> it;
-    for (const auto& [key, hold] : held) {
-      if (key.iface != AVAHI_IF_UNSPEC && key.iface != ifindex)
+    announceWhereNew();
+  }
+
+  // Where the targets grew since they were last listed (an interface that came up, came back,
+  // got an address, or that the daemon took up), every held record is announced, as
+  // avahi-daemon announces its own records there. Browsers already running on that link learn
+  // of the imports without asking.
+  void announceWhereNew() {
+    currentTargets();
+    std::set<Target> now = std::exchange(appeared, {});
+    for (const Target& t : now) {
+      std::vector<Item> it;
+      for (const auto& [key, hold] : held) {
+        if (key.iface != AVAHI_IF_UNSPEC && key.iface != t.ifindex)
+          continue;
+        if (auto owner = ownerOf(key.name))
+          it.push_back({key, std::move(*owner), hold.unique, hold.ttl, false, t});
+      }
+      if (it.empty())
         continue;
-      if (auto owner = ownerOf(key.name))
-        it.push_back({key, std::move(*owner), hold.unique, hold.ttl, false, t});
-    }
-    if (!it.empty()) {
-      log::info(kTag, "announcing ", it.size(), " records on an interface the daemon took up (",
-                ifindex, family == AF_INET ? ", IPv4)" : ", IPv6)");
+      char name[IF_NAMESIZE] = "?";
+      ::if_indextoname(static_cast<unsigned>(t.ifindex), name);
+      log::info(kTag, "announcing ", it.size(), " records on ", name,
+                t.family == AF_INET ? " (IPv4)" : " (IPv6)", ", new or back");
       queue(std::move(it), kRepeatGaps);
     }
   }
 
-  void dropInterface(int ifindex, int family) {
-    if (daemonUses.erase({ifindex, family}) > 0)
-      targetsAt = {};
+  // While records are held, the interfaces are listed every kInterfacesCheck.
+  void checkInterfaces() {
+    if (held.empty())
+      return;
+    announceWhereNew();  // lists them again: the last listing is older than kInterfacesMaxAge
+    interfacesTimer->arm(kInterfacesCheck);
   }
 
   bool wanted(const Item& i) const {
@@ -463,10 +493,6 @@ void Announcer::goodbye(const std::vector<Record>& records) {
 
 void Announcer::useInterface(int ifindex, int family) {
   impl_->useInterface(ifindex, family);
-}
-
-void Announcer::dropInterface(int ifindex, int family) {
-  impl_->dropInterface(ifindex, family);
 }
 
 void Announcer::withdrawAll() {

@@ -54,11 +54,10 @@ class Announcer {
   void goodbye(const std::vector<Record>& records);
 
   /// The daemon uses this interface for this address family (AF_INET, AF_INET6): it reported
-  /// a browse result there. If it did not before, every held record for it is announced there.
+  /// a browse result there. Where the interfaces to announce on grow (this, or an interface
+  /// that comes up or back: they are listed every 2 s while records are held), every held
+  /// record is announced.
   void useInterface(int ifindex, int family);
-  /// The daemon no longer uses it (its own addresses left it): when it takes it up again, the
-  /// held records are announced there again.
-  void dropInterface(int ifindex, int family);
 
   /// Sends goodbyes for every held record and forgets the counts: avahi-daemon went away (it
   /// sends none for records it was not to announce), or this gateway is stopping. Whatever is

@@ -994,11 +994,6 @@ void EntryGroups::useInterface(int iface, int protocol) {
     impl_->announcer.useInterface(iface, protocol == AVAHI_PROTO_INET ? AF_INET : AF_INET6);
 }
 
-void EntryGroups::dropInterface(int iface, int protocol) {
-  if (protocol == AVAHI_PROTO_INET || protocol == AVAHI_PROTO_INET6)
-    impl_->announcer.dropInterface(iface, protocol == AVAHI_PROTO_INET ? AF_INET : AF_INET6);
-}
-
 std::size_t EntryGroups::size() const {
   return impl_->live;
 }

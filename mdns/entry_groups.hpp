@@ -88,8 +88,6 @@ class EntryGroups {
   /// reported a browse result there. Announcements for records on every interface go only
   /// where the daemon is.
   void useInterface(int iface, int protocol);
-  /// It no longer does (its own addresses left the interface); see Announcer::dropInterface.
-  void dropInterface(int iface, int protocol);
 
   /// Groups created and not freed.
   std::size_t size() const;

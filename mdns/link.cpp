@@ -220,9 +220,6 @@ struct Link::Impl {
   std::chrono::steady_clock::time_point lastLoss{};
   std::map<ServiceKey, Browsed> browsed;
   std::map<std::string, HostWatch> hosts;
-  // The daemon's own address records, by the interface and protocol they show on.
-  std::map<std::pair<int, int>, std::set<std::pair<std::uint16_t, std::vector<std::uint8_t>>>>
-      ownAddresses;
   std::map<std::string, std::size_t> browsedPerType;  // entries of `browsed` by type
   std::chrono::steady_clock::time_point lastRefusal{};
   std::map<ServiceKey, std::string> publishedNames;  // name on the link -> id (publishedAs)
@@ -385,7 +382,6 @@ struct Link::Impl {
       b.hostKey.clear();
     }
     hosts.clear();  // entryGroups.reset() ended their browsers, and watchDaemonInterfaces()'s
-    ownAddresses.clear();
     for (auto& [_, p] : published)
       p.group = 0;
     for (auto& [_, g] : hostGroups)
@@ -965,34 +961,14 @@ struct Link::Impl {
     if (fqdn == nullptr)
       return;
     for (std::uint16_t rrtype : {kTypeA, kTypeAaaa}) {
-      entryGroups.browseRecords(
-          AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, fqdn, rrtype,
-          [this](EntryGroups::Handle, const EntryGroups::RecordEvent& e) { onDaemonAddress(e); });
-    }
-  }
-
-  // An interface is the daemon's while one of its own addresses shows there: when the last
-  // leaves (the interface went down), imports are announced again once it is back.
-  void onDaemonAddress(const EntryGroups::RecordEvent& e) {
-    using Kind = EntryGroups::RecordEvent::Kind;
-    std::pair<int, int> where{e.iface, e.protocol};
-    if (e.kind == Kind::New) {
-      auto& addresses = ownAddresses[where];
-      bool first = addresses.empty();
-      addresses.insert({e.type, e.rdata});
-      if (first)
-        useDaemonInterface(e.iface, e.protocol);
-    } else if (e.kind == Kind::Remove) {
-      auto it = ownAddresses.find(where);
-      if (it == ownAddresses.end())
-        return;
-      it->second.erase({e.type, e.rdata});
-      if (it->second.empty()) {
-        ownAddresses.erase(it);
-        entryGroups.dropInterface(e.iface, e.protocol);
-      }
-    } else if (e.kind == Kind::Failure) {
-      log::warning(kTag, "cannot watch the daemon's interfaces: ", e.error);
+      entryGroups.browseRecords(AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, fqdn, rrtype,
+                                [this](EntryGroups::Handle, const EntryGroups::RecordEvent& e) {
+                                  if (e.kind == EntryGroups::RecordEvent::Kind::New)
+                                    useDaemonInterface(e.iface, e.protocol);
+                                  else if (e.kind == EntryGroups::RecordEvent::Kind::Failure)
+                                    log::warning(kTag,
+                                                 "cannot watch the daemon's interfaces: ", e.error);
+                                });
     }
   }
 
