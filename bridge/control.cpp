@@ -61,6 +61,7 @@ struct ControlServer::Impl {
   Handler handler;
   int listenFd = -1;
   std::unique_ptr<mdns::EventLoop::Watch> watch;
+  std::unique_ptr<mdns::EventLoop::Timer> pause;  // accepting again after running out of fds
   std::map<int, Client> clients;
 
   Impl(mdns::EventLoop& l, std::string p, Handler h)
@@ -94,8 +95,17 @@ struct ControlServer::Impl {
   }
 
   void accept() {
-    while (true) {
+    for (std::size_t n = 0; n < 4 * kMaxClients; ++n) {
       int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+        // The connection stays queued and the socket readable: stop watching it for a second
+        // rather than turning the loop on it.
+        log::warning(kTag, "cannot accept a status request: ", errnoText());
+        watch.reset();
+        pause = loop.timer([this] { watch = loop.watchReadable(listenFd, [this] { accept(); }); });
+        pause->arm(std::chrono::seconds(1));
+        return;
+      }
       if (fd < 0)
         return;
       if (clients.size() >= kMaxClients) {

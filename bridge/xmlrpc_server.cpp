@@ -312,9 +312,10 @@ void respondError(TSession* session, std::uint16_t status, const std::string& wh
 struct XmlrpcServer::Impl {
   struct Held {
     std::int64_t expires;
-    dht::Bytes valueHash;
-    dht::Bytes secretHash;
-    std::string client;  // who asked for it, for kMaxHeldPutsPerClient
+    dht::Bytes valueHash;   // of the value put, or of the value an rm removes
+    dht::Bytes secretHash;  // the put's, or the SHA-1 of the rm's secret
+    std::string client;     // who asked for it, for kMaxHeldPutsPerClient
+    bool rm = false;
   };
   struct Bucket {
     double tokens;
@@ -647,33 +648,35 @@ struct XmlrpcServer::Impl {
     return true;
   }
 
-  // Keeps a long put (or rm) alive, within the endpoint's and the client's share; false if over
-  // either. The same value put again by the same client (its expiry, and so its id, changed)
-  // takes no more room: `replaces` is set to the entry it supersedes once it is acknowledged.
-  // Under `mutex`.
-  bool hold(const dht::Key& key, std::uint64_t id, Held h, std::optional<std::uint64_t>& replaces) {
+  // Keeps a long put (or rm) alive, within the endpoint's and the client's share. The same put
+  // (or rm) repeated by the same client takes no more room: its expiry, and so its DHT id,
+  // differ, and the later one replaces the earlier (`replaces`, once it is acknowledged), or
+  // goes as a plain put if the earlier lasts as long. Under `mutex`.
+  enum class Hold { Held, Plain, Over };
+  Hold hold(const dht::Key& key, std::uint64_t id, Held h, std::optional<std::uint64_t>& replaces) {
     replaces.reset();
     if (held.contains({key, id}))
-      return true;  // the very same value: already held
-    if (!h.valueHash.empty()) {
-      for (auto it = held.lower_bound({key, 0}); it != held.end() && it->first.first == key; ++it) {
-        if (it->second.client == h.client && it->second.valueHash == h.valueHash &&
-            it->second.secretHash == h.secretHash) {
-          replaces = it->first.second;
-          break;
-        }
+      return Hold::Held;  // the very same value
+    for (auto it = held.lower_bound({key, 0}); it != held.end() && it->first.first == key; ++it) {
+      const Held& e = it->second;
+      if (e.client == h.client && e.rm == h.rm && e.valueHash == h.valueHash &&
+          e.secretHash == h.secretHash) {
+        if (e.expires >= h.expires)
+          return Hold::Plain;
+        replaces = it->first.second;
+        break;
       }
     }
     if (!replaces) {
       if (held.size() >= kMaxHeldPuts)
-        return false;
+        return Hold::Over;
       auto from = heldFrom.find(h.client);
       if (from != heldFrom.end() && from->second >= kMaxHeldPutsPerClient)
-        return false;
+        return Hold::Over;
     }
     ++heldFrom[h.client];
     held.emplace(std::pair{key, id}, std::move(h));
-    return true;
+    return Hold::Held;
   }
 
   // Stops counting a held put; the iterator after it. Under `mutex`.
@@ -696,10 +699,8 @@ struct XmlrpcServer::Impl {
     overlay.cancelPut(key, id);
   }
 
-  // Writes one stored value; the API status.
-  gw::PutStatus write(const dht::Key& key, const gw::Stored& stored, std::int64_t ttl,
-                      const dht::Bytes& valueHash, const dht::Bytes& secretHash,
-                      const std::string& client) {
+  // Writes one stored value; the API status. `what` describes it for hold().
+  gw::PutStatus write(const dht::Key& key, const gw::Stored& stored, std::int64_t ttl, Held what) {
     dht::Bytes data = gw::encodeStored(stored);
     std::uint64_t id = idOf(data);
     // The overlay keeps a value kLifetime unless kept alive: longer TTLs are kept alive here.
@@ -709,8 +710,12 @@ struct XmlrpcServer::Impl {
     if (permanent) {
       std::lock_guard lock(mutex);
       fresh = !held.contains({key, id});
-      if (!hold(key, id, Held{gw::unixNow() + ttl, valueHash, secretHash, client}, replaces))
+      what.expires = gw::unixNow() + ttl;
+      Hold h = hold(key, id, std::move(what), replaces);
+      if (h == Hold::Over)
         return gw::PutStatus::OverCapacity;
+      if (h == Hold::Plain)
+        permanent = fresh = false;
     }
     auto done = std::make_shared<std::promise<bool>>();
     auto future = done->get_future();
@@ -731,7 +736,7 @@ struct XmlrpcServer::Impl {
     if (!allow(client))
       return xmlrpc_c::value_int(static_cast<int>(gw::PutStatus::TryAgain));
     gw::StoredPut p{value, hashType, secretHash, gw::unixNow() + ttl};
-    auto status = write(toKey(key), p, ttl, gw::sha1(value), secretHash, client);
+    auto status = write(toKey(key), p, ttl, Held{0, gw::sha1(value), secretHash, client});
     log::debug(kTag, "put of ", value.size(), " bytes for ", ttl, " s from ", client, ": ",
                static_cast<int>(status));
     return xmlrpc_c::value_int(static_cast<int>(status));
@@ -761,7 +766,7 @@ struct XmlrpcServer::Impl {
     {
       std::lock_guard lock(mutex);
       for (auto it = held.begin(); it != held.end();) {
-        if (it->first.first == k && it->second.valueHash == valueHash &&
+        if (it->first.first == k && !it->second.rm && it->second.valueHash == valueHash &&
             it->second.secretHash == secretHash) {
           cancel.push_back(it->first.second);
           it = release(it);
@@ -773,7 +778,7 @@ struct XmlrpcServer::Impl {
     for (std::uint64_t id : cancel)
       overlay.cancelPut(k, id);
     gw::StoredRm r{valueHash, hashType, secret, gw::unixNow() + ttl};
-    auto status = write(k, r, ttl, {}, {}, client);
+    auto status = write(k, r, ttl, Held{0, valueHash, secretHash, client, true});
     return xmlrpc_c::value_int(static_cast<int>(status));
   }
 

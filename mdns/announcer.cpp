@@ -64,8 +64,10 @@ constexpr std::chrono::milliseconds kRepeatSpacing{40};
 // time.
 constexpr std::chrono::milliseconds kGather{20};
 constexpr std::chrono::seconds kInterfacesMaxAge{1};
-// How often the interfaces are listed while imports are held, to find those that came up (a
-// getifaddrs() call: a netlink dump, some microseconds).
+// How often the interfaces are listed while imports are held, to find those that came up or
+// came back (getifaddrs(), a netlink dump, and if_nametoindex() per address: well under a
+// millisecond on a router's few interfaces). A link down and up again between two listings
+// goes unseen; browsers there still get the imports by asking.
 constexpr std::chrono::seconds kInterfacesCheck{2};
 constexpr std::chrono::seconds kFlushLimit{2};
 
@@ -133,7 +135,9 @@ struct Announcer::Impl {
   std::set<Target> warned;
   std::set<Target> targets;
   std::set<Target> daemonUses;
-  std::set<Target> appeared;  // targets listed now that were not before, to announce held on
+  std::set<Target> appeared;  // new targets, to announce the held records on
+  std::set<Target> pending;   // in the last listing and not the one before
+  std::set<Target> taken;     // added to daemonUses since the last listing
   bool listed = false;        // the targets were listed once (nothing "appears" the first time)
   std::unique_ptr<EventLoop::Timer> interfacesTimer;
   Clock::time_point targetsAt{};
@@ -168,8 +172,11 @@ struct Announcer::Impl {
       h.unique = (r.flags & AVAHI_PUBLISH_UNIQUE) != 0;
       h.ttl = r.ttl;
     }
-    if (!held.empty() && !interfacesTimer->armed())
+    if (!held.empty() && !interfacesTimer->armed()) {
+      appeared.clear();  // from listings while nothing was held
+      pending.clear();
       interfacesTimer->arm(kInterfacesCheck);
+    }
   }
 
   void release(const std::vector<Record>& records) {
@@ -307,6 +314,7 @@ struct Announcer::Impl {
     ifaddrs* list = nullptr;
     if (::getifaddrs(&list) < 0) {
       log::warning(kTag, "cannot list the interfaces to announce on: ", std::strerror(errno));
+      targets = std::move(before);  // as last listed: nothing appears or goes
       return targets;
     }
     for (ifaddrs* a = list; a; a = a->ifa_next) {
@@ -325,19 +333,35 @@ struct Announcer::Impl {
         targets.insert(t);
     }
     ::freeifaddrs(list);
+    // A target counts as new once it is in two listings in a row (an IPv6 address is tentative
+    // for a second or two after it appears, avahi-daemon ignores it meanwhile, and sending
+    // from it fails), or at once where the daemon has just taken it up.
+    for (const Target& t : pending) {
+      if (targets.contains(t))
+        appeared.insert(t);
+    }
+    pending.clear();
     if (listed) {
       for (const Target& t : targets) {
         if (!before.contains(t))
-          appeared.insert(t);
+          (taken.contains(t) ? appeared : pending).insert(t);
       }
     }
+    taken.clear();
     listed = true;
     return targets;
   }
 
   void useInterface(int ifindex, int family) {
-    if (ifindex <= 0 || !daemonUses.insert({ifindex, family}).second)
+    Target t{ifindex, family};
+    if (ifindex <= 0 || daemonUses.contains(t))
       return;
+    // What waits for the next tick goes where the daemon was so far; the new target hears
+    // every held record, those too, just below.
+    if (!ready.empty())
+      build(std::exchange(ready, {}));
+    daemonUses.insert(t);
+    taken.insert(t);
     targetsAt = {};  // list the interfaces again
     announceWhereNew();
   }
@@ -349,6 +373,8 @@ struct Announcer::Impl {
   void announceWhereNew() {
     currentTargets();
     std::set<Target> now = std::exchange(appeared, {});
+    if (held.empty())
+      return;
     for (const Target& t : now) {
       std::vector<Item> it;
       for (const auto& [key, hold] : held) {

@@ -333,8 +333,8 @@ def quota(url):
     key = Binary(sha(b"quota %d" % os.getpid()))
     secret = b"mine"
 
-    def put_many(first, count):
-        proxy = xmlrpc.client.ServerProxy(url, transport=FromAddress("127.0.0.3"))
+    def put_many(first, count, source="127.0.0.3"):
+        proxy = xmlrpc.client.ServerProxy(url, transport=FromAddress(source))
         return [proxy.put(key, Binary(b"long %04d" % i), 3600, "t")
                 for i in range(first, first + count)]
 
@@ -362,6 +362,19 @@ def quota(url):
           p1.rm(key, Binary(sha(b"removable")), "SHA", Binary(secret), 600, "t") == 0)
     check("and frees its place: the long put now returns 0",
           p1.put(key, Binary(b"one too many"), 3600, "t") == 0)
+    # A long rm is held like a long put, and repeated later takes no second place either.
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = sum(pool.map(put_many, range(2000, 2999, 111), [111] * 9,
+                                ["127.0.0.5"] * 9), [])
+    p5 = xmlrpc.client.ServerProxy(url, transport=FromAddress("127.0.0.5"))
+    gone = Binary(sha(b"long 2000"))
+    check("127.0.0.5: 999 long puts and a long rm return 0",
+          statuses == [0] * 999 and p5.rm(key, gone, "SHA", Binary(b"any"), 3600, "t") == 0)
+    time.sleep(1.1)
+    check("the same rm later returns 0 (no new place)",
+          p5.rm(key, gone, "SHA", Binary(b"any"), 3600, "t") == 0)
+    check("another long rm returns 1 (over capacity)",
+          p5.rm(key, gone, "SHA", Binary(b"other"), 3600, "t") == 1)
 
 
 def main():
