@@ -4,6 +4,8 @@
 #include <avahi-common/address.h>
 #include <avahi-common/defs.h>
 #include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -66,9 +68,12 @@ constexpr std::chrono::milliseconds kGather{20};
 constexpr std::chrono::seconds kInterfacesMaxAge{1};
 // How often the interfaces are listed while imports are held, to find those that came up or
 // came back (getifaddrs(), a netlink dump, and if_nametoindex() per address: well under a
-// millisecond on a router's few interfaces). A link down and up again between two listings
-// goes unseen; browsers there still get the imports by asking.
+// millisecond on a router's few interfaces); the kernel's reports of changes make it sooner.
 constexpr std::chrono::seconds kInterfacesCheck{2};
+// How long an interface must be listed before its records are announced there.
+constexpr std::chrono::milliseconds kSettle{1500};
+// How long after the kernel reports a change the interfaces are listed.
+constexpr std::chrono::milliseconds kChangeDelay{100};
 constexpr std::chrono::seconds kFlushLimit{2};
 
 }  // namespace
@@ -135,11 +140,14 @@ struct Announcer::Impl {
   std::set<Target> warned;
   std::set<Target> targets;
   std::set<Target> daemonUses;
-  std::set<Target> appeared;  // new targets, to announce the held records on
-  std::set<Target> pending;   // in the last listing and not the one before
-  std::set<Target> taken;     // added to daemonUses since the last listing
-  bool listed = false;        // the targets were listed once (nothing "appears" the first time)
+  std::set<Target> appeared;                    // new targets, to announce the held records on
+  std::map<Target, Clock::time_point> pending;  // listed since, not yet kSettle
+  std::set<Target> taken;                       // added to daemonUses since the last listing
+  bool listed = false;  // the targets were listed once (nothing "appears" the first time)
   std::unique_ptr<EventLoop::Timer> interfacesTimer;
+  Clock::time_point checkDue{};
+  Fd netlink;
+  std::unique_ptr<EventLoop::Watch> netlinkWatch;
   Clock::time_point targetsAt{};
   Clock::time_point repeatsFrom{};  // no repeat packet is built before
   std::unique_ptr<EventLoop::Timer> timer;
@@ -154,6 +162,17 @@ struct Announcer::Impl {
     }
     timer = loop.timer([this] { guarded(kTag, "announcer", [this] { tick(); }); });
     interfacesTimer = loop.timer([this] { checkInterfaces(); });
+    netlink = Fd{::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE)};
+    sockaddr_nl groups{};
+    groups.nl_family = AF_NETLINK;
+    groups.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+    if (netlink.fd >= 0 &&
+        ::bind(netlink.fd, reinterpret_cast<sockaddr*>(&groups), sizeof groups) == 0) {
+      netlinkWatch = loop.watchReadable(netlink.fd, [this] { linksChanged(); });
+    } else {
+      log::debug(kTag, "no netlink reports of interface changes (", std::strerror(errno),
+                 "); the interfaces are listed every ", kInterfacesCheck.count(), " s");
+    }
   }
 
   static Key keyOf(const Record& r) { return {r.iface, r.name, r.type, r.rdata}; }
@@ -175,7 +194,7 @@ struct Announcer::Impl {
     if (!held.empty() && !interfacesTimer->armed()) {
       appeared.clear();  // from listings while nothing was held
       pending.clear();
-      interfacesTimer->arm(kInterfacesCheck);
+      armCheck(kInterfacesCheck);
     }
   }
 
@@ -333,18 +352,27 @@ struct Announcer::Impl {
         targets.insert(t);
     }
     ::freeifaddrs(list);
-    // A target counts as new once it is in two listings in a row (an IPv6 address is tentative
+    // A target counts as new once it has been listed for kSettle (an IPv6 address is tentative
     // for a second or two after it appears, avahi-daemon ignores it meanwhile, and sending
     // from it fails), or at once where the daemon has just taken it up.
-    for (const Target& t : pending) {
-      if (targets.contains(t))
-        appeared.insert(t);
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (!targets.contains(it->first)) {
+        it = pending.erase(it);
+      } else if (now - it->second >= kSettle) {
+        appeared.insert(it->first);
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
     }
-    pending.clear();
     if (listed) {
       for (const Target& t : targets) {
-        if (!before.contains(t))
-          (taken.contains(t) ? appeared : pending).insert(t);
+        if (before.contains(t))
+          continue;
+        if (taken.contains(t))
+          appeared.insert(t);
+        else
+          pending.emplace(t, now);
       }
     }
     taken.clear();
@@ -393,12 +421,34 @@ struct Announcer::Impl {
     }
   }
 
-  // While records are held, the interfaces are listed every kInterfacesCheck.
+  // While records are held, the interfaces are listed every kInterfacesCheck, and soon after
+  // the kernel reports a change of links or addresses (netlink), so that a link that goes down
+  // and comes back within a check is seen too.
   void checkInterfaces() {
     if (held.empty())
       return;
-    announceWhereNew();  // lists them again: the last listing is older than kInterfacesMaxAge
-    interfacesTimer->arm(kInterfacesCheck);
+    targetsAt = {};
+    announceWhereNew();
+    armCheck(pending.empty() ? kInterfacesCheck
+                             : std::chrono::duration_cast<std::chrono::milliseconds>(kSettle));
+  }
+
+  void armCheck(std::chrono::milliseconds in) {
+    interfacesTimer->arm(in);
+    checkDue = Clock::now() + in;
+  }
+
+  // Reads what the kernel reported (only that something changed counts) and lists the
+  // interfaces again shortly, once a burst of changes is over.
+  void linksChanged() {
+    char buf[8192];
+    for (int n = 0; n < 64; ++n) {
+      ssize_t got = ::recv(netlink.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (got < 0 && errno != ENOBUFS)  // ENOBUFS: reports were lost, a change all the same
+        break;
+    }
+    if (!held.empty() && (!interfacesTimer->armed() || checkDue > Clock::now() + kChangeDelay))
+      armCheck(kChangeDelay);
   }
 
   bool wanted(const Item& i) const {

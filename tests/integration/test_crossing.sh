@@ -68,6 +68,17 @@ tb_exec gb ip link set lan0 up
 tb_exec gb ip addr add "$(tb_addr gb lan 6)/64" dev lan0 nodad 2>/dev/null
 check "B's link back: the import is announced there again within 5 s" wait_log listen.log heard 6
 check "B resolves it again" wait_txt Status '"state=busy"' 5
+# Down for a moment only (an access point restarting), between two of the gateway's periodic
+# listings of the interfaces: the kernel's report of the change must be enough.
+sleep 4
+tb_spawn hb listen2.log /usr/bin/python3 "$(dirname "$0")/mdns_listen.py" br0 Status 8 >/dev/null
+wait_log listen2.log ready 5
+tb_exec gb ip link set lan0 down
+sleep 0.2
+tb_exec gb ip link set lan0 up
+tb_exec gb ip addr add "$(tb_addr gb lan 6)/64" dev lan0 nodad 2>/dev/null
+check "B's link down for 0.2 s: the import is announced there again within 5 s" \
+  wait_log listen2.log heard 6
 tb_kill "$status" >/dev/null
 
 z2z_finish
