@@ -79,19 +79,20 @@ struct ControlServer::Impl {
       ::close(listenFd);
       throw Error("control socket " + path + ": " + why);
     }
-    watch = loop.watchReadable(listenFd, [this] { accept(); });
+    watchListening();
     log::info(kTag, "answering status requests on ", path);
   }
 
   ~Impl() {
-    for (auto& [fd, c] : clients) {
-      c.watch.reset();
-      ::close(fd);
-    }
-    clients.clear();
+    while (!clients.empty())
+      close(clients.begin()->first);
     watch.reset();
     ::close(listenFd);
     ::unlink(path.c_str());
+  }
+
+  void watchListening() {
+    watch = loop.watchReadable(listenFd, [this] { accept(); });
   }
 
   void accept() {
@@ -102,7 +103,7 @@ struct ControlServer::Impl {
         // rather than turning the loop on it.
         log::warning(kTag, "cannot accept a status request: ", errnoText());
         watch.reset();
-        pause = loop.timer([this] { watch = loop.watchReadable(listenFd, [this] { accept(); }); });
+        pause = loop.timer([this] { watchListening(); });
         pause->arm(std::chrono::seconds(1));
         return;
       }

@@ -99,7 +99,7 @@ struct Announcer::Impl {
     bool unique;
     std::uint32_t ttl;
     bool goodbye;
-    std::optional<Target> only = {};  // sent there only (an interface the daemon took up later)
+    std::optional<Target> only = {};  // sent there only (an interface that appeared later)
   };
 
   struct Packet {
@@ -249,12 +249,21 @@ struct Announcer::Impl {
     repeats.insert(pos, Repeat{due, gaps, next, std::move(items)});
   }
 
-  void withdrawAll() {
-    std::vector<Item> byes;
-    for (auto& [key, hold] : held) {
+  // Every held record as an announcement, or as a goodbye; `only` there (where the record's
+  // interface allows).
+  std::vector<Item> heldItems(bool goodbye, std::optional<Target> only = {}) const {
+    std::vector<Item> out;
+    for (const auto& [key, hold] : held) {
+      if (only && key.iface != AVAHI_IF_UNSPEC && key.iface != only->ifindex)
+        continue;
       if (auto owner = ownerOf(key.name))
-        byes.push_back({key, std::move(*owner), hold.unique, 0, true});
+        out.push_back({key, std::move(*owner), hold.unique, goodbye ? 0 : hold.ttl, goodbye, only});
     }
+    return out;
+  }
+
+  void withdrawAll() {
+    std::vector<Item> byes = heldItems(true);
     held.clear();
     std::erase_if(repeats, [](const Repeat& r) { return !r.items.front().goodbye; });
     std::erase_if(readyRepeats, [](const Item& i) { return !i.goodbye; });
@@ -404,13 +413,7 @@ struct Announcer::Impl {
     if (held.empty())
       return;
     for (const Target& t : now) {
-      std::vector<Item> it;
-      for (const auto& [key, hold] : held) {
-        if (key.iface != AVAHI_IF_UNSPEC && key.iface != t.ifindex)
-          continue;
-        if (auto owner = ownerOf(key.name))
-          it.push_back({key, std::move(*owner), hold.unique, hold.ttl, false, t});
-      }
+      std::vector<Item> it = heldItems(false, t);
       if (it.empty())
         continue;
       char name[IF_NAMESIZE] = "?";

@@ -55,8 +55,8 @@ class Announcer {
 
   /// The daemon uses this interface for this address family (AF_INET, AF_INET6): it reported
   /// a browse result there. Where the interfaces to announce on grow (this, or an interface
-  /// that comes up or back: they are listed every 2 s while records are held), every held
-  /// record is announced.
+  /// that comes up or back: while records are held they are listed every 2 s and on the
+  /// kernel's netlink reports), every held record is announced.
   void useInterface(int ifindex, int family);
 
   /// Sends goodbyes for every held record and forgets the counts: avahi-daemon went away (it
