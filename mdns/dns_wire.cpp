@@ -63,7 +63,12 @@ Result<Labels> splitEscaped(std::string_view escaped) {
   return labels;
 }
 
-std::string escapedName(const Labels& labels) {
+namespace {
+
+// Labels joined with dots: '.' and '\' escaped with a backslash, bytes that `plain` refuses as
+// \DDD.
+template <typename Plain>
+std::string joinEscaped(const Labels& labels, Plain plain) {
   std::string out;
   for (const std::string& label : labels) {
     if (!out.empty())
@@ -72,16 +77,29 @@ std::string escapedName(const Labels& labels) {
       if (c == '.' || c == '\\') {
         out.push_back('\\');
         out.push_back(static_cast<char>(c));
-      } else if (c < 0x20 || c == 0x7f) {
-        char buf[5];
-        std::snprintf(buf, sizeof buf, "\\%03u", c);
-        out += buf;
-      } else {
+      } else if (plain(c)) {
         out.push_back(static_cast<char>(c));
+      } else {
+        char digits[5];
+        std::snprintf(digits, sizeof digits, "\\%03u", static_cast<unsigned>(c));
+        out += digits;
       }
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string avahiName(const Labels& labels) {
+  return joinEscaped(labels, [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+std::string escapedName(const Labels& labels) {
+  return joinEscaped(labels, [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
 }
 
 Result<Bytes> encodeName(const Labels& labels) {
@@ -229,6 +247,18 @@ Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::
       if (!target)
         return fail("PTR record: " + target.error());
       r.target = std::move(*target);
+    } else if (r.type == kTypeSrv) {
+      // Priority and weight, then the port and the target (RFC 2782).
+      if (length < 7)
+        return fail("SRV record at offset " + std::to_string(rdata) + " is too short");
+      r.port = read16(data + rdata + 4);
+      std::size_t end = 0;
+      auto target = readName(data, rdata + length, rdata + 6, end);
+      if (!target)
+        return fail("SRV record: " + target.error());
+      r.target = std::move(*target);
+    } else if (r.type == kTypeTxt) {
+      r.txt.assign(data + rdata, data + rdata + length);
     }
     pos = rdata + length;
     records.push_back(std::move(r));

@@ -26,6 +26,11 @@ Result<Labels> splitEscaped(std::string_view escaped);
 /// control bytes as \DDD) and joined with dots.
 std::string escapedName(const Labels& labels);
 
+/// A name as avahi-daemon writes the names it reports (avahi_escape_label): '.' and '\' with a
+/// backslash, every byte other than letters, digits, '-' and '_' as \DDD ("My\032Printer.local").
+/// Names of the link compare equal to the daemon's reports only in this form.
+std::string avahiName(const Labels& labels);
+
 /// Uncompressed wire form of a name. Fails if a label exceeds 63 bytes or the name 255.
 Result<Bytes> encodeName(const Labels& labels);
 
@@ -40,6 +45,8 @@ Result<Bytes> txtRdata(const std::vector<std::string>& strings);
 Result<std::vector<std::string>> parseTxtRdata(const Bytes& rdata);
 
 inline constexpr std::uint16_t kTypePtr = 12;
+inline constexpr std::uint16_t kTypeTxt = 16;
+inline constexpr std::uint16_t kTypeSrv = 33;
 
 /// The largest mDNS message read (RFC 6762 section 17: 9000 bytes, a jumbo frame's payload).
 inline constexpr std::size_t kMaxMessage = 9000;
@@ -49,14 +56,17 @@ struct ReceivedRecord {
   Labels name;  // the owner, unescaped labels
   std::uint16_t type = 0;
   std::uint32_t ttl = 0;
-  Labels target;  // a PTR record's RDATA; empty for every other type
+  Labels target;           // the name in a PTR or SRV record's RDATA; empty for every other type
+  std::uint16_t port = 0;  // an SRV record's port
+  Bytes txt;               // a TXT record's RDATA, as it came
 };
 
 /// Reads the answer, authority and additional records of a DNS response message (QR set);
-/// a query yields none. Names may be compressed (RFC 1035 section 4.1.4); a pointer must point
-/// before the name, or the part of it, that it ends, so pointers cannot loop. Fails, saying what
-/// and at which offset, on a message longer than kMaxMessage, a record or name running past the
-/// end, a label over 63 bytes, a name over 255 bytes or a bad pointer.
+/// a query yields none. Keeps the RDATA of PTR, SRV and TXT records only. Names may be compressed
+/// (RFC 1035 section 4.1.4); a pointer must point before the name, or the part of it, that it ends,
+/// so pointers cannot loop. Fails, saying what and at which offset, on a message longer than
+/// kMaxMessage, a record or name running past the end, a label over 63 bytes, a name over 255 bytes
+/// or a bad pointer.
 Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::size_t size);
 
 /// A Multicast DNS response message (RFC 6762 section 18) being filled with answers: ID 0, QR

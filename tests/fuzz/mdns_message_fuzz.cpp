@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Fuzz target for the mDNS message reader: any datagram on the link must be rejected cleanly
-// or give names that could be written again (labels of 1 to 63 bytes, names within 255).
+// or give names that could be written again (labels of 1 to 63 bytes, names within 255), and TXT
+// data no longer than the datagram that the TXT reader takes or refuses cleanly.
 #include <cstdint>
 #include <cstdlib>
 
@@ -14,6 +15,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           (!r.target.empty() && !z2z::mdns::wire::encodeName(r.target))) {
         std::abort();
       }
+      if (r.txt.size() > size)
+        std::abort();
+      (void)z2z::mdns::wire::parseTxtRdata(r.txt);
     }
   }
   return 0;

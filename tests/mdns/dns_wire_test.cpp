@@ -16,6 +16,10 @@ TEST_CASE("names split, escape and encode") {
   auto back = wire::splitEscaped(wire::escapedName({"a.b\\c", "_daap", "_tcp", "local"}));
   REQUIRE(back);
   CHECK(*back == wire::Labels{"a.b\\c", "_daap", "_tcp", "local"});
+  // As avahi-daemon reports names: everything but letters, digits, '-' and '_' escaped.
+  CHECK(wire::avahiName({"My Printer\xc3\xa9'x.y", "local"}) ==
+        "My\\032Printer\\195\\169\\039x\\.y.local");
+  CHECK(wire::avahiName({"host-a_1", "local"}) == "host-a_1.local");
 
   auto name = wire::encodeName({"hosta", "local"});
   REQUIRE(name);
@@ -294,7 +298,7 @@ TEST_CASE("an mDNS response refuses names DNS cannot carry") {
   CHECK(records[2].rdata == wire::Bytes{5, 6, 7, 8});
 }
 
-TEST_CASE("a response reads back: compressed PTR targets, goodbyes, other types skipped") {
+TEST_CASE("a response reads back: compressed PTR and SRV targets, TXT data, goodbyes") {
   wire::Response r(1500);
   auto ptr = wire::encodeName({"Toms Music", "_daap", "_tcp", "local"});
   REQUIRE(ptr);
@@ -305,19 +309,31 @@ TEST_CASE("a response reads back: compressed PTR targets, goodbyes, other types 
   auto bye = wire::encodeName({"Gone", "_daap", "_tcp", "local"});
   REQUIRE(bye);
   REQUIRE(r.add(wire::Labels{"_daap", "_tcp", "local"}, wire::kTypePtr, false, 0, *bye));
+  auto txt = wire::txtRdata({"Version=196613", "Machine Name=Tom's"});
+  REQUIRE(txt);
+  REQUIRE(r.add(wire::Labels{"Toms Music", "_daap", "_tcp", "local"}, wire::kTypeTxt, true, 4500,
+                *txt));
+  REQUIRE(r.add(wire::Labels{"hosta", "local"}, 1, true, 120, wire::Bytes{198, 18, 0, 1}));
 
   auto records = wire::parseMessage(r.bytes().data(), r.bytes().size());
   REQUIRE(records);
-  REQUIRE(records->size() == 3);
+  REQUIRE(records->size() == 5);
   CHECK((*records)[0].name == wire::Labels{"_daap", "_tcp", "local"});
   CHECK((*records)[0].ttl == 4500);
   CHECK((*records)[0].target == wire::Labels{"Toms Music", "_daap", "_tcp", "local"});
-  CHECK((*records)[1].type == 33);
-  CHECK((*records)[1].target.empty());
+  CHECK((*records)[1].type == wire::kTypeSrv);
+  CHECK((*records)[1].port == 3689);
+  CHECK((*records)[1].target == wire::Labels{"hosta", "local"});
   CHECK((*records)[2].ttl == 0);
   CHECK((*records)[2].target == wire::Labels{"Gone", "_daap", "_tcp", "local"});
-  // The PTR targets were compressed against the owner names written before them.
-  CHECK(r.bytes().size() < 120);
+  CHECK((*records)[3].type == wire::kTypeTxt);
+  CHECK((*records)[3].txt == *txt);
+  // Other types' data is not kept.
+  CHECK((*records)[4].type == 1);
+  CHECK((*records)[4].target.empty());
+  CHECK((*records)[4].txt.empty());
+  // The PTR and SRV targets were compressed against the names written before them.
+  CHECK(r.bytes().size() < 200);
 }
 
 TEST_CASE("a query yields no records, questions are skipped in a response") {
@@ -362,6 +378,13 @@ TEST_CASE("malformed messages are rejected with where it went wrong") {
   // A PTR whose target leaves its record data.
   reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 2, 3, 'a'},
          "PTR record");
+  // An SRV record too short for its port, and one whose target leaves its record data.
+  reject(
+      {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 33, 0, 1, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 1},
+      "SRV record at offset 23 is too short");
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 33, 0,
+          1, 0, 0,    0, 1, 0, 8, 0, 0, 0, 0, 0, 1, 3, 'a'},
+         "SRV record");
   // A name of five 60-byte labels: more than 255 bytes.
   wire::Bytes longName{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0};
   for (int i = 0; i < 5; ++i) {
