@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -120,6 +121,17 @@ std::vector<std::string> txtStrings(const std::vector<std::string>& strings) {
   return out;
 }
 
+// Whether this avahi-daemon passes TXT strings over D-Bus in the reverse of their order on the
+// wire: every release up to 0.8 does (avahi issue #436, fixed after 0.8 by pull request #866).
+// "avahi 0.8" is what avahi_client_get_version_string says.
+bool reversesTxt(const char* version) {
+  int major = 0;
+  int minor = 0;
+  if (version == nullptr || std::sscanf(version, "avahi %d.%d", &major, &minor) != 2)
+    return true;  // as Debian 12's 0.8
+  return major == 0 && minor <= 8;
+}
+
 }  // namespace
 
 struct Link::Impl {
@@ -205,6 +217,7 @@ struct Link::Impl {
   std::vector<Slot> slots;
   bool running = false;
   bool reconnectPending = false;
+  bool txtReversed = true;  // the daemon's TXT strings come in reverse wire order (reversesTxt)
   // Work posted to the loop checks it: a Link may be destroyed (a reload) before the loop runs it.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::unique_ptr<EventLoop::Timer> reconnect;
@@ -395,6 +408,7 @@ struct Link::Impl {
 
   void becomeRunning() {
     running = true;
+    txtReversed = reversesTxt(avahi_client_get_version_string(slots[0].client));
     entryGroups.prepare();
     watchDaemonInterfaces();
     log::notice(kTag, "connected to avahi-daemon ",
@@ -859,7 +873,7 @@ struct Link::Impl {
       scheduleResolveRetry(b);
       return;
     }
-    resolved(b, iface, host, address, port, txtStrings(txt));
+    resolved(b, iface, host, address, port, inWireOrder(txtStrings(txt)));
     freeResolver(b);
     scheduleFollow(b);
   }
@@ -876,7 +890,16 @@ struct Link::Impl {
       scheduleResolveRetry(b);
       return;
     }
-    resolved(b, found.iface, found.host.c_str(), nullptr, found.port, txtStrings(found.txt));
+    resolved(b, found.iface, found.host.c_str(), nullptr, found.port,
+             inWireOrder(txtStrings(found.txt)));
+  }
+
+  // A service's TXT strings as the daemon reported them, in the order they have on the link: the
+  // order the import gets on the other link.
+  std::vector<std::string> inWireOrder(std::vector<std::string> txt) const {
+    if (txtReversed)
+      std::reverse(txt.begin(), txt.end());
+    return txt;
   }
 
   void resolved(Browsed& b, AvahiIfIndex iface, const char* host, const AvahiAddress* address,
