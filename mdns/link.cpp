@@ -53,12 +53,18 @@ constexpr std::chrono::milliseconds kResolveRetry{5000};
 // are sent again and again (1 s, 2 s, 4 s...), and for a burst of a thousand new services they
 // kept both daemons of this link busy while the burst was still being carried.
 //
-// The first resolution is avahi-client's, a call that waits for the daemon: in a burst that wait
-// paces the export. Made asynchronous (74f236e, see BENCHMARKS.md), the burst reached the other
-// link denser and all of it was resolved there later. The resolvers that stay, and the address
-// watches, are created and freed without waiting (EntryGroups' lookups): a busy daemon kept our
-// loop waiting up to 1.5 s for one of them, and a thousand withdrawals meant a thousand frees.
+// The first resolution is what the link said of the service, its SRV and TXT records as
+// LinkWatch heard them (describedByLink), once a first service of the type has opened the
+// listening window; otherwise avahi-client's, a call that waits for the daemon. Made only
+// asynchronous (74f236e, see BENCHMARKS.md), that call released the burst in clusters and the
+// other link resolved all of it later; described by the link, the exports keep the link's own
+// pace. The resolvers that stay, and the address watches, are created and freed without waiting
+// (EntryGroups' lookups): a busy daemon kept our loop waiting up to 1.5 s for one of them, and a
+// thousand withdrawals meant a thousand frees.
 constexpr std::chrono::milliseconds kFollowDelay{5000};
+// A new service of an exported type is first taken as the link's SRV and TXT records describe
+// it, if LinkWatch heard them; the link is listened to for this long after the last new one.
+constexpr std::chrono::milliseconds kDescribeWindow{3000};
 constexpr std::chrono::milliseconds kFollowTick{100};
 constexpr int kFollowsPerTick = 2;
 constexpr std::chrono::milliseconds kReconnectDelay{1000};
@@ -92,9 +98,7 @@ constexpr std::chrono::milliseconds kFreeWindow{100};
 constexpr int kFreesPerWindow = 40;
 
 constexpr std::uint16_t kTypeA = 1;
-constexpr std::uint16_t kTypeTxt = 16;
 constexpr std::uint16_t kTypeAaaa = 28;
-constexpr std::uint16_t kTypeSrv = 33;
 
 std::string avahiError(AvahiClient* client) {
   return client ? avahi_strerror(avahi_client_errno(client)) : "no client";
@@ -568,7 +572,36 @@ struct Link::Impl {
       scheduleResolveRetry(b);
       return;
     }
-    startResolver(b);
+    if (!describedByLink(b))
+      startResolver(b);
+  }
+
+  // A new service of an exported type as the link described it, SRV and TXT (LinkWatch), so
+  // that a burst of them does not wait for a resolver each: avahi-client creates each with a
+  // call that waits for a daemon busy with the burst, and each resolver's queries go to the
+  // link, whose hosts are still announcing. The resolver that stays confirms it (scheduleFollow).
+  // Whatever came first, the link is described for kDescribeWindow more: the next ones of the
+  // burst are known when the daemon lists them.
+  bool describedByLink(Browsed& b) {
+    auto t = types.find(b.key.type);
+    if (t == types.end() || !t->second.exported || b.key.domain != "local")
+      return false;
+    watch.describe(b.key.type, kDescribeWindow);
+    const Sighting& s = *b.sightings.begin();
+    int family = s.proto == AVAHI_PROTO_INET ? AF_INET : AF_INET6;
+    auto d = watch.described(b.key.name, b.key.type, s.iface, family);
+    if (!d) {
+      // The daemon has read the announcement; it waits in our socket still if our loop was held
+      // meanwhile, and then many services are listed at once.
+      watch.readPending();
+      d = watch.described(b.key.name, b.key.type, s.iface, family);
+    }
+    if (!d)
+      return false;
+    log::debug(kTag, "described by the link: ", describe(b.key));
+    resolved(b, s.iface, d->host.c_str(), nullptr, d->port, std::move(d->txt));
+    scheduleFollow(b);
+    return true;
   }
 
   // It left the link there.
@@ -895,7 +928,7 @@ struct Link::Impl {
   }
 
   // A service's TXT strings as the daemon reported them, in the order they have on the link: the
-  // order the import gets on the other link.
+  // order the link described (describedByLink), the order the import gets on the other link.
   std::vector<std::string> inWireOrder(std::vector<std::string> txt) const {
     if (txtReversed)
       std::reverse(txt.begin(), txt.end());
@@ -1303,8 +1336,8 @@ struct Link::Impl {
     const std::uint32_t hostTtl = p.ttl ? p.ttl : kTtlHost;
     const std::uint32_t serviceTtl = p.ttl ? p.ttl : kTtlService;
     std::vector<EntryGroups::Record> out;
-    addRecord(out, unique, instanceName, kTypeSrv, hostTtl, *srv);
-    addRecord(out, unique, instanceName, kTypeTxt, serviceTtl, *txt);
+    addRecord(out, unique, instanceName, wire::kTypeSrv, hostTtl, *srv);
+    addRecord(out, unique, instanceName, wire::kTypeTxt, serviceTtl, *txt);
     addRecord(out, 0, typeNameText, wire::kTypePtr, serviceTtl, *instanceWire);
     return out;
   }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -28,7 +29,25 @@ namespace {
 constexpr std::string_view kTag = "mdns";
 // Datagrams read per readable event, so that one busy interface cannot hold the loop.
 constexpr int kReadsPerEvent = 64;
+// ... and per readPending() call: at most what a receive buffer holds.
+constexpr int kReadsPending = 1024;
 constexpr std::chrono::seconds kLossReport{60};
+
+// At most this many services described at once (LinkWatch::describe), as many as a Link
+// follows of one type, with at most kMaxDescribedBytes of TXT data among them.
+constexpr std::size_t kMaxDescribed = 4096;
+constexpr std::size_t kMaxDescribedBytes = 1 << 20;
+// What was heard longer ago describes nothing: a new service is listed by the daemon moments
+// after its announcement, and a change the socket missed must not come back later.
+constexpr std::chrono::seconds kDescribedAge{10};
+
+std::string lowerAscii(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
 
 bool sameLabel(const std::string& a, const std::string& b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -51,18 +70,132 @@ struct LinkWatch::Impl {
     std::uint32_t drops = 0;  // the kernel's count (SO_RXQ_OVFL) when last seen
   };
 
+  // A described service: ASCII case does not count in names (RFC 6762 section 16).
+  struct DescribedKey {
+    int ifindex = 0;
+    int family = 0;
+    std::string name;  // lower case
+    std::string type;  // lower case, "_daap._tcp"
+    auto operator<=>(const DescribedKey&) const = default;
+  };
+  struct Heard {
+    std::optional<std::pair<std::string, std::uint16_t>> srv;  // host, port
+    std::optional<wire::Bytes> txt;                            // RDATA, checked when kept
+    std::chrono::steady_clock::time_point at;                  // when last heard
+  };
+
   EventLoop& loop;
   Seen seen;
   Lost lost;
   std::set<std::string> types;                    // "_daap._tcp"
   std::set<std::pair<int, int>> wanted;           // (ifindex, family)
-  std::map<std::pair<int, int>, Socket> sockets;  // open while a type is watched
+  std::map<std::pair<int, int>, Socket> sockets;  // open while a type is watched or described
   std::set<std::pair<int, int>> failed;
   std::array<std::uint8_t, wire::kMaxMessage + 1> buffer{};
   unsigned long rejected = 0;
   std::chrono::steady_clock::time_point lastLossReport{};
+  // Types described (lower case), and until when; what was heard of their services.
+  std::map<std::string, std::chrono::steady_clock::time_point> describing;
+  std::map<DescribedKey, Heard> heard;
+  std::size_t heardBytes = 0;              // of TXT data in `heard`
+  std::set<std::pair<int, int>> reported;  // where a socket could not be opened, logged once
+  std::unique_ptr<EventLoop::Timer> describeEnd;
+  unsigned long notKept = 0;
+  bool draining = false;
 
-  Impl(EventLoop& l, Seen s, Lost d) : loop(l), seen(std::move(s)), lost(std::move(d)) {}
+  Impl(EventLoop& l, Seen s, Lost d) : loop(l), seen(std::move(s)), lost(std::move(d)) {
+    describeEnd =
+        loop.timer([this] { guarded(kTag, "mDNS descriptions", [&] { endDescribing(); }); });
+  }
+
+  bool active() const { return !types.empty() || !describing.empty(); }
+
+  void openWanted() {
+    auto w = wanted;  // open() forgets an interface that is gone
+    for (auto [ifindex, family] : w)
+      open(ifindex, family);
+  }
+
+  void closeIfIdle() {
+    if (active())
+      return;
+    sockets.clear();  // nothing to follow: no wake-up for each packet on the link
+    failed.clear();   // tried again at the next start
+  }
+
+  // Types whose window ended are described no more, and what was heard of them is forgotten.
+  void endDescribing() {
+    auto now = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> next;
+    for (auto it = describing.begin(); it != describing.end();) {
+      if (it->second <= now) {
+        forget([&](const DescribedKey& k, const Heard&) { return k.type == it->first; });
+        it = describing.erase(it);
+      } else {
+        next = next ? std::min(*next, it->second) : it->second;
+        ++it;
+      }
+    }
+    if (next) {
+      describeEnd->arm(std::chrono::ceil<std::chrono::milliseconds>(*next - now) +
+                       std::chrono::milliseconds(1));
+    }
+    closeIfIdle();
+  }
+
+  template <typename Which>
+  void forget(Which which) {
+    for (auto it = heard.begin(); it != heard.end();) {
+      if (which(it->first, it->second)) {
+        heardBytes -= it->second.txt ? it->second.txt->size() : 0;
+        it = heard.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // An SRV or TXT record of a described type's service ("Name._daap._tcp.local").
+  void keep(const wire::ReceivedRecord& r, int ifindex, int family) {
+    if (r.name.size() != 4 || !sameLabel(r.name[3], "local"))
+      return;
+    std::string type = lowerAscii(r.name[1] + "." + r.name[2]);
+    if (!describing.contains(type) || !usableInstanceName(r.name[0]))
+      return;
+    DescribedKey key{ifindex, family, lowerAscii(r.name[0]), std::move(type)};
+    if ((r.ttl & 0x80000000U) != 0 || r.ttl == 0) {  // a goodbye (RFC 2181 section 8)
+      forget([&](const DescribedKey& k, const Heard&) { return k == key; });
+      return;
+    }
+    if (r.type == wire::kTypeTxt && !wire::parseTxtRdata(r.txt)) {
+      ++rejected;
+      log::debug(kTag, "TXT record of ", r.name[0], " on interface ", ifindex,
+                 " ignored: a string runs past its end (", rejected, " rejected so far)");
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!heard.contains(key) && heard.size() >= kMaxDescribed)
+      forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
+    auto it = heard.find(key);
+    std::size_t before = it != heard.end() && it->second.txt ? it->second.txt->size() : 0;
+    std::size_t after = r.type == wire::kTypeTxt ? r.txt.size() : before;
+    if ((it == heard.end() && heard.size() >= kMaxDescribed) ||
+        heardBytes - before + after > kMaxDescribedBytes) {
+      ++notKept;
+      log::debug(kTag, "SRV/TXT of ", r.name[0], " not kept: ", heard.size(), " services and ",
+                 heardBytes, " bytes of TXT described already (", notKept, " so far)");
+      return;
+    }
+    if (it == heard.end())
+      it = heard.emplace(std::move(key), Heard{}).first;
+    it->second.at = now;
+    if (r.type == wire::kTypeSrv) {
+      it->second.srv.emplace(wire::avahiName(r.target), r.port);
+    } else {
+      heardBytes = heardBytes - before + after;
+      it->second.txt = r.txt;
+    }
+  }
 
   void open(int ifindex, int family) {
     auto where = std::make_pair(ifindex, family);
@@ -79,9 +212,10 @@ struct LinkWatch::Impl {
         return;
       }
       failed.insert(where);
-      log::warning(kTag, "cannot listen for mDNS on interface ", ifindex,
-                   family == AF_INET ? " (IPv4): " : " (IPv6): ", why,
-                   "; names taken there later are not followed");
+      log::emit(reported.insert(where).second ? log::Level::Warning : log::Level::Debug, kTag,
+                "cannot listen for mDNS on interface ", ifindex,
+                family == AF_INET ? " (IPv4): " : " (IPv6): ", why,
+                "; services there are known only through avahi-daemon");
       return;
     }
     int raw = fd.fd;
@@ -93,9 +227,16 @@ struct LinkWatch::Impl {
                family == AF_INET ? " (IPv4)" : " (IPv6)");
   }
 
-  void drain(std::pair<int, int> where) {
+  void drain(std::pair<int, int> where, int reads = kReadsPerEvent) {
+    if (draining)
+      return;  // reached again through a callback: the outer call reads on
+    draining = true;
+    struct Done {
+      bool& flag;
+      ~Done() { flag = false; }
+    } done{draining};
     auto [ifindex, family] = where;
-    for (int n = 0; n < kReadsPerEvent; ++n) {
+    for (int n = 0; n < reads; ++n) {
       auto it = sockets.find(where);
       if (it == sockets.end())
         return;
@@ -130,6 +271,8 @@ struct LinkWatch::Impl {
           if (report)
             lastLossReport = now;
           it->second.drops = drops;
+          // A change may have been missed: nothing heard so far describes a service any more.
+          forget([](const DescribedKey&, const Heard&) { return true; });
           lost();
         }
       }
@@ -153,6 +296,11 @@ struct LinkWatch::Impl {
       return;
     }
     for (const wire::ReceivedRecord& r : *records) {
+      if (r.type == wire::kTypeSrv || r.type == wire::kTypeTxt) {
+        if (!describing.empty())
+          keep(r, ifindex, family);
+        continue;
+      }
       // "_daap._tcp.local" PTR "Name._daap._tcp.local"
       if (r.type != wire::kTypePtr || r.name.size() != 3 || !sameLabel(r.name[2], "local") ||
           r.target.size() != 4) {
@@ -190,23 +338,52 @@ LinkWatch::~LinkWatch() = default;
 
 void LinkWatch::watch(const std::string& type) {
   impl_->types.insert(type);
-  auto wanted = impl_->wanted;  // open() forgets an interface that is gone
-  for (auto [ifindex, family] : wanted)
-    impl_->open(ifindex, family);
+  impl_->openWanted();
 }
 
 void LinkWatch::unwatch(const std::string& type) {
   impl_->types.erase(type);
-  if (impl_->types.empty()) {
-    impl_->sockets.clear();  // nothing to follow: no wake-up for each packet on the link
-    impl_->failed.clear();   // tried again at the next start
-  }
+  impl_->closeIfIdle();
 }
 
 void LinkWatch::listen(int ifindex, int family) {
   impl_->wanted.insert({ifindex, family});
-  if (!impl_->types.empty())
+  if (impl_->active())
     impl_->open(ifindex, family);
+}
+
+void LinkWatch::describe(const std::string& type, std::chrono::milliseconds window) {
+  auto until = std::chrono::steady_clock::now() + window;
+  auto [it, added] = impl_->describing.try_emplace(lowerAscii(type), until);
+  it->second = std::max(it->second, until);
+  if (added) {
+    impl_->openWanted();
+    if (!impl_->describeEnd->armed())
+      impl_->describeEnd->arm(window + std::chrono::milliseconds(1));
+  }
+}
+
+void LinkWatch::readPending() {
+  std::vector<std::pair<int, int>> where;
+  for (const auto& [w, _] : impl_->sockets)
+    where.push_back(w);
+  for (auto w : where)
+    impl_->drain(w, kReadsPending);
+}
+
+std::optional<LinkWatch::Description> LinkWatch::described(const std::string& name,
+                                                           const std::string& type, int ifindex,
+                                                           int family) const {
+  auto it =
+      impl_->heard.find(Impl::DescribedKey{ifindex, family, lowerAscii(name), lowerAscii(type)});
+  if (it == impl_->heard.end() || !it->second.srv || !it->second.txt ||
+      std::chrono::steady_clock::now() - it->second.at > kDescribedAge) {
+    return std::nullopt;
+  }
+  auto txt = wire::parseTxtRdata(*it->second.txt);  // checked when kept
+  if (!txt)
+    return std::nullopt;
+  return Description{it->second.srv->first, it->second.srv->second, std::move(*txt)};
 }
 
 bool LinkWatch::listening() const {

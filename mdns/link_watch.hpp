@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace z2z::mdns {
 
@@ -20,6 +23,10 @@ class EventLoop;
 /// each of those questions (BENCHMARKS.md, "Gateway B's own browser answers itself"). Every new
 /// service announces itself (RFC 6762 section 8.3) and says goodbye when it goes, so listening
 /// is enough to keep up once a browser has found what was there before.
+///
+/// For exported types it can also keep, for a while (describe()), the SRV and TXT records of
+/// their services: a burst of new services is then exported as the link describes it, without a
+/// resolver of avahi-daemon's for each.
 ///
 /// Each socket is bound to the mDNS group and joined to it on one interface, next to
 /// avahi-daemon's. A datagram from a port other than 5353 (RFC 6762 section 6) or that is not a
@@ -49,6 +56,27 @@ class LinkWatch {
   void listen(int ifindex, int family);
   /// True if it listens somewhere and nowhere failed to.
   bool listening() const;
+
+  /// A service as its SRV and TXT records on the link describe it.
+  struct Description {
+    std::string host;  // the SRV target, as Avahi writes names ("Tom\\.s.local")
+    std::uint16_t port = 0;
+    std::vector<std::string> txt;  // in wire order, empty strings left out as Avahi does
+  };
+
+  /// Also keeps, for `window` from now, the SRV and TXT records of services of `type` heard on
+  /// the link, listening meanwhile even if no type is watched; a later call extends the window.
+  /// So that a burst of new services of an exported type need not wait for avahi-daemon's
+  /// resolver each (BENCHMARKS.md, "Exports described by the link, imports handed over after the
+  /// burst").
+  void describe(const std::string& type, std::chrono::milliseconds window);
+  /// Reads now what waits in the sockets' buffers: the loop may have been held (a call that
+  /// waits for avahi-daemon) while the daemon went on reading the same datagrams.
+  void readPending();
+  /// The service `name` of `type` in domain "local" as last heard on this interface and family
+  /// while describing, if both its SRV and TXT records were heard and not said goodbye to.
+  std::optional<Description> described(const std::string& name, const std::string& type,
+                                       int ifindex, int family) const;
 
  private:
   struct Impl;
