@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <optional>
@@ -46,6 +47,18 @@ constexpr std::int32_t kStateFailure = 4;    // AVAHI_ENTRY_GROUP_FAILURE
 constexpr std::uint16_t kClassIn = 1;
 // How long a reset waits for the daemon to have freed our groups before the goodbyes go.
 constexpr int kSettleTimeoutMs = 1000;
+// In a burst of new groups (kBurstGroups within kBurstWindow), the Announcer announces each at
+// once, and the daemon gets its records only when the burst is over (no new group for
+// kBurstCalm) or kMaxHandOverWait after it was announced. Meanwhile the daemon does not answer
+// for them, and the announcements (0, 1 and 3 s after) tell the link. A daemon busy with a
+// thousand groups' D-Bus calls read a browser's truncated query only in part before it answered
+// (avahi-daemon 0.8 waits 20-120 ms, not the 400-500 ms of RFC 6762 section 7.2), and so sent
+// every import again to every host of the link (BENCHMARKS.md, "Exports described by the link,
+// imports handed over after the burst").
+constexpr int kBurstGroups = 16;
+constexpr std::chrono::milliseconds kBurstWindow{1000};
+constexpr std::chrono::milliseconds kBurstCalm{1000};
+constexpr std::chrono::milliseconds kMaxHandOverWait{5000};
 
 enum class Call { New, AddRecord, Commit, Free, LookupNew, LookupFree };
 
@@ -137,7 +150,7 @@ struct EntryGroups::Impl {
     std::uint64_t goodbye;
   };
 
-  enum class GroupState { Creating, Live, Failed };
+  enum class GroupState { Waiting, Creating, Live, Failed };  // Waiting: for the burst's end
   struct Group {
     std::shared_ptr<Conn> conn;
     std::string path;
@@ -171,12 +184,20 @@ struct EntryGroups::Impl {
   bool busWarned = false;
 
   Announcer announcer;
+  // When the latest groups were published, newest last (at most kBurstGroups), and the groups
+  // waiting for the burst to end, oldest first.
+  std::deque<std::chrono::steady_clock::time_point> recent;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, Handle>> waiting;
+  std::unique_ptr<EventLoop::Timer> handOverTimer;
   // Records of freed groups, for goodbyes once the daemon has answered their Free.
   std::map<std::uint64_t, std::vector<Record>> goodbyes;
   std::uint64_t lastGoodbye = 0;
 
   Impl(EventLoop& loop, EventCallback e)
-      : poll(loop.avahiPoll()), events(std::move(e)), announcer(loop) {}
+      : poll(loop.avahiPoll()), events(std::move(e)), announcer(loop) {
+    handOverTimer =
+        loop.timer([this] { guarded(kTag, "entry group hand-over", [this] { handOver(); }); });
+  }
 
   ~Impl() { reset(); }
 
@@ -266,7 +287,48 @@ struct EntryGroups::Impl {
     c.dispatch = nullptr;
   }
 
+  // ---- bursts --------------------------------------------------------------------------------
+
+  // A group published now is part of a burst: it waits before the daemon gets it.
+  bool burst(std::chrono::steady_clock::time_point now) {
+    recent.push_back(now);
+    while (recent.size() > static_cast<std::size_t>(kBurstGroups))
+      recent.pop_front();
+    return selfAnnounce() && recent.size() == static_cast<std::size_t>(kBurstGroups) &&
+           now - recent.front() <= kBurstWindow;
+  }
+
+  void wait(Handle h, std::chrono::steady_clock::time_point now) {
+    waiting.emplace_back(now, h);
+    if (!handOverTimer->armed())
+      handOverTimer->arm(kBurstCalm);
+  }
+
+  // The waiting groups whose time has come go to the daemon.
+  void handOver() {
+    auto now = std::chrono::steady_clock::now();
+    bool calm = recent.empty() || now - recent.back() >= kBurstCalm;
+    while (!waiting.empty() && (calm || now - waiting.front().first >= kMaxHandOverWait)) {
+      Handle h = waiting.front().second;
+      waiting.pop_front();
+      auto it = groups.find(h);
+      if (it == groups.end() || it->second.state != GroupState::Waiting)
+        continue;  // freed meanwhile
+      it->second.state = GroupState::Creating;
+      send(*it->second.conn, methodCall("/", kServerInterface, "EntryGroupNew"), h, Call::New,
+           false);
+    }
+    if (waiting.empty())
+      return;
+    auto due = std::min(recent.back() + kBurstCalm, waiting.front().first + kMaxHandOverWait);
+    handOverTimer->arm(std::max(std::chrono::ceil<std::chrono::milliseconds>(due - now),
+                                std::chrono::milliseconds(1)));
+  }
+
   void reset() {
+    waiting.clear();
+    recent.clear();
+    handOverTimer->disarm();
     if (selfAnnounce()) {
       settle();
       for (auto& [id, records] : goodbyes)
@@ -612,6 +674,12 @@ struct EntryGroups::Impl {
   void freeGroup(std::map<Handle, Group>::iterator it, Handle waiter) {
     Group& g = it->second;
     --live;
+    if (g.state == GroupState::Waiting) {
+      letGo(g, false);  // the daemon never had it: the goodbyes go now
+      --g.conn->objects;
+      groups.erase(it);
+      return;
+    }
     if (g.state == GroupState::Creating) {
       letGo(g, false);  // nothing is sent for a group freed before the daemon made it
       g.freed = true;   // when the daemon answers with its path
@@ -971,6 +1039,12 @@ EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::strin
   g.records = std::move(records);
   ++conn->objects;
   ++impl_->live;
+  auto now = std::chrono::steady_clock::now();
+  if (impl_->burst(now) && waitFrees == 0) {
+    g.state = Impl::GroupState::Waiting;
+    impl_->wait(h, now);
+    return h;
+  }
   impl_->send(*conn, Impl::methodCall("/", kServerInterface, "EntryGroupNew"), h, Call::New, false);
   return h;
 }

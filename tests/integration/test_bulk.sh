@@ -61,6 +61,19 @@ check "each with its own port and TXT (bulk-00123: 30123, \"i=123\"; wrong: $wro
   test "$wrong" -eq 0
 tb_kill "$browser" >/dev/null
 
+# A browser that starts only now, on a host whose avahi-daemon has nothing cached, still finds
+# every import: in a burst gateway B's own announcements carry the imports, and its avahi-daemon
+# gets them (and answers for them) once the burst is over.
+tb_avahi_restart hb
+present=0
+for ((i = 0; i < 15; i++)); do # at most 15 one-shot browsers of 5 s each
+  present=$(count_present)
+  ((present >= COUNT)) && break
+  sleep 1
+done
+check "a browser started after the burst on a fresh avahi-daemon finds all $COUNT (found: $present)" \
+  test "$present" -eq "$COUNT"
+
 tb_kill "$pub" >/dev/null
 present=$COUNT
 for ((i = 0; i < 30; i++)); do
