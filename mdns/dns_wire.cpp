@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "z2z/mdns/dns_wire.hpp"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -90,6 +92,18 @@ std::string joinEscaped(const Labels& labels, Plain plain) {
 }
 
 }  // namespace
+
+bool sameName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string foldCase(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
 
 std::string avahiName(const Labels& labels) {
   return joinEscaped(labels, [](unsigned char c) {

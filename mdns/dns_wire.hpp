@@ -31,6 +31,11 @@ std::string escapedName(const Labels& labels);
 /// Names of the link compare equal to the daemon's reports only in this form.
 std::string avahiName(const Labels& labels);
 
+/// mDNS names and labels compare without regard to ASCII case (RFC 6762 section 16): whether
+/// two are the same, and a form in which the same ones are equal (ASCII letters in lower case).
+bool sameName(std::string_view a, std::string_view b);
+std::string foldCase(std::string s);
+
 /// Uncompressed wire form of a name. Fails if a label exceeds 63 bytes or the name 255.
 Result<Bytes> encodeName(const Labels& labels);
 

@@ -7,7 +7,6 @@
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
 #include <net/if.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -1142,19 +1141,15 @@ struct Link::Impl {
       startBrowsing(it->second);
   }
 
-  // mDNS names compare without regard to ASCII case (RFC 6762 section 16): "printer" on the link
-  // takes "Printer" too.
-  static bool sameName(const std::string& a, const std::string& b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-  }
-
+  // What the link has under this name; mDNS names compare without regard to ASCII case
+  // (wire::sameName): "printer" on the link takes "Printer" too.
   std::map<ServiceKey, Browsed>::const_iterator findBrowsed(const ServiceKey& key) const {
     auto b = browsed.find(key);
     if (b != browsed.end() && !b->second.sightings.empty())
       return b;
     for (auto c = browsed.begin(); c != browsed.end(); ++c) {
       if (!c->second.sightings.empty() && c->first.type == key.type &&
-          c->first.domain == key.domain && sameName(c->first.name, key.name)) {
+          c->first.domain == key.domain && wire::sameName(c->first.name, key.name)) {
         return c;
       }
     }
@@ -1167,13 +1162,13 @@ struct Link::Impl {
     if (b == browsed.end() || b->second.sightings.empty()) {
       // Not on the link, or only a stale memory of it; our own other imports count too.
       for (const auto& [id, p] : published) {
-        if (&p != &self && sameName(p.name, name) && p.service.key.type == key.type)
+        if (&p != &self && wire::sameName(p.name, name) && p.service.key.type == key.type)
           return true;
       }
       return false;
     }
     for (const auto& [id, p] : published) {
-      if (sameName(p.name, name) && p.service.key.type == key.type)
+      if (wire::sameName(p.name, name) && p.service.key.type == key.type)
         return &p != &self;
     }
     if (b->second.ownImport)

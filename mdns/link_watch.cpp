@@ -4,7 +4,6 @@
 #include <dbus/dbus.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -41,17 +40,8 @@ constexpr std::size_t kMaxDescribedBytes = 1 << 20;
 // after its announcement, and a change the socket missed must not come back later.
 constexpr std::chrono::seconds kDescribedAge{10};
 
-std::string lowerAscii(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
-bool sameLabel(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+using wire::foldCase;
+using wire::sameName;
 
 // An instance name as DNS-SD has them (RFC 6763 section 4.1.1): UTF-8 without NUL. Older devices
 // send Latin-1; avahi-daemon cannot list such a service, and libdbus aborts the process that
@@ -157,12 +147,12 @@ struct LinkWatch::Impl {
 
   // An SRV or TXT record of a described type's service ("Name._daap._tcp.local").
   void keep(const wire::ReceivedRecord& r, int ifindex, int family) {
-    if (r.name.size() != 4 || !sameLabel(r.name[3], "local"))
+    if (r.name.size() != 4 || !sameName(r.name[3], "local"))
       return;
-    std::string type = lowerAscii(r.name[1] + "." + r.name[2]);
+    std::string type = foldCase(r.name[1] + "." + r.name[2]);
     if (!describing.contains(type) || !usableInstanceName(r.name[0]))
       return;
-    DescribedKey key{ifindex, family, lowerAscii(r.name[0]), std::move(type)};
+    DescribedKey key{ifindex, family, foldCase(r.name[0]), std::move(type)};
     if ((r.ttl & 0x80000000U) != 0 || r.ttl == 0) {  // a goodbye (RFC 2181 section 8)
       forget([&](const DescribedKey& k, const Heard&) { return k == key; });
       return;
@@ -302,13 +292,13 @@ struct LinkWatch::Impl {
         continue;
       }
       // "_daap._tcp.local" PTR "Name._daap._tcp.local"
-      if (r.type != wire::kTypePtr || r.name.size() != 3 || !sameLabel(r.name[2], "local") ||
+      if (r.type != wire::kTypePtr || r.name.size() != 3 || !sameName(r.name[2], "local") ||
           r.target.size() != 4) {
         continue;
       }
       bool sameOwner = true;
       for (std::size_t i = 0; i < 3; ++i)
-        sameOwner = sameOwner && sameLabel(r.target[i + 1], r.name[i]);
+        sameOwner = sameOwner && sameName(r.target[i + 1], r.name[i]);
       if (!sameOwner)
         continue;
       if (!usableInstanceName(r.target[0])) {
@@ -321,8 +311,8 @@ struct LinkWatch::Impl {
       std::uint32_t ttl = (r.ttl & 0x80000000U) != 0 ? 0 : r.ttl;
       for (const std::string& type : types) {
         std::size_t dot = type.find('.');
-        if (dot != std::string::npos && sameLabel(r.name[0], type.substr(0, dot)) &&
-            sameLabel(r.name[1], type.substr(dot + 1))) {
+        if (dot != std::string::npos && sameName(r.name[0], type.substr(0, dot)) &&
+            sameName(r.name[1], type.substr(dot + 1))) {
           seen(r.target[0], type, ifindex, family, ttl);
           break;
         }
@@ -354,7 +344,7 @@ void LinkWatch::listen(int ifindex, int family) {
 
 void LinkWatch::describe(const std::string& type, std::chrono::milliseconds window) {
   auto until = std::chrono::steady_clock::now() + window;
-  auto [it, added] = impl_->describing.try_emplace(lowerAscii(type), until);
+  auto [it, added] = impl_->describing.try_emplace(foldCase(type), until);
   it->second = std::max(it->second, until);
   if (added) {
     impl_->openWanted();
@@ -374,8 +364,7 @@ void LinkWatch::readPending() {
 std::optional<LinkWatch::Description> LinkWatch::described(const std::string& name,
                                                            const std::string& type, int ifindex,
                                                            int family) const {
-  auto it =
-      impl_->heard.find(Impl::DescribedKey{ifindex, family, lowerAscii(name), lowerAscii(type)});
+  auto it = impl_->heard.find(Impl::DescribedKey{ifindex, family, foldCase(name), foldCase(type)});
   if (it == impl_->heard.end() || !it->second.srv || !it->second.txt ||
       std::chrono::steady_clock::now() - it->second.at > kDescribedAge) {
     return std::nullopt;

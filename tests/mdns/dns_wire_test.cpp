@@ -20,6 +20,10 @@ TEST_CASE("names split, escape and encode") {
   CHECK(wire::avahiName({"My Printer\xc3\xa9'x.y", "local"}) ==
         "My\\032Printer\\195\\169\\039x\\.y.local");
   CHECK(wire::avahiName({"host-a_1", "local"}) == "host-a_1.local");
+  // ASCII case only (RFC 6762 section 16).
+  CHECK(wire::sameName("Toms Music", "toms MUSIC"));
+  CHECK_FALSE(wire::sameName("Tom", "Toms"));
+  CHECK(wire::foldCase("_DAAP._tcp \xc3\x89") == "_daap._tcp \xc3\x89");
 
   auto name = wire::encodeName({"hosta", "local"});
   REQUIRE(name);
