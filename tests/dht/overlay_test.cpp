@@ -95,7 +95,7 @@ TEST_CASE("a plain put overtakes queued permanent ones") {
   auto a = startOpendht(NodeOptions{0, "127.0.0.1", 0x5a5d, {}});
   auto b = startOpendht(NodeOptions{0, "127.0.0.1", 0x5a5d, {{"127.0.0.1", a->port()}}});
   Key key = Key::hash("z2z unit test: plain puts first");
-  constexpr int kPermanent = 300;
+  constexpr int kPermanent = 1000;
   auto m = std::make_shared<std::mutex>();
   auto cv = std::make_shared<std::condition_variable>();
   auto done = std::make_shared<std::vector<std::uint64_t>>();  // ids in the order acknowledged
@@ -113,6 +113,10 @@ TEST_CASE("a plain put overtakes queued permanent ones") {
   REQUIRE(cv->wait_for(lock, 30s,
                        [&] { return std::find(done->begin(), done->end(), 9999) != done->end(); }));
   auto at = std::find(done->begin(), done->end(), 9999) - done->begin();
+  // The heartbeat is sent once the first of the 32 puts in flight is acknowledged; behind the
+  // queue it would be sent only after kPermanent - 32 acknowledgements. When it is acknowledged
+  // depends on how opendht batches them: up to 303 of the later puts came first on a loaded
+  // machine (two cores, three busy loops), so the bound is the queue, not the puts in flight.
   CAPTURE(at);
-  CHECK(at < kPermanent / 2);  // behind the puts in flight only, not behind the queue
+  CHECK(at < kPermanent - 2 * 32);
 }
