@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "z2z/config/error.hpp"
 #include "z2z/config/guard.hpp"
@@ -243,6 +244,9 @@ struct Link::Impl {
   // nameTaken()).
   std::map<ServiceKey, std::chrono::steady_clock::time_point> withdrawnNames;
   std::map<std::string, Published> published;
+  // The published service of each group (onGroup() is called for every group a burst hands to
+  // the daemon, and a scan of `published` for each was a tenth of that work). setGroup() keeps it.
+  std::unordered_map<EntryGroups::Handle, std::string> groupOwners;
   std::map<std::string, HostGroup> hostGroups;
 
   // The service type enumeration record (RFC 6763 section 9), one per type and domain in a group
@@ -400,6 +404,7 @@ struct Link::Impl {
     hosts.clear();  // entryGroups.reset() ended their browsers, and watchDaemonInterfaces()'s
     for (auto& [_, p] : published)
       p.group = 0;
+    groupOwners.clear();
     for (auto& [_, g] : hostGroups)
       g.group = 0;
     for (auto& [_, g] : typeGroups)
@@ -1241,7 +1246,7 @@ struct Link::Impl {
       p.atHome = true;
       if (p.group) {
         entryGroups.free(p.group);
-        p.group = 0;
+        setGroup(p, 0);
       }
       return;
     }
@@ -1262,7 +1267,7 @@ struct Link::Impl {
     std::vector<EntryGroups::Handle> replacing = takePendingFrees(p.name, p.service.key.type);
     if (p.group)
       replacing.insert(replacing.begin(), p.group);
-    p.group = 0;
+    setGroup(p, 0);
     if (p.ownHost) {
       const char* fqdn = avahi_client_get_host_name_fqdn(client(0));
       if (fqdn == nullptr) {
@@ -1280,8 +1285,8 @@ struct Link::Impl {
       freeAll(replacing);
       return;
     }
-    p.group =
-        entryGroups.publish(std::move(*records), describe(p.service.key), std::move(replacing));
+    setGroup(
+        p, entryGroups.publish(std::move(*records), describe(p.service.key), std::move(replacing)));
     if (!p.group)
       return;  // no system bus; logged
     ensureTypeGroup(p);
@@ -1460,10 +1465,21 @@ struct Link::Impl {
     releaseShared(hostGroups, host, id);
   }
 
+  void setGroup(Published& p, EntryGroups::Handle g) {
+    if (p.group)
+      groupOwners.erase(p.group);
+    p.group = g;
+    if (g)
+      groupOwners[g] = p.id;
+  }
+
   void onGroup(EntryGroups::Handle g, EntryGroups::Event event, const std::string& error) {
-    for (auto& [id, p] : published) {
-      if (p.group != g)
-        continue;
+    if (auto owner = groupOwners.find(g); owner != groupOwners.end()) {
+      auto found = published.find(owner->second);
+      if (found == published.end() || found->second.group != g)
+        return;  // cannot be: setGroup() keeps them in step
+      const std::string& id = found->first;
+      Published& p = found->second;
       if (event == EntryGroups::Event::Committed) {
         log::info(kTag, "published ", describe(p.service.key), " as '", p.name, "' port ",
                   p.service.port, " host ", p.service.host);
@@ -1582,8 +1598,10 @@ void Link::unpublish(const std::string& id) {
   if (it == impl_->published.end())
     return;
   Impl::Published& p = it->second;
-  if (p.group)
+  if (p.group) {
     impl_->freeGroupPaced({p.group, p.name, p.service.key.type});
+    impl_->groupOwners.erase(p.group);
+  }
   log::info(kTag, "withdrew '", p.name, "'.", p.service.key.type);
   impl_->releaseTypeGroup(p.service.key, id);
   impl_->publishedNames.erase({p.name, p.service.key.type, p.service.key.domain});
