@@ -14,7 +14,7 @@
 #include <deque>
 #include <map>
 #include <optional>
-#include <set>
+#include <unordered_map>
 
 #include "z2z/config/guard.hpp"
 #include "z2z/config/log.hpp"
@@ -125,6 +125,13 @@ struct EntryGroups::Impl {
     std::uint64_t goodbye;  // a Free's key into `goodbyes`, or 0
   };
 
+  // A call's context, until its reply.
+  struct Pending {
+    Handle group;
+    Call call;
+    std::uint64_t goodbye;
+  };
+
   // One private connection to the system bus: one avahi-daemon client.
   struct Conn : std::enable_shared_from_this<Conn> {
     Impl* impl = nullptr;
@@ -137,17 +144,10 @@ struct EntryGroups::Impl {
     std::deque<Outgoing> fresh;           // new groups and lookups
     std::map<std::string, Handle> paths;  // groups
     std::map<std::string, Handle> lookupPaths;  // lookups
-    // Our references to the calls waiting for replies. libdbus frees a pending call left on a
-    // closed connection only if nothing is queued for dispatch then; close() cancels them.
-    std::set<DBusPendingCall*> calls;
-  };
-
-  // A reply's context; owns its connection while the call is pending.
-  struct Pending {
-    std::shared_ptr<Conn> conn;
-    Handle group;
-    Call call;
-    std::uint64_t goodbye;
+    // The calls waiting for replies, by serial. The filter takes the replies: a DBusPendingCall
+    // for each call, which libdbus allocates with a ready-made timeout error message, was a
+    // fifth of the CPU of handing a burst's thousand groups to the daemon (perf, scale.sh).
+    std::unordered_map<dbus_uint32_t, Pending> waiting;
   };
 
   enum class GroupState { Waiting, Creating, Live, Failed };  // Waiting: for the burst's end
@@ -270,11 +270,7 @@ struct EntryGroups::Impl {
     c.dead = true;
     c.urgent.clear();
     c.fresh.clear();
-    for (DBusPendingCall* pc : c.calls) {
-      dbus_pending_call_cancel(pc);
-      dbus_pending_call_unref(pc);  // frees its Pending
-    }
-    c.calls.clear();
+    c.waiting.clear();
     dbus_connection_set_dispatch_status_function(c.bus, nullptr, nullptr, nullptr);
     // Removes our watches and timeouts through the remove functions.
     dbus_connection_set_watch_functions(c.bus, nullptr, nullptr, nullptr, nullptr, nullptr);
@@ -339,7 +335,6 @@ struct EntryGroups::Impl {
     groups.clear();
     lookups.clear();
     live = 0;
-    // Pending calls hold their connection: take them out of the list first, close them all.
     auto old = std::move(conns);
     conns.clear();
     for (const auto& c : old)
@@ -498,21 +493,15 @@ struct EntryGroups::Impl {
       auto& queue = c.urgent.empty() ? c.fresh : c.urgent;
       Outgoing out = std::move(queue.front());
       queue.pop_front();
-      DBusPendingCall* pc = nullptr;
       // No timeout: a call the daemon answers late still takes effect there, and a group we
       // had given up on would live on uncounted. A lost connection ends every call.
-      if (!dbus_connection_send_with_reply(c.bus, out.message.get(), &pc, DBUS_TIMEOUT_INFINITE) ||
-          pc == nullptr) {
+      dbus_uint32_t serial = 0;
+      if (!dbus_connection_send(c.bus, out.message.get(), &serial)) {
         lost(c);
         return;
       }
       ++c.inFlight;
-      c.calls.insert(pc);
-      auto* pending = new Pending{c.shared_from_this(), out.group, out.call, out.goodbye};
-      if (!dbus_pending_call_set_notify(pc, &Impl::onReply, pending,
-                                        [](void* p) { delete static_cast<Pending*>(p); })) {
-        delete pending;
-      }
+      c.waiting.emplace(serial, Pending{out.group, out.call, out.goodbye});
     }
   }
 
@@ -526,25 +515,28 @@ struct EntryGroups::Impl {
     c.fresh.clear();
   }
 
-  static void onReply(DBusPendingCall* pc, void* data) {
-    auto* pending = static_cast<Pending*>(data);
-    DBusMessage* reply = dbus_pending_call_steal_reply(pc);
-    std::shared_ptr<Conn> keep = pending->conn;
-    if (keep->calls.erase(pc))
-      dbus_pending_call_unref(pc);  // libdbus holds its own reference while it calls us
+  // A method return or error for one of our calls (from the filter); false for any other.
+  static bool onReply(Conn& c, DBusMessage* reply) {
+    int type = dbus_message_get_type(reply);
+    if (type != DBUS_MESSAGE_TYPE_METHOD_RETURN && type != DBUS_MESSAGE_TYPE_ERROR)
+      return false;
+    auto it = c.waiting.find(dbus_message_get_reply_serial(reply));
+    if (it == c.waiting.end())
+      return false;
+    Pending pending = it->second;
+    c.waiting.erase(it);
+    std::shared_ptr<Conn> keep = c.shared_from_this();  // a callback may reset() everything
     guarded(kTag, "D-Bus reply", [&] {
-      Conn* conn = keep.get();
-      if (conn->dead)
+      if (c.dead)
         return;
-      --conn->inFlight;
-      conn->impl->replied(pending->conn, pending->group, pending->call, reply);
-      if (pending->goodbye != 0)
-        conn->impl->sayGoodbye(pending->goodbye);
-      if (!conn->dead)
-        conn->impl->pump(*conn);
+      --c.inFlight;
+      c.impl->replied(keep, pending.group, pending.call, reply);
+      if (pending.goodbye != 0)
+        c.impl->sayGoodbye(pending.goodbye);
+      if (!c.dead)
+        c.impl->pump(c);
     });
-    if (reply != nullptr)
-      dbus_message_unref(reply);
+    return true;
   }
 
   void replied(const std::shared_ptr<Conn>& c, Handle h, Call call, DBusMessage* reply) {
@@ -964,6 +956,10 @@ struct EntryGroups::Impl {
     guarded(kTag, "D-Bus signal", [&] {
       if (dbus_message_is_signal(m, DBUS_INTERFACE_LOCAL, "Disconnected")) {
         conn->impl->lost(*conn);
+        result = DBUS_HANDLER_RESULT_HANDLED;
+        return;
+      }
+      if (onReply(*conn, m)) {
         result = DBUS_HANDLER_RESULT_HANDLED;
         return;
       }
