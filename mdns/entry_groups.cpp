@@ -494,9 +494,10 @@ struct EntryGroups::Impl {
       Outgoing out = std::move(queue.front());
       queue.pop_front();
       // No timeout: a call the daemon answers late still takes effect there, and a group we
-      // had given up on would live on uncounted. A lost connection ends every call.
+      // had given up on would live on uncounted. On a lost connection close() forgets the calls.
       dbus_uint32_t serial = 0;
-      if (!dbus_connection_send(c.bus, out.message.get(), &serial)) {
+      if (!dbus_connection_get_is_connected(c.bus) ||
+          !dbus_connection_send(c.bus, out.message.get(), &serial)) {
         lost(c);
         return;
       }
@@ -798,7 +799,7 @@ struct EntryGroups::Impl {
     }
     auto it = lookups.find(h);
     if (it == lookups.end())
-      return;  // not reached: reset() cancels the calls of the connections it closes
+      return;  // not reached: reset() closes the connections, which forgets their calls
     Lookup& l = it->second;
     const char* path = nullptr;
     if (!failed &&
