@@ -304,9 +304,13 @@ struct Announcer::Impl {
       std::erase_if(r.items, [this](const Item& i) { return !wanted(i); });
       if (r.items.empty())
         continue;
-      readyRepeats.insert(readyRepeats.end(), r.items.begin(), r.items.end());
-      if (r.next < r.gaps.size())
+      if (r.next < r.gaps.size()) {
+        readyRepeats.insert(readyRepeats.end(), r.items.begin(), r.items.end());
         scheduleRepeat(now + r.gaps[r.next], r.gaps, r.next + 1, std::move(r.items));
+      } else {
+        readyRepeats.insert(readyRepeats.end(), std::make_move_iterator(r.items.begin()),
+                            std::make_move_iterator(r.items.end()));
+      }
     }
     if (!ready.empty())
       build(std::exchange(ready, {}));
@@ -460,13 +464,20 @@ struct Announcer::Impl {
   }
 
   // Announcements and goodbyes go in packets of their own: only goodbyes loop back (send()).
+  // Whether an item is still wanted is looked up once, not once per target and kind.
   void build(const std::vector<Item>& items) {
+    std::vector<const Item*> kinds[2];  // announcements, goodbyes
+    for (const Item& i : items) {
+      if (wanted(i))
+        kinds[i.goodbye ? 1 : 0].push_back(&i);
+    }
     for (const Target& t : currentTargets()) {
       for (bool goodbye : {false, true}) {
         wire::Response packet(kPacketLimit);
-        for (const Item& i : items) {
-          if (i.goodbye != goodbye || (i.only && *i.only != t) ||
-              (i.key.iface != AVAHI_IF_UNSPEC && i.key.iface != t.ifindex) || !wanted(i) ||
+        for (const Item* item : kinds[goodbye ? 1 : 0]) {
+          const Item& i = *item;
+          if ((i.only && *i.only != t) ||
+              (i.key.iface != AVAHI_IF_UNSPEC && i.key.iface != t.ifindex) ||
               (t.family == AF_INET6 && i.key.type == kTypeA)) {
             continue;
           }
