@@ -32,7 +32,7 @@ constexpr char kResolverInterface[] = "org.freedesktop.Avahi.ServiceResolver";
 constexpr char kRecordBrowserInterface[] = "org.freedesktop.Avahi.RecordBrowser";
 // dbus-daemon's system bus lets a connection have 128 calls waiting for their replies
 // (max_replies_per_connection); more are refused.
-constexpr int kMaxInFlight = 64;
+constexpr std::size_t kMaxInFlight = 64;
 // avahi-daemon gives a client (a connection) objects-per-client-max objects (groups, resolvers,
 // browsers), 1024 by default. A group that replaces another goes on its connection whatever the
 // count: the old one's Free reaches the daemon first.
@@ -138,8 +138,7 @@ struct EntryGroups::Impl {
     DBusConnection* bus = nullptr;
     AvahiTimeout* dispatch = nullptr;
     bool dead = false;
-    int objects = 0;  // groups and lookups the daemon has (or will have) for us
-    int inFlight = 0;
+    int objects = 0;                      // groups and lookups the daemon has (or will have) for us
     std::deque<Outgoing> urgent;          // calls on existing groups: they finish a publication
     std::deque<Outgoing> fresh;           // new groups and lookups
     std::map<std::string, Handle> paths;  // groups
@@ -147,7 +146,7 @@ struct EntryGroups::Impl {
     // The calls waiting for replies, by serial. The filter takes the replies: a DBusPendingCall
     // for each call, which libdbus allocates with a ready-made timeout error message, was a
     // fifth of the CPU of handing a burst's thousand groups to the daemon (perf, scale.sh).
-    std::unordered_map<dbus_uint32_t, Pending> waiting;
+    std::unordered_map<dbus_uint32_t, Pending> calls;
   };
 
   enum class GroupState { Waiting, Creating, Live, Failed };  // Waiting: for the burst's end
@@ -270,7 +269,7 @@ struct EntryGroups::Impl {
     c.dead = true;
     c.urgent.clear();
     c.fresh.clear();
-    c.waiting.clear();
+    c.calls.clear();
     dbus_connection_set_dispatch_status_function(c.bus, nullptr, nullptr, nullptr);
     // Removes our watches and timeouts through the remove functions.
     dbus_connection_set_watch_functions(c.bus, nullptr, nullptr, nullptr, nullptr, nullptr);
@@ -311,8 +310,7 @@ struct EntryGroups::Impl {
       if (it == groups.end() || it->second.state != GroupState::Waiting)
         continue;  // freed meanwhile
       it->second.state = GroupState::Creating;
-      send(*it->second.conn, methodCall("/", kServerInterface, "EntryGroupNew"), h, Call::New,
-           false);
+      create(*it->second.conn, h);
     }
     if (waiting.empty())
       return;
@@ -483,13 +481,18 @@ struct EntryGroups::Impl {
     return Message(m);
   }
 
+  // Asks the daemon for the group's entry group; its records follow the answer.
+  void create(Conn& c, Handle group) {
+    send(c, methodCall("/", kServerInterface, "EntryGroupNew"), group, Call::New, false);
+  }
+
   void send(Conn& c, Message m, Handle group, Call call, bool urgent, std::uint64_t goodbye = 0) {
     (urgent ? c.urgent : c.fresh).push_back(Outgoing{std::move(m), group, call, goodbye});
     pump(c);
   }
 
   void pump(Conn& c) {
-    while (!c.dead && c.inFlight < kMaxInFlight && (!c.urgent.empty() || !c.fresh.empty())) {
+    while (!c.dead && c.calls.size() < kMaxInFlight && (!c.urgent.empty() || !c.fresh.empty())) {
       auto& queue = c.urgent.empty() ? c.fresh : c.urgent;
       Outgoing out = std::move(queue.front());
       queue.pop_front();
@@ -501,8 +504,7 @@ struct EntryGroups::Impl {
         lost(c);
         return;
       }
-      ++c.inFlight;
-      c.waiting.emplace(serial, Pending{out.group, out.call, out.goodbye});
+      c.calls.emplace(serial, Pending{out.group, out.call, out.goodbye});
     }
   }
 
@@ -521,16 +523,15 @@ struct EntryGroups::Impl {
     int type = dbus_message_get_type(reply);
     if (type != DBUS_MESSAGE_TYPE_METHOD_RETURN && type != DBUS_MESSAGE_TYPE_ERROR)
       return false;
-    auto it = c.waiting.find(dbus_message_get_reply_serial(reply));
-    if (it == c.waiting.end())
+    auto it = c.calls.find(dbus_message_get_reply_serial(reply));
+    if (it == c.calls.end())
       return false;
     Pending pending = it->second;
-    c.waiting.erase(it);
+    c.calls.erase(it);
     std::shared_ptr<Conn> keep = c.shared_from_this();  // a callback may reset() everything
     guarded(kTag, "D-Bus reply", [&] {
       if (c.dead)
         return;
-      --c.inFlight;
       c.impl->replied(keep, pending.group, pending.call, reply);
       if (pending.goodbye != 0)
         c.impl->sayGoodbye(pending.goodbye);
@@ -724,7 +725,7 @@ struct EntryGroups::Impl {
     for (const auto& c : conns) {
       if (c->dead || c->bus == nullptr)
         continue;
-      bool sent = c->inFlight > 0;
+      bool sent = !c->calls.empty();
       for (const Outgoing& o : c->urgent) {
         if (o.call == Call::Free) {
           dbus_connection_send(c->bus, o.message.get(), nullptr);
@@ -1052,7 +1053,7 @@ EntryGroups::Handle EntryGroups::publish(std::vector<Record> records, std::strin
     impl_->wait(h, now);
     return h;
   }
-  impl_->send(*conn, Impl::methodCall("/", kServerInterface, "EntryGroupNew"), h, Call::New, false);
+  impl_->create(*conn, h);
   return h;
 }
 
