@@ -2,14 +2,17 @@
 #include "z2z/dht/gateway_api.hpp"
 
 #include <opendht/infohash.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <tuple>
 
 namespace z2z::dht::gateway {
 namespace {
 
-constexpr std::uint8_t kChunkMagic[4] = {'z', '2', 'z', 'c'};
+constexpr std::uint8_t kChunkMagic[4] = {'z', '2', 'z', 'd'};
 constexpr std::uint8_t kStoredMagic[4] = {'z', '2', 'z', 'g'};
 constexpr std::uint8_t kStoredVersion = 1;
 constexpr std::uint8_t kKindPut = 1;
@@ -200,6 +203,14 @@ z2z::Status validatePlacemark(std::span<const std::uint8_t> placemark) {
 // ---- chunks
 // --------------------------------------------------------------------------------------
 
+std::uint64_t chunkDigest(std::span<const std::uint8_t> data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1 || len < 8)
+    throw std::bad_alloc();  // only an allocation can fail here
+  return getU64(std::span<const std::uint8_t>(md, 8));
+}
+
 std::vector<Bytes> splitValue(const Value& value) {
   std::size_t count =
       std::max<std::size_t>(1, (value.data.size() + kChunkPayloadSize - 1) / kChunkPayloadSize);
@@ -207,10 +218,12 @@ std::vector<Bytes> splitValue(const Value& value) {
     throw Error("a value of " + std::to_string(value.data.size()) +
                 " bytes does not fit the gateway API's 64 chunks");
   }
+  std::uint64_t digest = chunkDigest(value.data);
   std::vector<Bytes> chunks;
   for (std::size_t i = 0; i < count; ++i) {
     Bytes c(kChunkMagic, kChunkMagic + 4);
     putU64(c, value.id);
+    putU64(c, digest);
     c.push_back(static_cast<std::uint8_t>(i));
     c.push_back(static_cast<std::uint8_t>(count));
     auto begin = value.data.begin() +
@@ -232,8 +245,9 @@ Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes) {
     return fail("chunk larger than 1024 bytes");
   Chunk c;
   c.id = getU64(bytes.subspan(4));
-  c.index = bytes[12];
-  c.count = bytes[13];
+  c.digest = getU64(bytes.subspan(12));
+  c.index = bytes[20];
+  c.count = bytes[21];
   if (c.count == 0 || c.count > kMaxChunks || c.index >= c.count) {
     return fail("chunk " + std::to_string(c.index) + " of " + std::to_string(c.count));
   }
@@ -241,55 +255,80 @@ Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes) {
   return c;
 }
 
+namespace {
+
+// The chunks of one id, digest and count: for each index the different payloads seen, the first
+// kMaxCandidates of them.
+struct ChunkSet {
+  std::vector<std::vector<const Bytes*>> parts;
+};
+
+// The first combination of the candidates (index 0 varying slowest) whose bytes have the
+// digest, trying at most kMaxCombinations.
+std::optional<Bytes> pick(const ChunkSet& set, std::uint64_t digest) {
+  std::vector<std::size_t> choice(set.parts.size(), 0);
+  for (std::size_t tried = 0; tried < kMaxCombinations; ++tried) {
+    Bytes data;
+    for (std::size_t i = 0; i < set.parts.size(); ++i)
+      data.insert(data.end(), set.parts[i][choice[i]]->begin(), set.parts[i][choice[i]]->end());
+    if (chunkDigest(data) == digest)
+      return data;
+    std::size_t i = set.parts.size();
+    while (i > 0 && ++choice[i - 1] == set.parts[i - 1].size())
+      choice[--i] = 0;
+    if (i == 0)
+      return std::nullopt;  // every combination tried
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Assembly assemble(const std::vector<Bytes>& apiValues) {
-  struct Group {
-    unsigned count = 0;
-    bool bad = false;
-    std::map<unsigned, Bytes> parts;
-  };
   Assembly out;
-  std::map<std::uint64_t, Group> groups;
+  std::vector<Chunk> chunks;
   for (const Bytes& b : apiValues) {
     auto c = decodeChunk(b);
-    if (!c) {
+    if (c)
+      chunks.push_back(std::move(*c));
+    else
       ++out.foreign;
-      continue;
-    }
-    Group& g = groups[c->id];
-    if (g.count == 0)
-      g.count = c->count;
-    if (g.count != c->count)
-      g.bad = true;
-    auto [it, inserted] = g.parts.emplace(c->index, c->payload);
-    if (!inserted && it->second != c->payload)
-      g.bad = true;
   }
-  for (auto& [id, g] : groups) {
-    if (g.bad || g.parts.size() != g.count) {
+  std::map<std::tuple<std::uint64_t, std::uint64_t, unsigned>, ChunkSet> sets;
+  for (const Chunk& c : chunks) {
+    ChunkSet& set = sets[{c.id, c.digest, c.count}];
+    set.parts.resize(c.count);
+    auto& candidates = set.parts[c.index];
+    bool seen = std::any_of(candidates.begin(), candidates.end(),
+                            [&](const Bytes* p) { return *p == c.payload; });
+    if (!seen && candidates.size() < kMaxCandidates)
+      candidates.push_back(&c.payload);
+  }
+  for (const auto& [key, set] : sets) {
+    const auto& [id, digest, count] = key;
+    bool complete = std::none_of(set.parts.begin(), set.parts.end(),
+                                 [](const auto& candidates) { return candidates.empty(); });
+    std::optional<Bytes> data = complete ? pick(set, digest) : std::nullopt;
+    if (!data) {
       ++out.incomplete;
       continue;
     }
-    Value v{id, {}};
-    for (auto& [index, payload] : g.parts)
-      v.data.insert(v.data.end(), payload.begin(), payload.end());
-    out.values.push_back(std::move(v));
+    out.values.push_back(Value{id, std::move(*data)});
   }
   return out;
 }
 
 ValueDiff::Change ValueDiff::update(const std::vector<Value>& current) {
   Change change;
-  std::map<std::uint64_t, Bytes> next;
+  std::set<std::pair<std::uint64_t, Bytes>> next;
   for (const Value& v : current)
     next.emplace(v.id, v.data);
-  for (auto& [id, data] : known_) {
-    auto it = next.find(id);
-    if (it == next.end() || it->second != data)
+  for (const auto& [id, data] : known_) {
+    if (!next.contains({id, data}))
       change.gone.push_back(Value{id, data});
   }
-  for (auto& [id, data] : next) {
-    auto it = known_.find(id);
-    if (it == known_.end() || it->second != data)
+  for (const auto& [id, data] : next) {
+    if (!known_.contains({id, data}))
       change.added.push_back(Value{id, data});
   }
   known_ = std::move(next);

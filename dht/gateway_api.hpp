@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -49,15 +51,22 @@ z2z::Status validatePlacemark(std::span<const std::uint8_t> placemark);
 
 // ---- chunks: a z2z value as API values ----------------------------------------------------------
 //
-// A value of N bytes becomes ceil(N / 1010) API values (at least one), each at most 1024 bytes:
-//   "z2zc" | value id (8 bytes, big endian) | index (1 byte) | count (1 byte) | payload
-// where the payloads, in index order, concatenated, are the value's bytes. A reader uses a value
-// once it holds all `count` chunks of one id, with identical counts and no two different payloads
-// for one index.
+// A value of N bytes becomes ceil(N / 1002) API values (at least one), each at most 1024 bytes:
+//   "z2zd" | value id (8 bytes) | digest (8 bytes) | index (1 byte) | count (1 byte) | payload
+// (numbers big endian), where the payloads, in index order, concatenated, are the value's bytes
+// and the digest is the first 8 bytes of their SHA-256. A reader uses a value once it holds
+// all `count` chunks of one id, digest and count whose bytes have that digest.
+//
+// Anyone may put under a key. A chunk that copies the id (and the digest) of another value but
+// carries other bytes does not hide that value: the chunks of each index are kept (up to
+// kMaxCandidates different ones) and their combinations tried (up to kMaxCombinations) until
+// one has the digest. Chunks of an id with another digest or count make a value of their own.
 
-inline constexpr std::size_t kChunkHeaderSize = 14;
+inline constexpr std::size_t kChunkHeaderSize = 22;
 inline constexpr std::size_t kChunkPayloadSize = kMaxValueSize - kChunkHeaderSize;
 inline constexpr std::size_t kMaxChunks = 64;
+inline constexpr std::size_t kMaxCandidates = 4;     // different payloads kept per index
+inline constexpr std::size_t kMaxCombinations = 64;  // tried per id, digest and count
 
 /// Splits `value` into chunks. Throws z2z::Error if it needs more than kMaxChunks (a bug: z2z's
 /// own records are at most 16 KiB).
@@ -65,17 +74,22 @@ std::vector<Bytes> splitValue(const Value& value);
 
 struct Chunk {
   std::uint64_t id = 0;
+  std::uint64_t digest = 0;
   unsigned index = 0;
   unsigned count = 0;
   Bytes payload;
 };
 
+/// The digest chunks carry: the first 8 bytes of the SHA-256 of `data`, big endian.
+std::uint64_t chunkDigest(std::span<const std::uint8_t> data);
+
 /// Parses one API value as a chunk; fails on anything else (a value of another application).
 Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes);
 
 struct Assembly {
-  std::vector<Value> values;   ///< complete values, by id
-  std::size_t incomplete = 0;  ///< ids with chunks missing (or inconsistent)
+  /// Complete values, by id; two values may share an id (one put by someone else).
+  std::vector<Value> values;
+  std::size_t incomplete = 0;  ///< ids (with a digest and count) with chunks missing or wrong
   std::size_t foreign = 0;     ///< API values that are no chunks
 };
 
@@ -93,7 +107,7 @@ class ValueDiff {
   std::size_t size() const { return known_.size(); }
 
  private:
-  std::map<std::uint64_t, Bytes> known_;
+  std::set<std::pair<std::uint64_t, Bytes>> known_;  // id and bytes: ids are not unique
 };
 
 // ---- stored form: API puts and removals in the overlay ------------------------------------------

@@ -466,8 +466,11 @@ class XmlrpcOverlay final : public Overlay {
     for (auto& [k, p] : permanent_) {
       if (k.first != l.key || Clock::now() - p.lastQueued < options_.poll * 2)
         continue;
-      bool present = std::any_of(current.begin(), current.end(),
-                                 [&](const Value& v) { return v.id == k.second; });
+      // Ours by id and digest: someone else may put a value under our id.
+      auto ours = gateway::decodeChunk(p.chunks.front());
+      bool present = ours && std::any_of(current.begin(), current.end(), [&](const Value& v) {
+                       return v.id == k.second && gateway::chunkDigest(v.data) == ours->digest;
+                     });
       if (!present) {
         log::info(kTag, "value ", k.second, " missing at the gateway: writing it again");
         requeuePermanent(k, p);
