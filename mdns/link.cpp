@@ -45,7 +45,18 @@ constexpr std::chrono::milliseconds kTypeReadyTimeout{500};
 // services reported with one address and again with two were exported twice. Normally the cache
 // is delivered within milliseconds, and a host's later services find it complete.
 constexpr std::chrono::milliseconds kAddressWait{2000};
+// A service that does not resolve is tried again after kResolveRetry, then after twice as long
+// each time, up to kResolveRetryMax: a host that announced names it then never answered for (one
+// unplugged, or one making names up) would otherwise keep the daemon resolving them for the
+// records' 75 minutes. 5,000 made-up names kept avahi-daemon at 60 % of a core.
 constexpr std::chrono::milliseconds kResolveRetry{5000};
+constexpr std::chrono::milliseconds kResolveRetryMax{600000};
+// Services of types this Link only imports are resolved (to tell an import that is at home on
+// this link) at most this many at once; the others wait their turn.
+constexpr std::size_t kMaxImportedTypeResolvers = 32;
+// Failures to resolve are logged at most this many times per kRefusalReport; the rest are
+// counted, and the count logged.
+constexpr int kResolveWarningsPerReport = 8;
 // A service is resolved once at once, from the daemon's cache, and that resolver is freed
 // before its queries go out (avahi-daemon waits 100 ms to gather questions). The resolver that
 // then follows the service's changes (TXT updates, a new port) starts kFollowDelay later, at
@@ -179,6 +190,7 @@ struct Link::Impl {
     std::set<Sighting> sightings;
     AvahiServiceResolver* resolver = nullptr;  // the first resolution
     int resolverSlot = -1;
+    bool importedType = false;         // the resolver counts in importedTypeResolvers
     EntryGroups::Handle follower = 0;  // the resolver that stays (kFollowDelay)
     bool followQueued = false;         // in followQueue
     bool resolved = false;
@@ -190,6 +202,8 @@ struct Link::Impl {
     bool reported = false;
     Service lastReported;
     std::unique_ptr<EventLoop::Timer> retry;
+    std::chrono::milliseconds retryDelay{0};  // the last wait after a failure (backoff)
+    bool resolveQueued = false;               // in resolveQueue
     std::unique_ptr<EventLoop::Timer> addressWait;
   };
 
@@ -270,6 +284,13 @@ struct Link::Impl {
   int freesInWindow = 0;
   // Services resolved once, waiting for the resolver that stays, in order of when it is due.
   std::deque<std::pair<std::chrono::steady_clock::time_point, ServiceKey>> followQueue;
+  // Services of imported-only types waiting for a resolver (kMaxImportedTypeResolvers).
+  std::deque<ServiceKey> resolveQueue;
+  std::size_t importedTypeResolvers = 0;
+  // Resolution failures logged, and left unlogged, since resolveWarningsFrom.
+  std::chrono::steady_clock::time_point resolveWarningsFrom{};
+  int resolveWarnings = 0;
+  int resolveWarningsDropped = 0;
   std::unique_ptr<EventLoop::Timer> followTimer;
 
   Impl(EventLoop& l, LinkOptions options, LinkEvents e)
@@ -573,11 +594,11 @@ struct Link::Impl {
     // has passed (a thousand at once after a burst of withdrawals, each resolver costing a
     // blocking D-Bus call). Look again later; if it was only that copy, it is gone by then.
     if (recentlyWithdrawn(key)) {
-      scheduleResolveRetry(b);
+      scheduleResolveRetry(b, false);
       return;
     }
     if (!describedByLink(b))
-      startResolver(b);
+      requestResolver(b);
   }
 
   // A new service of an exported type as the link described it, SRV and TXT (LinkWatch), so
@@ -808,6 +829,38 @@ struct Link::Impl {
   // SRV and TXT only: the addresses come from one watch per host (watchHost), not from a host
   // name lookup in every resolver, which for a thousand services of one host kept avahi-daemon
   // busy for seconds.
+  bool exportedType(const ServiceKey& key) const {
+    auto t = types.find(key.type);
+    return t != types.end() && t->second.exported;
+  }
+
+  // Starts the first resolution of a service now or, for a type this Link only imports, once
+  // fewer than kMaxImportedTypeResolvers are running.
+  void requestResolver(Browsed& b) {
+    if (b.resolveQueued)
+      return;
+    if (exportedType(b.key) || importedTypeResolvers < kMaxImportedTypeResolvers) {
+      startResolver(b);
+      return;
+    }
+    b.resolveQueued = true;
+    resolveQueue.push_back(b.key);
+  }
+
+  void startQueuedResolvers() {
+    while (importedTypeResolvers < kMaxImportedTypeResolvers && !resolveQueue.empty()) {
+      ServiceKey key = std::move(resolveQueue.front());
+      resolveQueue.pop_front();
+      auto it = browsed.find(key);
+      if (it == browsed.end() || !it->second.resolveQueued)
+        continue;  // forgotten meanwhile
+      Browsed& b = it->second;
+      b.resolveQueued = false;
+      if (!b.sightings.empty() && b.resolver == nullptr && b.follower == 0)
+        startResolver(b);
+    }
+  }
+
   void startResolver(Browsed& b) {
     const Sighting& s = *b.sightings.begin();
     int slot = acquireSlot();
@@ -816,10 +869,13 @@ struct Link::Impl {
         b.key.domain.c_str(), AVAHI_PROTO_UNSPEC, AVAHI_LOOKUP_NO_ADDRESS, &Impl::resolveCb, this);
     if (b.resolver == nullptr) {
       log::error(kTag, "cannot resolve ", describe(b.key), ": ", avahiError(client(slot)));
-      scheduleResolveRetry(b);
+      scheduleResolveRetry(b, true);
       return;
     }
     b.resolverSlot = slot;
+    b.importedType = !exportedType(b.key);
+    if (b.importedType)
+      ++importedTypeResolvers;
     retain(slot);
   }
 
@@ -827,6 +883,43 @@ struct Link::Impl {
     avahi_service_resolver_free(b.resolver);
     release(b.resolverSlot);
     b.resolver = nullptr;
+    if (b.importedType && importedTypeResolvers > 0)
+      --importedTypeResolvers;
+    b.importedType = false;
+    if (!resolveQueue.empty()) {
+      // Not from inside a resolver's callback, which may go on with its own service.
+      loop.post([this, alive = std::weak_ptr<bool>(alive)] {
+        if (alive.lock())
+          startQueuedResolvers();
+      });
+    }
+  }
+
+  // A failure to resolve, logged at most kResolveWarningsPerReport times per kRefusalReport.
+  void resolveFailed(const Browsed& b, const std::string& why) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - resolveWarningsFrom >= kRefusalReport) {
+      if (resolveWarningsDropped > 0) {
+        log::warning(kTag, "could not resolve ", resolveWarningsDropped,
+                     " more services in the last minute (not logged one by one)");
+      }
+      resolveWarningsFrom = now;
+      resolveWarnings = 0;
+      resolveWarningsDropped = 0;
+    }
+    if (resolveWarnings++ < kResolveWarningsPerReport) {
+      log::warning(kTag, "cannot resolve ", describe(b.key), ": ", why, "; trying again in ",
+                   nextRetryDelay(b).count() / 1000, " s");
+    } else {
+      ++resolveWarningsDropped;
+      log::debug(kTag, "cannot resolve ", describe(b.key), ": ", why);
+    }
+  }
+
+  static std::chrono::milliseconds nextRetryDelay(const Browsed& b) {
+    if (b.retryDelay.count() == 0)
+      return kResolveRetry;
+    return std::min(b.retryDelay * 2, kResolveRetryMax);
   }
 
   void follow(Browsed& b) {
@@ -837,7 +930,7 @@ struct Link::Impl {
           onFollow(key, h, found);
         });
     if (b.follower == 0)
-      scheduleResolveRetry(b);
+      scheduleResolveRetry(b, true);
   }
 
   void unfollow(Browsed& b) {
@@ -873,17 +966,23 @@ struct Link::Impl {
     }
   }
 
-  void scheduleResolveRetry(Browsed& b) {
+  // Tries again later: after kResolveRetry, or after a failure twice as long as the last wait.
+  void scheduleResolveRetry(Browsed& b, bool failed) {
     if (!b.retry) {
       b.retry = loop.timer([this, key = b.key] {
         auto it = browsed.find(key);
         if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver &&
             it->second.follower == 0) {
-          startResolver(it->second);
+          requestResolver(it->second);
         }
       });
     }
-    b.retry->arm(kResolveRetry);
+    std::chrono::milliseconds wait = kResolveRetry;
+    if (failed) {
+      wait = nextRetryDelay(b);
+      b.retryDelay = wait;
+    }
+    b.retry->arm(wait);
   }
 
   static void resolveCb(AvahiServiceResolver* r, AvahiIfIndex iface, AvahiProtocol,
@@ -904,10 +1003,9 @@ struct Link::Impl {
       return;
     Browsed& b = it->second;
     if (event == AVAHI_RESOLVER_FAILURE) {
-      log::warning(kTag, "cannot resolve ", describe(b.key), ": ",
-                   avahiError(client(b.resolverSlot)), "; retrying");
+      resolveFailed(b, avahiError(client(b.resolverSlot)));
       freeResolver(b);
-      scheduleResolveRetry(b);
+      scheduleResolveRetry(b, true);
       return;
     }
     resolved(b, iface, host, address, port, inWireOrder(txtStrings(txt)));
@@ -922,9 +1020,9 @@ struct Link::Impl {
       return;
     Browsed& b = it->second;
     if (!found.error.empty()) {
-      log::warning(kTag, "cannot resolve ", describe(b.key), ": ", found.error, "; retrying");
+      resolveFailed(b, found.error);
       unfollow(b);
-      scheduleResolveRetry(b);
+      scheduleResolveRetry(b, true);
       return;
     }
     resolved(b, found.iface, found.host.c_str(), nullptr, found.port,
@@ -943,6 +1041,7 @@ struct Link::Impl {
                 std::uint16_t port, std::vector<std::string> txt) {
     log::debug(kTag, "resolved ", describe(b.key), " port ", port);
     b.resolved = true;
+    b.retryDelay = std::chrono::milliseconds(0);
     b.service.key = b.key;
     b.service.port = port;
     b.service.txt = std::move(txt);

@@ -108,4 +108,29 @@ check "gateway B lists the type again after the loss" \
   after_stop "listing _daap._tcp on the link again" 20
 import_clashes "Unheard Clash" 6003 5003 "a local service announced while B could not read"
 
+# A host on link B announces names it makes up, more than gateway B keeps track of for one type
+# (4,096, avahi-daemon's own cache-entries-max), and never answers for them: gateway B says so,
+# ignores the rest, keeps its memory and goes on importing. It resolves such names a few at a
+# time, less often after each failure, and says so in a few lines, not one per name.
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$gwb_pid/status"; }
+rss_before=$(rss_kib)
+flood_at=$(date +%s)
+flood=$(tb_exec hb /usr/bin/python3 "$(dirname "$0")/mdns_ptr.py" "$(tb_if hb)" _daap._tcp \
+  "Made Up" utf-8 5000)
+check "a host announces 5,000 names ($flood)" test "$flood" = "announced 5000 names"
+check "gateway B says it ignores names past 4096 of _daap._tcp" wait_log gwb.log \
+  "heard on the link: 4096 services of _daap._tcp are known already" 10
+check "gateway B is still running after them" tb_alive "$gwb_pid"
+rss_after=$(rss_kib)
+check "gateway B's memory grew by less than 16 MiB ($rss_before KiB, then $rss_after KiB)" \
+  test "$((rss_after - rss_before))" -lt 16384
+tb_publish ha "After Flood" _daap._tcp 6004 where=a-flood >/dev/null
+check "gateway B still imports" tb_wait_service hb _daap._tcp "After Flood" 15
+sleep "$((flood_at + 14 - $(date +%s)))" 2>/dev/null  # two rounds of resolvers have timed out
+unresolved=$(grep -c "cannot resolve 'Made Up-" "$TB_DIR/log/gwb.log")
+check "gateway B logged $unresolved failures to resolve them (1-8 a minute)" \
+  test "$unresolved" -ge 1 -a "$unresolved" -le 8
+check "... each with when it tries again" grep -q "cannot resolve 'Made Up-.*trying again in 5 s" \
+  "$TB_DIR/log/gwb.log"
+
 z2z_finish
