@@ -45,8 +45,9 @@ constexpr std::chrono::milliseconds kTypeReadyTimeout{500};
 // services reported with one address and again with two were exported twice. Normally the cache
 // is delivered within milliseconds, and a host's later services find it complete.
 constexpr std::chrono::milliseconds kAddressWait{2000};
-// A service that does not resolve is tried again after kResolveRetry, then after twice as long
-// each time, up to kResolveRetryMax: a host that announced names it then never answered for (one
+// A service that does not resolve is tried again after kResolveRetry; one of a type the Link only
+// imports, after twice the last wait each time, up to kResolveRetryMax (and after kResolveRetry
+// again when it is seen anew): a host that announced names it then never answered for (one
 // unplugged, or one making names up) would otherwise keep the daemon resolving them for the
 // records' 75 minutes. 5,000 made-up names kept avahi-daemon at 60 % of a core.
 constexpr std::chrono::milliseconds kResolveRetry{5000};
@@ -420,8 +421,13 @@ struct Link::Impl {
       b.followQueued = false;
       b.sightings.clear();
       b.retry.reset();
+      b.retryDelay = std::chrono::milliseconds(0);
+      b.importedType = false;
+      b.resolveQueued = false;
       b.hostKey.clear();
     }
+    importedTypeResolvers = 0;
+    resolveQueue.clear();
     hosts.clear();  // entryGroups.reset() ended their browsers, and watchDaemonInterfaces()'s
     for (auto& [_, p] : published)
       p.group = 0;
@@ -575,6 +581,11 @@ struct Link::Impl {
     b.sightings.insert(where);
     log::debug(kTag, "browse: new ", describe(key), " on interface ", where.iface, " protocol ",
                where.proto);
+    // Seen anew (back on the link, or somewhere else): no longer the wait of a long backoff.
+    if (b.retryDelay > kResolveRetry && b.retry && b.retry->armed()) {
+      b.retryDelay = std::chrono::milliseconds(0);
+      b.retry->arm(kResolveRetry);
+    }
     // Our own imports come back through the browser too. Everything about them is known
     // already: resolving them kept avahi-daemon (and so every D-Bus call of ours) busy in a
     // burst, and each got a resolver that stays (kFollowDelay). They are known by name:
@@ -837,9 +848,14 @@ struct Link::Impl {
   // Starts the first resolution of a service now or, for a type this Link only imports, once
   // fewer than kMaxImportedTypeResolvers are running.
   void requestResolver(Browsed& b) {
+    if (exportedType(b.key)) {
+      b.resolveQueued = false;  // the type became exported while it waited: its entry is skipped
+      startResolver(b);
+      return;
+    }
     if (b.resolveQueued)
       return;
-    if (exportedType(b.key) || importedTypeResolvers < kMaxImportedTypeResolvers) {
+    if (importedTypeResolvers < kMaxImportedTypeResolvers) {
       startResolver(b);
       return;
     }
@@ -868,7 +884,7 @@ struct Link::Impl {
         client(slot), s.iface, s.proto, b.key.name.c_str(), b.key.type.c_str(),
         b.key.domain.c_str(), AVAHI_PROTO_UNSPEC, AVAHI_LOOKUP_NO_ADDRESS, &Impl::resolveCb, this);
     if (b.resolver == nullptr) {
-      log::error(kTag, "cannot resolve ", describe(b.key), ": ", avahiError(client(slot)));
+      resolveFailed(b, avahiError(client(slot)));
       scheduleResolveRetry(b, true);
       return;
     }
@@ -901,7 +917,7 @@ struct Link::Impl {
     if (now - resolveWarningsFrom >= kRefusalReport) {
       if (resolveWarningsDropped > 0) {
         log::warning(kTag, "could not resolve ", resolveWarningsDropped,
-                     " more services in the last minute (not logged one by one)");
+                     " more services since the last report (not logged one by one)");
       }
       resolveWarningsFrom = now;
       resolveWarnings = 0;
@@ -916,8 +932,9 @@ struct Link::Impl {
     }
   }
 
-  static std::chrono::milliseconds nextRetryDelay(const Browsed& b) {
-    if (b.retryDelay.count() == 0)
+  // Services of exported types are tried every kResolveRetry: they are what the gateway is for.
+  std::chrono::milliseconds nextRetryDelay(const Browsed& b) const {
+    if (b.retryDelay.count() == 0 || exportedType(b.key))
       return kResolveRetry;
     return std::min(b.retryDelay * 2, kResolveRetryMax);
   }
