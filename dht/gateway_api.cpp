@@ -203,34 +203,65 @@ z2z::Status validatePlacemark(std::span<const std::uint8_t> placemark) {
 // ---- chunks
 // --------------------------------------------------------------------------------------
 
-std::uint64_t chunkDigest(std::span<const std::uint8_t> data) {
+namespace {
+
+// A chunk's link: the first 8 bytes of SHA-256(payload | next).
+std::uint64_t chunkLink(std::span<const std::uint8_t> payload, std::uint64_t next) {
+  Bytes nextBytes;
+  putU64(nextBytes, next);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1 || len < 8)
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, payload.data(), payload.size()) == 1 &&
+            EVP_DigestUpdate(ctx, nextBytes.data(), nextBytes.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx, md, &len) == 1 && len >= 8;
+  EVP_MD_CTX_free(ctx);
+  if (!ok)
     throw std::bad_alloc();  // only an allocation can fail here
   return getU64(std::span<const std::uint8_t>(md, 8));
 }
 
+// The value's bytes in chunk payloads (at least one, maybe empty).
+std::vector<std::span<const std::uint8_t>> payloads(std::span<const std::uint8_t> data) {
+  std::vector<std::span<const std::uint8_t>> out;
+  for (std::size_t at = 0; at == 0 || at < data.size(); at += kChunkPayloadSize)
+    out.push_back(data.subspan(at, std::min(kChunkPayloadSize, data.size() - at)));
+  return out;
+}
+
+}  // namespace
+
+std::uint64_t chunkHead(std::span<const std::uint8_t> data) {
+  auto parts = payloads(data);
+  std::uint64_t link = 0;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it)
+    link = chunkLink(*it, link);
+  return link;
+}
+
 std::vector<Bytes> splitValue(const Value& value) {
-  std::size_t count =
-      std::max<std::size_t>(1, (value.data.size() + kChunkPayloadSize - 1) / kChunkPayloadSize);
-  if (count > kMaxChunks) {
+  auto parts = payloads(value.data);
+  if (parts.size() > kMaxChunks) {
     throw Error("a value of " + std::to_string(value.data.size()) +
                 " bytes does not fit the gateway API's 64 chunks");
   }
-  std::uint64_t digest = chunkDigest(value.data);
+  std::vector<std::uint64_t> next(parts.size(), 0);  // next[i]: the link of chunk i + 1
+  std::uint64_t head = 0;
+  for (std::size_t i = parts.size(); i-- > 0;) {
+    head = chunkLink(parts[i], next[i]);
+    if (i > 0)
+      next[i - 1] = head;
+  }
   std::vector<Bytes> chunks;
-  for (std::size_t i = 0; i < count; ++i) {
+  for (std::size_t i = 0; i < parts.size(); ++i) {
     Bytes c(kChunkMagic, kChunkMagic + 4);
     putU64(c, value.id);
-    putU64(c, digest);
+    putU64(c, head);
+    putU64(c, next[i]);
     c.push_back(static_cast<std::uint8_t>(i));
-    c.push_back(static_cast<std::uint8_t>(count));
-    auto begin = value.data.begin() +
-                 static_cast<std::ptrdiff_t>(std::min(value.data.size(), i * kChunkPayloadSize));
-    auto end = value.data.begin() + static_cast<std::ptrdiff_t>(
-                                        std::min(value.data.size(), (i + 1) * kChunkPayloadSize));
-    c.insert(c.end(), begin, end);
+    c.push_back(static_cast<std::uint8_t>(parts.size()));
+    c.insert(c.end(), parts[i].begin(), parts[i].end());
     chunks.push_back(std::move(c));
   }
   return chunks;
@@ -245,9 +276,10 @@ Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes) {
     return fail("chunk larger than 1024 bytes");
   Chunk c;
   c.id = getU64(bytes.subspan(4));
-  c.digest = getU64(bytes.subspan(12));
-  c.index = bytes[20];
-  c.count = bytes[21];
+  c.head = getU64(bytes.subspan(12));
+  c.next = getU64(bytes.subspan(20));
+  c.index = bytes[28];
+  c.count = bytes[29];
   if (c.count == 0 || c.count > kMaxChunks || c.index >= c.count) {
     return fail("chunk " + std::to_string(c.index) + " of " + std::to_string(c.count));
   }
@@ -255,65 +287,46 @@ Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes) {
   return c;
 }
 
-namespace {
-
-// The chunks of one id, digest and count: for each index the different payloads seen, the first
-// kMaxCandidates of them.
-struct ChunkSet {
-  std::vector<std::vector<const Bytes*>> parts;
-};
-
-// The first combination of the candidates (index 0 varying slowest) whose bytes have the
-// digest, trying at most kMaxCombinations.
-std::optional<Bytes> pick(const ChunkSet& set, std::uint64_t digest) {
-  std::vector<std::size_t> choice(set.parts.size(), 0);
-  for (std::size_t tried = 0; tried < kMaxCombinations; ++tried) {
-    Bytes data;
-    for (std::size_t i = 0; i < set.parts.size(); ++i)
-      data.insert(data.end(), set.parts[i][choice[i]]->begin(), set.parts[i][choice[i]]->end());
-    if (chunkDigest(data) == digest)
-      return data;
-    std::size_t i = set.parts.size();
-    while (i > 0 && ++choice[i - 1] == set.parts[i - 1].size())
-      choice[--i] = 0;
-    if (i == 0)
-      return std::nullopt;  // every combination tried
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 Assembly assemble(const std::vector<Bytes>& apiValues) {
   Assembly out;
-  std::vector<Chunk> chunks;
+  struct Linked {
+    Chunk chunk;
+    std::uint64_t link;
+  };
+  // By id, head and count; then by index, every chunk seen there.
+  std::map<std::tuple<std::uint64_t, std::uint64_t, unsigned>, std::vector<std::vector<Linked>>>
+      sets;
   for (const Bytes& b : apiValues) {
     auto c = decodeChunk(b);
-    if (c)
-      chunks.push_back(std::move(*c));
-    else
+    if (!c) {
       ++out.foreign;
-  }
-  std::map<std::tuple<std::uint64_t, std::uint64_t, unsigned>, ChunkSet> sets;
-  for (const Chunk& c : chunks) {
-    ChunkSet& set = sets[{c.id, c.digest, c.count}];
-    set.parts.resize(c.count);
-    auto& candidates = set.parts[c.index];
-    bool seen = std::any_of(candidates.begin(), candidates.end(),
-                            [&](const Bytes* p) { return *p == c.payload; });
-    if (!seen && candidates.size() < kMaxCandidates)
-      candidates.push_back(&c.payload);
+      continue;
+    }
+    auto& set = sets[{c->id, c->head, c->count}];
+    set.resize(c->count);
+    std::uint64_t link = chunkLink(c->payload, c->next);
+    set[c->index].push_back(Linked{std::move(*c), link});
   }
   for (const auto& [key, set] : sets) {
-    const auto& [id, digest, count] = key;
-    bool complete = std::none_of(set.parts.begin(), set.parts.end(),
-                                 [](const auto& candidates) { return candidates.empty(); });
-    std::optional<Bytes> data = complete ? pick(set, digest) : std::nullopt;
-    if (!data) {
+    const auto& [id, head, count] = key;
+    Value v{id, {}};
+    std::uint64_t expected = head;
+    bool complete = true;
+    for (const auto& candidates : set) {
+      auto it = std::find_if(candidates.begin(), candidates.end(),
+                             [&](const Linked& l) { return l.link == expected; });
+      if (it == candidates.end()) {
+        complete = false;
+        break;
+      }
+      v.data.insert(v.data.end(), it->chunk.payload.begin(), it->chunk.payload.end());
+      expected = it->chunk.next;
+    }
+    if (!complete || expected != 0) {
       ++out.incomplete;
       continue;
     }
-    out.values.push_back(Value{id, std::move(*data)});
+    out.values.push_back(std::move(v));
   }
   return out;
 }

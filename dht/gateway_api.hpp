@@ -51,45 +51,45 @@ z2z::Status validatePlacemark(std::span<const std::uint8_t> placemark);
 
 // ---- chunks: a z2z value as API values ----------------------------------------------------------
 //
-// A value of N bytes becomes ceil(N / 1002) API values (at least one), each at most 1024 bytes:
-//   "z2zd" | value id (8 bytes) | digest (8 bytes) | index (1 byte) | count (1 byte) | payload
-// (numbers big endian), where the payloads, in index order, concatenated, are the value's bytes
-// and the digest is the first 8 bytes of their SHA-256. A reader uses a value once it holds
-// all `count` chunks of one id, digest and count whose bytes have that digest.
+// A value of N bytes becomes ceil(N / 994) API values (at least one), each at most 1024 bytes:
+//   "z2zd" | value id (8 bytes) | head (8) | next (8) | index (1 byte) | count (1 byte) | payload
+// (numbers big endian). The payloads, in index order, concatenated, are the value's bytes. The
+// chunks are chained: chunk i's link is the first 8 bytes of SHA-256(payload | next), its `next`
+// is the link of chunk i + 1 (0 for the last), and every chunk carries the head, chunk 0's link.
 //
-// Anyone may put under a key. A chunk that copies the id (and the digest) of another value but
-// carries other bytes does not hide that value: the chunks of each index are kept (up to
-// kMaxCandidates different ones) and their combinations tried (up to kMaxCombinations) until
-// one has the digest. Chunks of an id with another digest or count make a value of their own.
+// Anyone may put under a key, also chunks that copy another value's id and head with other
+// bytes. A reader takes the chunks of one id, head and count, and at each index the one whose
+// link is the `next` of the chunk before it (the head for the first): forged chunks, however
+// many, cannot hide a value (that would take a 64-bit second preimage), and every chunk is
+// hashed once. Chunks of an id with another head or count make a value of their own.
 
-inline constexpr std::size_t kChunkHeaderSize = 22;
+inline constexpr std::size_t kChunkHeaderSize = 30;
 inline constexpr std::size_t kChunkPayloadSize = kMaxValueSize - kChunkHeaderSize;
 inline constexpr std::size_t kMaxChunks = 64;
-inline constexpr std::size_t kMaxCandidates = 4;     // different payloads kept per index
-inline constexpr std::size_t kMaxCombinations = 64;  // tried per id, digest and count
 
 /// Splits `value` into chunks. Throws z2z::Error if it needs more than kMaxChunks (a bug: z2z's
 /// own records are at most 16 KiB).
 std::vector<Bytes> splitValue(const Value& value);
 
+/// The head of the chunks of a value with these bytes (the link of its first chunk).
+std::uint64_t chunkHead(std::span<const std::uint8_t> data);
+
 struct Chunk {
   std::uint64_t id = 0;
-  std::uint64_t digest = 0;
+  std::uint64_t head = 0;
+  std::uint64_t next = 0;
   unsigned index = 0;
   unsigned count = 0;
   Bytes payload;
 };
 
-/// The digest chunks carry: the first 8 bytes of the SHA-256 of `data`, big endian.
-std::uint64_t chunkDigest(std::span<const std::uint8_t> data);
-
 /// Parses one API value as a chunk; fails on anything else (a value of another application).
 Result<Chunk> decodeChunk(std::span<const std::uint8_t> bytes);
 
 struct Assembly {
-  /// Complete values, by id; two values may share an id (one put by someone else).
+  /// Complete values; two may share an id (someone else put one under it).
   std::vector<Value> values;
-  std::size_t incomplete = 0;  ///< ids (with a digest and count) with chunks missing or wrong
+  std::size_t incomplete = 0;  ///< ids (with a head and count) whose chain has a gap
   std::size_t foreign = 0;     ///< API values that are no chunks
 };
 

@@ -466,10 +466,10 @@ class XmlrpcOverlay final : public Overlay {
     for (auto& [k, p] : permanent_) {
       if (k.first != l.key || Clock::now() - p.lastQueued < options_.poll * 2)
         continue;
-      // Ours by id and digest: someone else may put a value under our id.
+      // Ours by id and head: someone else may put a value under our id.
       auto ours = gateway::decodeChunk(p.chunks.front());
       bool present = ours && std::any_of(current.begin(), current.end(), [&](const Value& v) {
-                       return v.id == k.second && gateway::chunkDigest(v.data) == ours->digest;
+                       return v.id == k.second && gateway::chunkHead(v.data) == ours->head;
                      });
       if (!present) {
         log::info(kTag, "value ", k.second, " missing at the gateway: writing it again");

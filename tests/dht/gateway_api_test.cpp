@@ -59,7 +59,7 @@ TEST_CASE("values split into chunks of at most 1024 bytes and reassemble") {
     CAPTURE(size);
     Value v{0x0123456789abcdefULL, filled(size)};
     auto chunks = gw::splitValue(v);
-    CHECK(chunks.size() == std::max<std::size_t>(1, (size + 1001) / 1002));
+    CHECK(chunks.size() == std::max<std::size_t>(1, (size + 993) / 994));
     for (const Bytes& c : chunks)
       CHECK(c.size() <= gw::kMaxValueSize);
     // Order does not matter, duplicates do no harm, foreign values are counted.
@@ -79,30 +79,31 @@ TEST_CASE("values split into chunks of at most 1024 bytes and reassemble") {
 
 TEST_CASE("incomplete chunk sets and malformed chunks are not used") {
   auto chunks = gw::splitValue(Value{7, filled(3000)});
-  REQUIRE(chunks.size() == 3);
-  auto missing = gw::assemble({chunks[0], chunks[2]});
+  REQUIRE(chunks.size() == 4);
+  auto missing = gw::assemble({chunks[0], chunks[2], chunks[3]});
   CHECK(missing.values.empty());
   CHECK(missing.incomplete == 1);
 
   Bytes forged = chunks[1];
-  forged.back() ^= 0xff;  // the same id, digest and index with other bytes: no digest matches
-  auto unverified = gw::assemble({chunks[0], forged, chunks[2]});
-  CHECK(unverified.values.empty());
-  CHECK(unverified.incomplete == 1);
+  forged.back() ^= 0xff;  // the same id, head and index with other bytes: not in the chain
+  auto broken = gw::assemble({chunks[0], forged, chunks[2], chunks[3]});
+  CHECK(broken.values.empty());
+  CHECK(broken.incomplete == 1);
 
   auto chunk = gw::decodeChunk(chunks[1]);
   REQUIRE(chunk);
   CHECK(chunk->id == 7);
-  CHECK(chunk->digest == gw::chunkDigest(filled(3000)));
+  CHECK(chunk->head == gw::chunkHead(filled(3000)));
   CHECK(chunk->index == 1);
-  CHECK(chunk->count == 3);
+  CHECK(chunk->count == 4);
+  CHECK(gw::decodeChunk(chunks[3])->next == 0);
   Bytes badCount = chunks[0];
-  badCount[21] = 0;
+  badCount[29] = 0;
   CHECK_FALSE(gw::decodeChunk(badCount));
   Bytes badIndex = chunks[0];
-  badIndex[20] = 5;
+  badIndex[28] = 5;
   CHECK_FALSE(gw::decodeChunk(badIndex));
-  CHECK_FALSE(gw::decodeChunk(Bytes(chunks[0].begin(), chunks[0].begin() + 21)));
+  CHECK_FALSE(gw::decodeChunk(Bytes(chunks[0].begin(), chunks[0].begin() + 29)));
   Bytes tooBig = chunks[0];
   tooBig.resize(gw::kMaxValueSize + 1);
   CHECK_FALSE(gw::decodeChunk(tooBig));
@@ -111,26 +112,30 @@ TEST_CASE("incomplete chunk sets and malformed chunks are not used") {
 TEST_CASE("chunks put by someone else under a value's id do not hide it") {
   Value v{7, filled(3000)};
   auto chunks = gw::splitValue(v);
-  REQUIRE(chunks.size() == 3);
+  REQUIRE(chunks.size() == 4);
   auto only = [&](const std::vector<Bytes>& values) {
     auto a = gw::assemble(values);
     return a.values.size() == 1 && a.values[0].id == v.id && a.values[0].data == v.data;
   };
-  // Other bytes for an index, with the value's id and digest, before and after the real ones.
-  for (std::size_t index = 0; index < chunks.size(); ++index) {
-    CAPTURE(index);
-    std::vector<Bytes> values = chunks;
-    for (std::uint8_t x = 1; x < gw::kMaxCandidates; ++x) {
-      Bytes other = chunks[index];
+  // Other bytes (or another next) for every index, with the value's id and head, ten of each,
+  // before the real ones.
+  std::vector<Bytes> values;
+  for (const Bytes& c : chunks) {
+    for (std::uint8_t x = 1; x <= 10; ++x) {
+      Bytes other = c;
       other.at(gw::kChunkHeaderSize) ^= x;
-      values.insert(values.begin(), other);
+      values.push_back(other);
+      Bytes otherNext = c;
+      otherNext.at(27) ^= x;
+      values.push_back(otherNext);
     }
-    CHECK(only(values));
   }
+  values.insert(values.end(), chunks.begin(), chunks.end());
+  CHECK(only(values));
   // A different count, or a whole value of someone else under the same id: both are there.
   Bytes otherCount = chunks[0];
-  otherCount[21] = 2;
-  CHECK(only({otherCount, chunks[0], chunks[1], chunks[2]}));
+  otherCount[29] = 2;
+  CHECK(only({otherCount, chunks[0], chunks[1], chunks[2], chunks[3]}));
   auto theirs = gw::splitValue(Value{7, filled(100, 3)});
   std::vector<Bytes> both = theirs;
   both.insert(both.end(), chunks.begin(), chunks.end());
@@ -138,22 +143,6 @@ TEST_CASE("chunks put by someone else under a value's id do not hide it") {
   REQUIRE(a.values.size() == 2);
   CHECK(std::count_if(a.values.begin(), a.values.end(),
                       [&](const Value& x) { return x.data == v.data; }) == 1);
-}
-
-TEST_CASE("the candidates for an index and the combinations tried are bounded") {
-  auto chunks = gw::splitValue(Value{7, filled(3000)});
-  // More different payloads for index 0 than are kept, all before the real one: it is not
-  // among the kept candidates, and the value is not used.
-  std::vector<Bytes> values;
-  for (std::uint8_t x = 1; x <= gw::kMaxCandidates; ++x) {
-    Bytes other = chunks[0];
-    other.at(gw::kChunkHeaderSize) ^= x;
-    values.push_back(other);
-  }
-  values.insert(values.end(), chunks.begin(), chunks.end());
-  auto a = gw::assemble(values);
-  CHECK(a.values.empty());
-  CHECK(a.incomplete == 1);
 }
 
 TEST_CASE("ValueDiff reports new, changed and vanished values once") {

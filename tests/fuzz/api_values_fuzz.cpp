@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Fuzz target for what the classic gateway API carries: the values under a key (chunks of z2z
 // values, anyone's other values) and the stored form of API puts and removals. Whatever comes
-// in must be rejected cleanly; every value reassembled must have the digest its chunks named
-// and split and reassemble again unchanged; a stored form decoded must encode to the same.
+// in must be rejected cleanly; every value reassembled must split and reassemble again
+// unchanged (so its chain held); a stored form decoded must encode to the same.
 //
 // Input: the values under one key, each as a 2-byte big-endian length and that many bytes.
 #include <algorithm>
