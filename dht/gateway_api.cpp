@@ -302,8 +302,18 @@ Assembly assemble(const std::vector<Bytes>& apiValues) {
       ++out.foreign;
       continue;
     }
+    // Only as splitValue cuts a value: full payloads but the last, which is empty only when
+    // alone. So one value has one head.
+    bool last = c->index + 1 == c->count;
+    bool cut =
+        last ? (!c->payload.empty() || c->count == 1) : c->payload.size() == kChunkPayloadSize;
+    if (!cut) {
+      ++out.foreign;
+      continue;
+    }
     auto& set = sets[{c->id, c->head, c->count}];
-    set.resize(c->count);
+    if (set.size() <= c->index)
+      set.resize(c->index + 1);
     std::uint64_t link = chunkLink(c->payload, c->next);
     set[c->index].push_back(Linked{std::move(*c), link});
   }
@@ -311,8 +321,9 @@ Assembly assemble(const std::vector<Bytes>& apiValues) {
     const auto& [id, head, count] = key;
     Value v{id, {}};
     std::uint64_t expected = head;
-    bool complete = true;
-    for (const auto& candidates : set) {
+    bool complete = set.size() == count;
+    for (std::size_t i = 0; complete && i < set.size(); ++i) {
+      const auto& candidates = set[i];
       auto it = std::find_if(candidates.begin(), candidates.end(),
                              [&](const Linked& l) { return l.link == expected; });
       if (it == candidates.end()) {

@@ -90,7 +90,7 @@ struct Assembly {
   /// Complete values; two may share an id (someone else put one under it).
   std::vector<Value> values;
   std::size_t incomplete = 0;  ///< ids (with a head and count) whose chain has a gap
-  std::size_t foreign = 0;     ///< API values that are no chunks
+  std::size_t foreign = 0;     ///< API values that are no chunks, or not cut as splitValue cuts
 };
 
 /// Reassembles the values a set of API values carries.

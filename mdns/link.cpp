@@ -1059,6 +1059,7 @@ struct Link::Impl {
     log::debug(kTag, "resolved ", describe(b.key), " port ", port);
     b.resolved = true;
     b.retryDelay = std::chrono::milliseconds(0);
+    b.resolveQueued = false;  // its queue entry is skipped
     b.service.key = b.key;
     b.service.port = port;
     b.service.txt = std::move(txt);
@@ -1666,6 +1667,17 @@ void Link::browse(const std::string& type) {
     t.listening = false;
     if (impl_->running && t.browsers.empty())
       impl_->startBrowsing(t);
+  }
+  // Its services waiting for a resolver, or in a long backoff, are tried now.
+  for (auto& [key, b] : impl_->browsed) {
+    if (key.type != type || b.sightings.empty() || b.resolver != nullptr || b.follower != 0)
+      continue;
+    if (b.resolveQueued) {
+      impl_->requestResolver(b);
+    } else if (b.retryDelay > kResolveRetry && b.retry && b.retry->armed()) {
+      b.retryDelay = std::chrono::milliseconds(0);
+      b.retry->arm(kResolveRetry);
+    }
   }
 }
 
