@@ -5,7 +5,6 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <optional>
 #include <set>
 #include <tuple>
 
@@ -207,17 +206,11 @@ namespace {
 
 // A chunk's link: the first 8 bytes of SHA-256(payload | next).
 std::uint64_t chunkLink(std::span<const std::uint8_t> payload, std::uint64_t next) {
-  Bytes nextBytes;
-  putU64(nextBytes, next);
+  Bytes in(payload.begin(), payload.end());
+  putU64(in, next);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, payload.data(), payload.size()) == 1 &&
-            EVP_DigestUpdate(ctx, nextBytes.data(), nextBytes.size()) == 1 &&
-            EVP_DigestFinal_ex(ctx, md, &len) == 1 && len >= 8;
-  EVP_MD_CTX_free(ctx);
-  if (!ok)
+  if (EVP_Digest(in.data(), in.size(), md, &len, EVP_sha256(), nullptr) != 1 || len < 8)
     throw std::bad_alloc();  // only an allocation can fail here
   return getU64(std::span<const std::uint8_t>(md, 8));
 }
@@ -230,14 +223,19 @@ std::vector<std::span<const std::uint8_t>> payloads(std::span<const std::uint8_t
   return out;
 }
 
+// The links of the chunks, first to last: each over its payload and the next one's link.
+std::vector<std::uint64_t> chainLinks(const std::vector<std::span<const std::uint8_t>>& parts) {
+  std::vector<std::uint64_t> links(parts.size());
+  std::uint64_t next = 0;
+  for (std::size_t i = parts.size(); i-- > 0;)
+    next = links[i] = chunkLink(parts[i], next);
+  return links;
+}
+
 }  // namespace
 
 std::uint64_t chunkHead(std::span<const std::uint8_t> data) {
-  auto parts = payloads(data);
-  std::uint64_t link = 0;
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it)
-    link = chunkLink(*it, link);
-  return link;
+  return chainLinks(payloads(data)).front();
 }
 
 std::vector<Bytes> splitValue(const Value& value) {
@@ -246,19 +244,13 @@ std::vector<Bytes> splitValue(const Value& value) {
     throw Error("a value of " + std::to_string(value.data.size()) +
                 " bytes does not fit the gateway API's 64 chunks");
   }
-  std::vector<std::uint64_t> next(parts.size(), 0);  // next[i]: the link of chunk i + 1
-  std::uint64_t head = 0;
-  for (std::size_t i = parts.size(); i-- > 0;) {
-    head = chunkLink(parts[i], next[i]);
-    if (i > 0)
-      next[i - 1] = head;
-  }
+  std::vector<std::uint64_t> links = chainLinks(parts);
   std::vector<Bytes> chunks;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     Bytes c(kChunkMagic, kChunkMagic + 4);
     putU64(c, value.id);
-    putU64(c, head);
-    putU64(c, next[i]);
+    putU64(c, links.front());
+    putU64(c, i + 1 < links.size() ? links[i + 1] : 0);
     c.push_back(static_cast<std::uint8_t>(i));
     c.push_back(static_cast<std::uint8_t>(parts.size()));
     c.insert(c.end(), parts[i].begin(), parts[i].end());

@@ -581,11 +581,7 @@ struct Link::Impl {
     b.sightings.insert(where);
     log::debug(kTag, "browse: new ", describe(key), " on interface ", where.iface, " protocol ",
                where.proto);
-    // Seen anew (back on the link, or somewhere else): no longer the wait of a long backoff.
-    if (b.retryDelay > kResolveRetry && b.retry && b.retry->armed()) {
-      b.retryDelay = std::chrono::milliseconds(0);
-      b.retry->arm(kResolveRetry);
-    }
+    retrySoon(b);  // seen anew (back on the link, or somewhere else)
     // Our own imports come back through the browser too. Everything about them is known
     // already: resolving them kept avahi-daemon (and so every D-Bus call of ours) busy in a
     // burst, and each got a resolver that stays (kFollowDelay). They are known by name:
@@ -837,9 +833,6 @@ struct Link::Impl {
       scheduleExpiry(*next);
   }
 
-  // SRV and TXT only: the addresses come from one watch per host (watchHost), not from a host
-  // name lookup in every resolver, which for a thousand services of one host kept avahi-daemon
-  // busy for seconds.
   bool exportedType(const ServiceKey& key) const {
     auto t = types.find(key.type);
     return t != types.end() && t->second.exported;
@@ -877,6 +870,9 @@ struct Link::Impl {
     }
   }
 
+  // SRV and TXT only: the addresses come from one watch per host (watchHost), not from a host
+  // name lookup in every resolver, which for a thousand services of one host kept avahi-daemon
+  // busy for seconds.
   void startResolver(Browsed& b) {
     const Sighting& s = *b.sightings.begin();
     int slot = acquireSlot();
@@ -980,6 +976,14 @@ struct Link::Impl {
     if (!followQueue.empty()) {
       followTimer->arm(std::max(kFollowTick, std::chrono::ceil<std::chrono::milliseconds>(
                                                  followQueue.front().first - now)));
+    }
+  }
+
+  // A service waiting out a long backoff is tried again after kResolveRetry instead.
+  void retrySoon(Browsed& b) {
+    if (b.retryDelay > kResolveRetry && b.retry && b.retry->armed()) {
+      b.retryDelay = std::chrono::milliseconds(0);
+      b.retry->arm(kResolveRetry);
     }
   }
 
@@ -1672,12 +1676,10 @@ void Link::browse(const std::string& type) {
   for (auto& [key, b] : impl_->browsed) {
     if (key.type != type || b.sightings.empty() || b.resolver != nullptr || b.follower != 0)
       continue;
-    if (b.resolveQueued) {
+    if (b.resolveQueued)
       impl_->requestResolver(b);
-    } else if (b.retryDelay > kResolveRetry && b.retry && b.retry->armed()) {
-      b.retryDelay = std::chrono::milliseconds(0);
-      b.retry->arm(kResolveRetry);
-    }
+    else
+      impl_->retrySoon(b);
   }
 }
 
