@@ -48,17 +48,21 @@ constexpr std::uint16_t kClassIn = 1;
 // How long a reset waits for the daemon to have freed our groups before the goodbyes go.
 constexpr int kSettleTimeoutMs = 1000;
 // In a burst of new groups (kBurstGroups within kBurstWindow), the Announcer announces each at
-// once, and the daemon gets its records only when the burst is over (no new group for
-// kBurstCalm) or kMaxHandOverWait after it was announced. Meanwhile the daemon does not answer
-// for them, and the announcements (0, 1 and 3 s after) tell the link. A daemon busy with a
-// thousand groups' D-Bus calls read a browser's truncated query only in part before it answered
-// (avahi-daemon 0.8 waits 20-120 ms, not the 400-500 ms of RFC 6762 section 7.2), and so sent
-// every import again to every host of the link (BENCHMARKS.md, "Exports described by the link,
-// imports handed over after the burst").
+// once, and the daemon gets its records kHandOverAfter later, at most kHandOverBatch groups per
+// kHandOverTick (400 a second). Meanwhile the daemon does not answer for them, and the
+// announcements (0, 1 and 3 s after) tell the link. A daemon given a thousand groups' D-Bus calls
+// at once read a browser's truncated query only in part before it answered (avahi-daemon 0.8
+// waits 20-120 ms, not the 400-500 ms of RFC 6762 section 7.2), and so sent every import again to
+// every host of the link (BENCHMARKS.md, "Exports described by the link, imports handed over
+// after the burst"). Handed over all at once when the burst was over, the groups' calls came
+// just as the link's browsers had taken everything in, and their cost to the gateway (about
+// 0.1 s of CPU for a thousand) fell into its first idle seconds (BENCHMARKS.md, "Imports handed
+// over paced").
 constexpr int kBurstGroups = 16;
 constexpr std::chrono::milliseconds kBurstWindow{1000};
-constexpr std::chrono::milliseconds kBurstCalm{1000};
-constexpr std::chrono::milliseconds kMaxHandOverWait{5000};
+constexpr std::chrono::milliseconds kHandOverAfter{1000};
+constexpr int kHandOverBatch = 16;
+constexpr std::chrono::milliseconds kHandOverTick{40};
 
 enum class Call { New, AddRecord, Commit, Free, LookupNew, LookupFree };
 
@@ -149,7 +153,7 @@ struct EntryGroups::Impl {
     std::unordered_map<dbus_uint32_t, Pending> calls;
   };
 
-  enum class GroupState { Waiting, Creating, Live, Failed };  // Waiting: for the burst's end
+  enum class GroupState { Waiting, Creating, Live, Failed };  // Waiting: for its hand-over
   struct Group {
     std::shared_ptr<Conn> conn;
     std::string path;
@@ -184,7 +188,7 @@ struct EntryGroups::Impl {
 
   Announcer announcer;
   // When the latest groups were published, newest last (at most kBurstGroups), and the groups
-  // waiting for the burst to end, oldest first.
+  // waiting for their hand-over, oldest first.
   std::deque<std::chrono::steady_clock::time_point> recent;
   std::deque<std::pair<std::chrono::steady_clock::time_point, Handle>> waiting;
   std::unique_ptr<EventLoop::Timer> handOverTimer;
@@ -296,14 +300,15 @@ struct EntryGroups::Impl {
   void wait(Handle h, std::chrono::steady_clock::time_point now) {
     waiting.emplace_back(now, h);
     if (!handOverTimer->armed())
-      handOverTimer->arm(kBurstCalm);
+      handOverTimer->arm(kHandOverAfter);
   }
 
-  // The waiting groups whose time has come go to the daemon.
+  // The waiting groups whose time has come go to the daemon, a few at a time.
   void handOver() {
     auto now = std::chrono::steady_clock::now();
-    bool calm = recent.empty() || now - recent.back() >= kBurstCalm;
-    while (!waiting.empty() && (calm || now - waiting.front().first >= kMaxHandOverWait)) {
+    int sent = 0;
+    while (!waiting.empty() && now - waiting.front().first >= kHandOverAfter &&
+           sent < kHandOverBatch) {
       Handle h = waiting.front().second;
       waiting.pop_front();
       auto it = groups.find(h);
@@ -311,10 +316,15 @@ struct EntryGroups::Impl {
         continue;  // freed meanwhile
       it->second.state = GroupState::Creating;
       create(*it->second.conn, h);
+      ++sent;
     }
     if (waiting.empty())
       return;
-    auto due = std::min(recent.back() + kBurstCalm, waiting.front().first + kMaxHandOverWait);
+    if (sent == kHandOverBatch) {
+      handOverTimer->arm(kHandOverTick);
+      return;
+    }
+    auto due = waiting.front().first + kHandOverAfter;
     handOverTimer->arm(std::max(std::chrono::ceil<std::chrono::milliseconds>(due - now),
                                 std::chrono::milliseconds(1)));
   }
