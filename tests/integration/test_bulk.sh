@@ -63,7 +63,7 @@ tb_kill "$browser" >/dev/null
 
 # A browser that starts only now, on a host whose avahi-daemon has nothing cached, still finds
 # every import: in a burst gateway B's own announcements carry the imports, and its avahi-daemon
-# gets them (and answers for them) 1 s later, 400 a second.
+# gets them (and answers for them) 0.5 s later, 400 a second.
 tb_avahi_restart hb
 present=0
 for ((i = 0; i < 15; i++)); do # at most 15 one-shot browsers of 5 s each
