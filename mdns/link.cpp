@@ -206,6 +206,11 @@ struct Link::Impl {
     std::chrono::milliseconds retryDelay{0};  // the last wait after a failure (backoff)
     bool resolveQueued = false;               // in resolveQueue
     std::unique_ptr<EventLoop::Timer> addressWait;
+
+    // On the link, with no first resolution and no follower running for it.
+    bool needsResolver() const {
+      return !sightings.empty() && resolver == nullptr && follower == 0;
+    }
   };
 
   struct Published {
@@ -865,7 +870,7 @@ struct Link::Impl {
         continue;  // forgotten meanwhile
       Browsed& b = it->second;
       b.resolveQueued = false;
-      if (!b.sightings.empty() && b.resolver == nullptr && b.follower == 0)
+      if (b.needsResolver())
         startResolver(b);
     }
   }
@@ -970,7 +975,7 @@ struct Link::Impl {
         continue;
       Browsed& b = it->second;
       b.followQueued = false;
-      if (!b.sightings.empty() && b.resolver == nullptr && b.follower == 0)
+      if (b.needsResolver())
         follow(b);
     }
     if (!followQueue.empty()) {
@@ -992,10 +997,8 @@ struct Link::Impl {
     if (!b.retry) {
       b.retry = loop.timer([this, key = b.key] {
         auto it = browsed.find(key);
-        if (it != browsed.end() && !it->second.sightings.empty() && !it->second.resolver &&
-            it->second.follower == 0) {
+        if (it != browsed.end() && it->second.needsResolver())
           requestResolver(it->second);
-        }
       });
     }
     std::chrono::milliseconds wait = kResolveRetry;
@@ -1674,7 +1677,7 @@ void Link::browse(const std::string& type) {
   }
   // Its services waiting for a resolver, or in a long backoff, are tried now.
   for (auto& [key, b] : impl_->browsed) {
-    if (key.type != type || b.sightings.empty() || b.resolver != nullptr || b.follower != 0)
+    if (key.type != type || !b.needsResolver())
       continue;
     if (b.resolveQueued)
       impl_->requestResolver(b);
