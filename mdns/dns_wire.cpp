@@ -178,9 +178,12 @@ std::uint16_t read16(const std::uint8_t* p) {
 // Reads the name at `pos`; `next` is where the data after it starts. Each pointer must point
 // before where the name, or the part reached by the previous pointer, began: the places jumped
 // to only go down, so following them always ends.
+// With `keep` false the labels are checked and skipped, not kept.
 Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t pos,
-                        std::size_t& next) {
+                        std::size_t& next, bool keep = true) {
   Labels labels;
+  if (keep)
+    labels.reserve(4);   // "Name._daap._tcp.local"
   std::size_t wire = 1;  // the closing zero
   bool jumped = false;
   std::size_t bound = pos;
@@ -212,22 +215,23 @@ Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t 
     wire += 1 + len;
     if (wire > 255)
       return fail("name at offset " + std::to_string(pos) + " is longer than 255 bytes");
-    labels.emplace_back(reinterpret_cast<const char*>(data + pos + 1), len);
+    if (keep)
+      labels.emplace_back(reinterpret_cast<const char*>(data + pos + 1), len);
     pos += 1 + len;
   }
 }
 
 }  // namespace
 
-Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::size_t size) {
+Result<ReceivedMessage> parseMessage(const std::uint8_t* data, std::size_t size) {
   if (size > kMaxMessage)
     return fail("message of " + std::to_string(size) + " bytes exceeds " +
                 std::to_string(kMaxMessage));
   if (size < 12)
     return fail("message of " + std::to_string(size) + " bytes is shorter than its header");
-  std::vector<ReceivedRecord> records;
+  ReceivedMessage message;
   if ((data[2] & 0x80) == 0)
-    return records;  // a query
+    return message;  // a query
   std::size_t questions = read16(data + 4);
   std::size_t count = std::size_t{read16(data + 6)} + read16(data + 8) + read16(data + 10);
   std::size_t pos = 12;
@@ -240,13 +244,18 @@ Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::
     pos += 4;
   }
   // Each record takes at least 11 bytes: a bound on what is reserved.
-  records.reserve(std::min(count, (size - pos) / 11));
+  message.records.reserve(std::min(count, (size - pos) / 11));
+  auto skip = [&message](std::string why) {
+    if (message.skipped++ == 0)
+      message.whySkipped = std::move(why);
+  };
   for (std::size_t i = 0; i < count; ++i) {
     ReceivedRecord r;
-    auto name = readName(data, size, pos, pos);
+    // The owner's labels are kept for the types whose data is kept (the type follows the name).
+    std::size_t start = pos;
+    auto name = readName(data, size, pos, pos, false);
     if (!name)
       return fail(name.error());
-    r.name = std::move(*name);
     if (pos + 10 > size)
       return fail("record at offset " + std::to_string(pos) + " runs past the end");
     r.type = read16(data + pos);
@@ -255,29 +264,42 @@ Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::
     std::size_t rdata = pos + 10;
     if (rdata + length > size)
       return fail("record data at offset " + std::to_string(rdata) + " runs past the end");
+    pos = rdata + length;
+    if (r.type != kTypePtr && r.type != kTypeSrv && r.type != kTypeTxt)
+      continue;
+    std::size_t after = 0;
+    auto owner = readName(data, size, start, after);  // checked above: now kept
+    if (!owner)
+      return fail(owner.error());
+    r.name = std::move(*owner);
     if (r.type == kTypePtr) {
       std::size_t end = 0;
       auto target = readName(data, rdata + length, rdata, end);
-      if (!target)
-        return fail("PTR record: " + target.error());
+      if (!target) {
+        skip("PTR record: " + target.error());
+        continue;
+      }
       r.target = std::move(*target);
     } else if (r.type == kTypeSrv) {
       // Priority and weight, then the port and the target (RFC 2782).
-      if (length < 7)
-        return fail("SRV record at offset " + std::to_string(rdata) + " is too short");
+      if (length < 7) {
+        skip("SRV record at offset " + std::to_string(rdata) + " is too short");
+        continue;
+      }
       r.port = read16(data + rdata + 4);
       std::size_t end = 0;
       auto target = readName(data, rdata + length, rdata + 6, end);
-      if (!target)
-        return fail("SRV record: " + target.error());
+      if (!target) {
+        skip("SRV record: " + target.error());
+        continue;
+      }
       r.target = std::move(*target);
     } else if (r.type == kTypeTxt) {
       r.txt.assign(data + rdata, data + rdata + length);
     }
-    pos = rdata + length;
-    records.push_back(std::move(r));
+    message.records.push_back(std::move(r));
   }
-  return records;
+  return message;
 }
 
 Response::Response(std::size_t limit)

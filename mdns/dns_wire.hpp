@@ -66,13 +66,23 @@ struct ReceivedRecord {
   Bytes txt;               // a TXT record's RDATA, as it came
 };
 
+/// A response's records that read, and those left out.
+struct ReceivedMessage {
+  std::vector<ReceivedRecord> records;
+  std::size_t skipped = 0;  // PTR and SRV records whose data did not read
+  std::string whySkipped;   // what was wrong with the first of them, and where
+};
+
 /// Reads the answer, authority and additional records of a DNS response message (QR set);
-/// a query yields none. Keeps the RDATA of PTR, SRV and TXT records only. Names may be compressed
+/// a query yields none. Keeps PTR, SRV and TXT records only (the others are checked and
+/// skipped). Names may be compressed
 /// (RFC 1035 section 4.1.4); a pointer must point before the name, or the part of it, that it ends,
 /// so pointers cannot loop. Fails, saying what and at which offset, on a message longer than
 /// kMaxMessage, a record or name running past the end, a label over 63 bytes, a name over 255 bytes
-/// or a bad pointer.
-Result<std::vector<ReceivedRecord>> parseMessage(const std::uint8_t* data, std::size_t size);
+/// or a bad pointer. A PTR or SRV record whose data alone is wrong (the record's length still
+/// says where the next one starts) is left out and counted; the others are kept: one host's bad
+/// record costs no other host's in the same datagram.
+Result<ReceivedMessage> parseMessage(const std::uint8_t* data, std::size_t size);
 
 /// A Multicast DNS response message (RFC 6762 section 18) being filled with answers: ID 0, QR
 /// and AA set, no questions. Owner names, and the names in the RDATA of NS, CNAME, PTR and SRV

@@ -65,18 +65,34 @@ constexpr int kResolveWarningsPerReport = 8;
 // are sent again and again (1 s, 2 s, 4 s...), and for a burst of a thousand new services they
 // kept both daemons of this link busy while the burst was still being carried.
 //
-// The first resolution is what the link said of the service, its SRV and TXT records as
-// LinkWatch heard them (describedByLink), once a first service of the type has opened the
-// listening window; otherwise avahi-client's, a call that waits for the daemon. Made only
-// asynchronous (74f236e, see BENCHMARKS.md), that call released the burst in clusters and the
-// other link resolved all of it later; described by the link, the exports keep the link's own
-// pace. The resolvers that stay, and the address watches, are created and freed without waiting
-// (EntryGroups' lookups): a busy daemon kept our loop waiting up to 1.5 s for one of them, and a
-// thousand withdrawals meant a thousand frees.
+// For an exported type, the first resolution is what the link said of the service, its SRV and
+// TXT records as LinkWatch heard them (describedByLink). Only a service the link did not describe
+// in time (kDescribeWait), where LinkWatch cannot listen, or of a type this Link only imports, is
+// resolved once with avahi-client, a call that waits for the daemon: in a burst that call held
+// our loop up to 1.8 s, while the burst's announcements waited in LinkWatch's socket
+// (BENCHMARKS.md, "Exports heard on the link"). Made only asynchronous (74f236e, see
+// BENCHMARKS.md), the first resolutions released a burst in clusters and the other link resolved
+// all of it later; described by the link, the exports keep the link's own pace. The resolvers
+// that stay, and the address watches, are created and freed without waiting (EntryGroups'
+// lookups): a busy daemon kept our loop waiting up to 1.5 s for one of them, and a thousand
+// withdrawals meant a thousand frees.
 constexpr std::chrono::milliseconds kFollowDelay{5000};
-// A new service of an exported type is first taken as the link's SRV and TXT records describe
-// it, if LinkWatch heard them; the link is listened to for this long after the last new one.
-constexpr std::chrono::milliseconds kDescribeWindow{3000};
+// A new service of an exported type is exported as soon as LinkWatch hears its PTR record with
+// its SRV and TXT, not when the daemon's browser lists it: a daemon busy with a burst listed
+// services 0.2-0.4 s after their announcement (BENCHMARKS.md, "Exports heard on the link"). The
+// browser confirms each within kConfirmWait (announcements go out 0, 1 and 3 s after probing,
+// RFC 6762 section 8.3), or it is withdrawn again: the daemon's view is the one that counts.
+constexpr std::chrono::seconds kConfirmWait{10};
+// ... and then it is exported again only once the browser lists it, for this long: a daemon whose
+// cache is full (cache-entries-max) lists no new service, and each answer heard from its host
+// would otherwise export it for kConfirmWait again.
+constexpr std::chrono::minutes kNotListedFor{10};
+// A service the browser lists before its SRV and TXT records have been heard waits this long for
+// them before it gets a resolver: a responder fills each datagram of a burst with records in
+// order, so a PTR record often ends one datagram and its SRV and TXT begin the next, tens of
+// milliseconds later, and avahi-daemon 0.8 sent some of a burst's PTR records 0.6 s before their
+// SRV and TXT. A resolver would learn nothing sooner, and hold our loop (above).
+constexpr std::chrono::milliseconds kDescribeWait{1000};
 constexpr std::chrono::milliseconds kFollowTick{100};
 constexpr int kFollowsPerTick = 2;
 constexpr std::chrono::milliseconds kReconnectDelay{1000};
@@ -205,6 +221,7 @@ struct Link::Impl {
     std::unique_ptr<EventLoop::Timer> retry;
     std::chrono::milliseconds retryDelay{0};  // the last wait after a failure (backoff)
     bool resolveQueued = false;               // in resolveQueue
+    bool awaitingDescription = false;         // in describeQueue (kDescribeWait)
     std::unique_ptr<EventLoop::Timer> addressWait;
 
     // On the link, with no first resolution and no follower running for it.
@@ -250,6 +267,8 @@ struct Link::Impl {
   // For a type that is not exported: when each sighting, heard by LinkWatch or listed by the
   // type's browser, runs out unless heard of or listed again.
   std::map<std::pair<ServiceKey, Sighting>, std::chrono::steady_clock::time_point> heardUntil;
+  // Services of exported types heard on the link that the browser did not list (kNotListedFor).
+  std::map<ServiceKey, std::chrono::steady_clock::time_point> notListed;
   std::unique_ptr<EventLoop::Timer> expiry;
   std::chrono::steady_clock::time_point expiryDue{};
   std::unique_ptr<EventLoop::Timer> relistAll;  // after LinkWatch lost datagrams
@@ -290,6 +309,7 @@ struct Link::Impl {
   int freesInWindow = 0;
   // Services resolved once, waiting for the resolver that stays, in order of when it is due.
   std::deque<std::pair<std::chrono::steady_clock::time_point, ServiceKey>> followQueue;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, ServiceKey>> describeQueue;
   // Services of imported-only types waiting for a resolver (kMaxImportedTypeResolvers).
   std::deque<ServiceKey> resolveQueue;
   std::size_t importedTypeResolvers = 0;
@@ -298,6 +318,7 @@ struct Link::Impl {
   int resolveWarnings = 0;
   int resolveWarningsDropped = 0;
   std::unique_ptr<EventLoop::Timer> followTimer;
+  std::unique_ptr<EventLoop::Timer> describeTimer;
 
   Impl(EventLoop& l, LinkOptions options, LinkEvents e)
       : loop(l),
@@ -415,8 +436,10 @@ struct Link::Impl {
       t.listening = false;  // browsed again when the daemon is back
       t.relist.reset();
       watch.unwatch(t.type);
+      watch.undescribe(t.type);
     }
     heardUntil.clear();
+    notListed.clear();
     for (auto& [_, b] : browsed) {
       if (b.resolver)
         avahi_service_resolver_free(b.resolver);
@@ -500,6 +523,8 @@ struct Link::Impl {
     t.waitingAllForNow = 0;
     if (!t.exported)
       watch.watch(t.type);  // from the start: nothing falls between the browser and listening
+    else
+      watch.describe(t.type);
     for (AvahiIfIndex iface : ifaces) {
       int slot = acquireSlot();
       AvahiServiceBrowser* b = avahi_service_browser_new(
@@ -539,7 +564,7 @@ struct Link::Impl {
         if (auto t = types.find(type); t != types.end() && !t->second.exported)
           lease(key, where, std::chrono::steady_clock::now() + kFoundLease);
         else
-          heardUntil.erase({key, where});  // the browser follows it
+          forgetHeard(key, where);  // the browser follows it
         sighted(key, where);
         break;
       }
@@ -609,29 +634,57 @@ struct Link::Impl {
       scheduleResolveRetry(b, false);
       return;
     }
-    if (!describedByLink(b))
+    if (describedByLink(b))
+      return;
+    if (exportedType(key) && watch.listening() && key.domain == "local")
+      awaitDescription(b);  // the link's records may be on their way
+    else
       requestResolver(b);
+  }
+
+  void awaitDescription(Browsed& b) {
+    b.awaitingDescription = true;
+    describeQueue.emplace_back(std::chrono::steady_clock::now() + kDescribeWait, b.key);
+    if (!describeTimer)
+      describeTimer = loop.timer([this] { describeTimedOut(); });
+    if (!describeTimer->armed())
+      describeTimer->arm(kDescribeWait);
+  }
+
+  // The link has not described these in time: resolvers.
+  void describeTimedOut() {
+    auto now = std::chrono::steady_clock::now();
+    while (!describeQueue.empty() && describeQueue.front().first <= now) {
+      auto it = browsed.find(describeQueue.front().second);
+      describeQueue.pop_front();
+      if (it == browsed.end() || !it->second.awaitingDescription)
+        continue;
+      it->second.awaitingDescription = false;
+      if (it->second.needsResolver() && !describedByLink(it->second))
+        requestResolver(it->second);
+    }
+    if (!describeQueue.empty()) {
+      describeTimer->arm(
+          std::chrono::ceil<std::chrono::milliseconds>(describeQueue.front().first - now) +
+          std::chrono::milliseconds(1));
+    }
   }
 
   // A new service of an exported type as the link described it, SRV and TXT (LinkWatch), so
   // that a burst of them does not wait for a resolver each: avahi-client creates each with a
   // call that waits for a daemon busy with the burst, and each resolver's queries go to the
   // link, whose hosts are still announcing. The resolver that stays confirms it (scheduleFollow).
-  // Whatever came first, the link is described for kDescribeWindow more: the next ones of the
-  // burst are known when the daemon lists them.
   bool describedByLink(Browsed& b) {
     auto t = types.find(b.key.type);
     if (t == types.end() || !t->second.exported || b.key.domain != "local")
       return false;
-    watch.describe(b.key.type, kDescribeWindow);
     const Sighting& s = *b.sightings.begin();
-    int family = s.proto == AVAHI_PROTO_INET ? AF_INET : AF_INET6;
-    auto d = watch.described(b.key.name, b.key.type, s.iface, family);
+    auto d = watch.described(b.key.name, b.key.type, s.iface);
     if (!d) {
       // The daemon has read the announcement; it waits in our socket still if our loop was held
       // meanwhile, and then many services are listed at once.
       watch.readPending();
-      d = watch.described(b.key.name, b.key.type, s.iface, family);
+      d = watch.described(b.key.name, b.key.type, s.iface);
     }
     if (!d)
       return false;
@@ -762,28 +815,25 @@ struct Link::Impl {
     startBrowsing(t->second, true);
   }
 
-  // LinkWatch heard a PTR record of a type this Link does not export.
+  // LinkWatch heard a PTR record: of a type this Link only imports, or of an exported type
+  // (heardExported).
   void heard(const std::string& name, const std::string& type, int ifindex, int family,
              std::uint32_t ttl) {
     auto t = types.find(type);
-    if (!running || t == types.end() || t->second.exported)
+    if (!running || t == types.end())
       return;
     ServiceKey key{name, type, "local"};
     Sighting where{ifindex, family == AF_INET ? AVAHI_PROTO_INET : AVAHI_PROTO_INET6};
     auto b = browsed.find(key);
     bool known = b != browsed.end() && b->second.sightings.contains(where);
-    if (ttl == 0 && !known)
-      return;
-    if (b == browsed.end() && browsedPerType[type] >= kMaxBrowsedPerType &&
-        publishedAs(key) == nullptr) {
-      auto now = std::chrono::steady_clock::now();
-      if (now - lastRefusal >= kRefusalReport) {
-        lastRefusal = now;
-        log::warning(kTag, "ignoring ", describe(key), " heard on the link: ", kMaxBrowsedPerType,
-                     " services of ", type, " are known already");
-      }
+    if (t->second.exported) {
+      heardExported(key, where, known, ttl);
       return;
     }
+    if (ttl == 0 && !known)
+      return;
+    if (b == browsed.end() && tooMany(key))
+      return;
     // A goodbye ends the record one second later (RFC 6762 section 10.1). Otherwise the service
     // stays known at least until the type is listed again (kRelist): nothing may refresh a
     // record nobody asks for.
@@ -793,6 +843,56 @@ struct Link::Impl {
                         : std::max<std::chrono::seconds>(std::chrono::seconds(ttl), kFoundLease)));
     if (!known && ttl > 0)
       sighted(key, where);
+  }
+
+  // A service of an exported type heard on the link: exported now if the link described it
+  // (kConfirmWait), or described at last if the browser listed it first (kDescribeWait).
+  void heardExported(const ServiceKey& key, Sighting where, bool known, std::uint32_t ttl) {
+    auto now = std::chrono::steady_clock::now();
+    if (ttl == 0) {
+      // Said goodbye to before the browser listed it: gone.
+      if (heardUntil.erase({key, where}) > 0)
+        unsighted(key, where);
+      return;
+    }
+    if (known) {
+      // Listed by the browser before the link described it (kDescribeWait).
+      Browsed& b = browsed.at(key);
+      if (b.awaitingDescription && describedByLink(b))
+        b.awaitingDescription = false;
+      return;
+    }
+    // One of our own imports (the browser tells those), or not described (yet: LinkWatch
+    // reports it again when it is).
+    if (publishedAs(key) != nullptr || !watch.described(key.name, key.type, where.iface))
+      return;
+    if (auto n = notListed.find(key); n != notListed.end()) {
+      if (n->second > now)
+        return;
+      notListed.erase(n);
+    }
+    if (!browsed.contains(key) && tooMany(key))
+      return;
+    lease(key, where, now + kConfirmWait);
+    sighted(key, where);
+  }
+
+  // kMaxBrowsedPerType services of the type of `key`, someone else's, are known already.
+  bool tooMany(const ServiceKey& key) {
+    if (browsedPerType[key.type] < kMaxBrowsedPerType || publishedAs(key) != nullptr)
+      return false;
+    auto now = std::chrono::steady_clock::now();
+    if (now - lastRefusal >= kRefusalReport) {
+      lastRefusal = now;
+      log::warning(kTag, "ignoring ", describe(key), " heard on the link: ", kMaxBrowsedPerType,
+                   " services of ", key.type, " are known already");
+    }
+    return true;
+  }
+
+  void forgetHeard(const ServiceKey& key, Sighting where) {
+    heardUntil.erase({key, where});
+    notListed.erase(key);
   }
 
   void lease(const ServiceKey& key, Sighting where, std::chrono::steady_clock::time_point until) {
@@ -824,13 +924,22 @@ struct Link::Impl {
     }
     for (const auto& [key, where] : gone) {
       // Where the type's browser stays (this process cannot listen there), the browser follows
-      // the service: its REMOVE ends it, and it lists a service only once.
+      // the service: its REMOVE ends it, and it lists a service only once. A service of an
+      // exported type heard on the link and not listed by the browser since (heardExported)
+      // goes.
       auto t = types.find(key.type);
-      if (t != types.end() && !t->second.browsers.empty() && !t->second.listening) {
+      if (t != types.end() && !t->second.exported && !t->second.browsers.empty() &&
+          !t->second.listening) {
         auto until = now + kFoundLease;
         heardUntil.insert_or_assign({key, where}, until);
         next = next ? std::min(*next, until) : until;
         continue;
+      }
+      if (t != types.end() && t->second.exported) {
+        log::info(kTag, describe(key), " was heard on the link but avahi-daemon has not listed it",
+                  " in ", kConfirmWait.count(), " s; not exported");
+        if (notListed.size() < kMaxBrowsedPerType)
+          notListed.insert_or_assign(key, now + kNotListedFor);
       }
       unsighted(key, where);
     }
@@ -1065,6 +1174,7 @@ struct Link::Impl {
                 std::uint16_t port, std::vector<std::string> txt) {
     log::debug(kTag, "resolved ", describe(b.key), " port ", port);
     b.resolved = true;
+    b.awaitingDescription = false;
     b.retryDelay = std::chrono::milliseconds(0);
     b.resolveQueued = false;  // its queue entry is skipped
     b.service.key = b.key;
@@ -1667,6 +1777,8 @@ void Link::browse(const std::string& type) {
     return;
   t.exported = true;
   impl_->watch.unwatch(type);
+  if (impl_->running)
+    impl_->watch.describe(type);
   t.relist.reset();
   // Imported so far: its services are wanted now, from a browser again. What was heard expires
   // as before unless the browser lists it.

@@ -60,10 +60,11 @@ struct LinkWatch::Impl {
     std::uint32_t drops = 0;  // the kernel's count (SO_RXQ_OVFL) when last seen
   };
 
-  // A described service: ASCII case does not count in names (RFC 6762 section 16).
+  // A described service: ASCII case does not count in names (RFC 6762 section 16). Over either
+  // address family: a host announces the same records over both, and under load one family's
+  // datagrams came a second after the other's (tests/bench/scale.sh).
   struct DescribedKey {
     int ifindex = 0;
-    int family = 0;
     std::string name;  // lower case
     std::string type;  // lower case, "_daap._tcp"
     auto operator<=>(const DescribedKey&) const = default;
@@ -72,6 +73,16 @@ struct LinkWatch::Impl {
     std::optional<std::pair<std::string, std::uint16_t>> srv;  // host, port
     std::optional<wire::Bytes> txt;                            // RDATA, checked when kept
     std::chrono::steady_clock::time_point at;                  // when last heard
+    // Its PTR record came before its SRV and TXT (a responder fills a datagram with a burst's
+    // records in order, and the last PTR's SRV and TXT go in the next one; avahi-daemon 0.8 sent
+    // a burst's PTR records up to a second ahead): reported again once they are here.
+    struct Ptr {
+      std::string name;
+      int family = 0;
+      std::uint32_t ttl = 0;
+    };
+    std::optional<Ptr> ptr;
+    bool complete() const { return srv && txt; }
   };
 
   EventLoop& loop;
@@ -84,18 +95,18 @@ struct LinkWatch::Impl {
   std::array<std::uint8_t, wire::kMaxMessage + 1> buffer{};
   unsigned long rejected = 0;
   std::chrono::steady_clock::time_point lastLossReport{};
-  // Types described (lower case), and until when; what was heard of their services.
-  std::map<std::string, std::chrono::steady_clock::time_point> describing;
+  // Types described: by their lower-case names, as describe() was given them; what was heard of
+  // their services.
+  std::map<std::string, std::string> describing;
   std::map<DescribedKey, Heard> heard;
   std::size_t heardBytes = 0;              // of TXT data in `heard`
   std::set<std::pair<int, int>> reported;  // where a socket could not be opened, logged once
-  std::unique_ptr<EventLoop::Timer> describeEnd;
+  std::unique_ptr<EventLoop::Timer> sweep;
   unsigned long notKept = 0;
   bool draining = false;
 
   Impl(EventLoop& l, Seen s, Lost d) : loop(l), seen(std::move(s)), lost(std::move(d)) {
-    describeEnd =
-        loop.timer([this] { guarded(kTag, "mDNS descriptions", [&] { endDescribing(); }); });
+    sweep = loop.timer([this] { guarded(kTag, "mDNS descriptions", [&] { sweepHeard(); }); });
   }
 
   bool active() const { return !types.empty() || !describing.empty(); }
@@ -113,24 +124,12 @@ struct LinkWatch::Impl {
     failed.clear();   // tried again at the next start
   }
 
-  // Types whose window ended are described no more, and what was heard of them is forgotten.
-  void endDescribing() {
+  // What was heard too long ago to describe anything is forgotten.
+  void sweepHeard() {
     auto now = std::chrono::steady_clock::now();
-    std::optional<std::chrono::steady_clock::time_point> next;
-    for (auto it = describing.begin(); it != describing.end();) {
-      if (it->second <= now) {
-        forget([&](const DescribedKey& k, const Heard&) { return k.type == it->first; });
-        it = describing.erase(it);
-      } else {
-        next = next ? std::min(*next, it->second) : it->second;
-        ++it;
-      }
-    }
-    if (next) {
-      describeEnd->arm(std::chrono::ceil<std::chrono::milliseconds>(*next - now) +
-                       std::chrono::milliseconds(1));
-    }
-    closeIfIdle();
+    forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
+    if (!heard.empty())
+      sweep->arm(kDescribedAge);
   }
 
   template <typename Which>
@@ -146,15 +145,27 @@ struct LinkWatch::Impl {
   }
 
   // An SRV or TXT record of a described type's service ("Name._daap._tcp.local").
-  void keep(const wire::ReceivedRecord& r, int ifindex, int family) {
+  void keep(const wire::ReceivedRecord& r, int ifindex) {
     if (r.name.size() != 4 || !sameName(r.name[3], "local"))
       return;
-    std::string type = foldCase(r.name[1] + "." + r.name[2]);
-    if (!describing.contains(type) || !usableInstanceName(r.name[0]))
+    auto type = describing.end();
+    for (auto d = describing.begin(); d != describing.end(); ++d) {
+      if (isType(d->first, r.name[1], r.name[2])) {
+        type = d;
+        break;
+      }
+    }
+    if (type == describing.end() || !usableInstanceName(r.name[0]))
       return;
-    DescribedKey key{ifindex, family, foldCase(r.name[0]), std::move(type)};
+    DescribedKey key{ifindex, foldCase(r.name[0]), type->first};
     if ((r.ttl & 0x80000000U) != 0 || r.ttl == 0) {  // a goodbye (RFC 2181 section 8)
       forget([&](const DescribedKey& k, const Heard&) { return k == key; });
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    auto it = heard.find(key);
+    if (it != heard.end() && r.type == wire::kTypeTxt && it->second.txt == r.txt) {
+      it->second.at = now;  // heard again (every answer to a query repeats it)
       return;
     }
     if (r.type == wire::kTypeTxt && !wire::parseTxtRdata(r.txt)) {
@@ -163,10 +174,10 @@ struct LinkWatch::Impl {
                  " ignored: a string runs past its end (", rejected, " rejected so far)");
       return;
     }
-    auto now = std::chrono::steady_clock::now();
-    if (!heard.contains(key) && heard.size() >= kMaxDescribed)
+    if (it == heard.end() && heard.size() >= kMaxDescribed) {
       forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
-    auto it = heard.find(key);
+      it = heard.find(key);
+    }
     std::size_t before = it != heard.end() && it->second.txt ? it->second.txt->size() : 0;
     std::size_t after = r.type == wire::kTypeTxt ? r.txt.size() : before;
     if ((it == heard.end() && heard.size() >= kMaxDescribed) ||
@@ -176,8 +187,11 @@ struct LinkWatch::Impl {
                  heardBytes, " bytes of TXT described already (", notKept, " so far)");
       return;
     }
-    if (it == heard.end())
+    if (it == heard.end()) {
       it = heard.emplace(std::move(key), Heard{}).first;
+      if (!sweep->armed())
+        sweep->arm(kDescribedAge);
+    }
     it->second.at = now;
     if (r.type == wire::kTypeSrv) {
       it->second.srv.emplace(wire::avahiName(r.target), r.port);
@@ -185,11 +199,46 @@ struct LinkWatch::Impl {
       heardBytes = heardBytes - before + after;
       it->second.txt = r.txt;
     }
+    if (it->second.complete() && it->second.ptr) {
+      Heard::Ptr ptr = std::move(*it->second.ptr);
+      it->second.ptr.reset();
+      seen(ptr.name, describing.at(it->first.type), ifindex, ptr.family, ptr.ttl);
+    }
+  }
+
+  // A PTR record of a described type's service whose SRV and TXT have not all been heard: they
+  // may follow in the next datagram.
+  void awaitDescription(const std::string& name, const std::string& type, int ifindex, int family,
+                        std::uint32_t ttl) {
+    DescribedKey key{ifindex, foldCase(name), foldCase(type)};
+    auto it = heard.find(key);
+    if (ttl == 0) {
+      if (it != heard.end())
+        it->second.ptr.reset();
+      return;
+    }
+    if (it != heard.end() && it->second.complete())
+      return;
+    if (it == heard.end()) {
+      if (heard.size() >= kMaxDescribed)
+        return;
+      it = heard.emplace(std::move(key), Heard{}).first;
+      if (!sweep->armed())
+        sweep->arm(kDescribedAge);
+      it->second.at = std::chrono::steady_clock::now();
+    }
+    it->second.ptr = Heard::Ptr{name, family, ttl};
   }
 
   void open(int ifindex, int family) {
     auto where = std::make_pair(ifindex, family);
     if (ifindex <= 0 || sockets.contains(where) || failed.contains(where))
+      return;
+    // Only describing, one address family is enough: hosts announce the same records over both
+    // (DescribedKey), and each datagram heard costs a wake-up and a parse. IPv4 where the daemon
+    // uses it; IPv6 as well once a type is watched (its services are followed per family).
+    auto v4 = std::make_pair(ifindex, AF_INET);
+    if (family == AF_INET6 && types.empty() && wanted.contains(v4) && !failed.contains(v4))
       return;
     std::string why;
     Fd fd = openMdnsSocket(family, ifindex, true, why);
@@ -215,6 +264,8 @@ struct LinkWatch::Impl {
         raw, [this, where] { guarded(kTag, "mDNS listener", [&] { drain(where); }); });
     log::debug(kTag, "listening for mDNS on interface ", ifindex,
                family == AF_INET ? " (IPv4)" : " (IPv6)");
+    if (family == AF_INET && types.empty() && !draining)
+      sockets.erase({ifindex, AF_INET6});  // opened first (above)
   }
 
   void drain(std::pair<int, int> where, int reads = kReadsPerEvent) {
@@ -278,19 +329,28 @@ struct LinkWatch::Impl {
   }
 
   void read(std::size_t size, int ifindex, int family) {
-    auto records = wire::parseMessage(buffer.data(), size);
-    if (!records) {
+    auto message = wire::parseMessage(buffer.data(), size);
+    if (!message) {
       ++rejected;
       log::debug(kTag, "mDNS message on interface ", ifindex, " rejected (", rejected,
-                 " so far): ", records.error());
+                 " so far): ", message.error());
       return;
     }
-    for (const wire::ReceivedRecord& r : *records) {
-      if (r.type == wire::kTypeSrv || r.type == wire::kTypeTxt) {
-        if (!describing.empty())
-          keep(r, ifindex, family);
-        continue;
+    if (message->skipped > 0) {
+      rejected += message->skipped;
+      log::debug(kTag, message->skipped, " records of an mDNS message on interface ", ifindex,
+                 " left out (", rejected, " rejected so far): ", message->whySkipped);
+    }
+    const std::vector<wire::ReceivedRecord>& records = message->records;
+    // SRV and TXT records first: a PTR record reported below may be described by records
+    // further on in the same message (an answer with them among its additional records).
+    if (!describing.empty()) {
+      for (const wire::ReceivedRecord& r : records) {
+        if (r.type == wire::kTypeSrv || r.type == wire::kTypeTxt)
+          keep(r, ifindex);
       }
+    }
+    for (const wire::ReceivedRecord& r : records) {
       // "_daap._tcp.local" PTR "Name._daap._tcp.local"
       if (r.type != wire::kTypePtr || r.name.size() != 3 || !sameName(r.name[2], "local") ||
           r.target.size() != 4) {
@@ -309,15 +369,33 @@ struct LinkWatch::Impl {
       }
       // A TTL with its top bit set counts as 0 (RFC 2181 section 8).
       std::uint32_t ttl = (r.ttl & 0x80000000U) != 0 ? 0 : r.ttl;
-      for (const std::string& type : types) {
-        std::size_t dot = type.find('.');
-        if (dot != std::string::npos && sameName(r.name[0], type.substr(0, dot)) &&
-            sameName(r.name[1], type.substr(dot + 1))) {
-          seen(r.target[0], type, ifindex, family, ttl);
-          break;
-        }
-      }
+      const std::string* type = reportedType(r.name[0], r.name[1]);
+      if (type == nullptr)
+        continue;
+      if (describing.contains(foldCase(*type)))
+        awaitDescription(r.target[0], *type, ifindex, family, ttl);
+      seen(r.target[0], *type, ifindex, family, ttl);
     }
+  }
+
+  // The type "_daap._tcp" as watch() or describe() was given it, if its services are reported.
+  const std::string* reportedType(const std::string& service, const std::string& proto) const {
+    for (const std::string& type : types) {
+      if (isType(type, service, proto))
+        return &type;
+    }
+    for (const auto& [folded, type] : describing) {
+      if (isType(folded, service, proto))
+        return &type;
+    }
+    return nullptr;
+  }
+
+  // "_daap._tcp" is "_daap" and "_tcp" (RFC 6762 section 16: ASCII case does not count).
+  static bool isType(std::string_view type, std::string_view service, std::string_view proto) {
+    std::size_t dot = type.find('.');
+    return dot != std::string_view::npos && sameName(service, type.substr(0, dot)) &&
+           sameName(proto, type.substr(dot + 1));
   }
 };
 
@@ -342,15 +420,17 @@ void LinkWatch::listen(int ifindex, int family) {
     impl_->open(ifindex, family);
 }
 
-void LinkWatch::describe(const std::string& type, std::chrono::milliseconds window) {
-  auto until = std::chrono::steady_clock::now() + window;
-  auto [it, added] = impl_->describing.try_emplace(foldCase(type), until);
-  it->second = std::max(it->second, until);
-  if (added) {
+void LinkWatch::describe(const std::string& type) {
+  if (impl_->describing.try_emplace(foldCase(type), type).second)
     impl_->openWanted();
-    if (!impl_->describeEnd->armed())
-      impl_->describeEnd->arm(window + std::chrono::milliseconds(1));
-  }
+}
+
+void LinkWatch::undescribe(const std::string& type) {
+  std::string folded = foldCase(type);
+  if (impl_->describing.erase(folded) == 0)
+    return;
+  impl_->forget([&](const Impl::DescribedKey& k, const Impl::Heard&) { return k.type == folded; });
+  impl_->closeIfIdle();
 }
 
 void LinkWatch::readPending() {
@@ -362,9 +442,9 @@ void LinkWatch::readPending() {
 }
 
 std::optional<LinkWatch::Description> LinkWatch::described(const std::string& name,
-                                                           const std::string& type, int ifindex,
-                                                           int family) const {
-  auto it = impl_->heard.find(Impl::DescribedKey{ifindex, family, foldCase(name), foldCase(type)});
+                                                           const std::string& type,
+                                                           int ifindex) const {
+  auto it = impl_->heard.find(Impl::DescribedKey{ifindex, foldCase(name), foldCase(type)});
   if (it == impl_->heard.end() || !it->second.srv || !it->second.txt ||
       std::chrono::steady_clock::now() - it->second.at > kDescribedAge) {
     return std::nullopt;

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,9 +23,9 @@ class EventLoop;
 /// service announces itself (RFC 6762 section 8.3) and says goodbye when it goes, so listening
 /// is enough to keep up once a browser has found what was there before.
 ///
-/// For exported types it can also keep, for a while (describe()), the SRV and TXT records of
-/// their services: a burst of new services is then exported as the link describes it, without a
-/// resolver of avahi-daemon's for each.
+/// For exported types it also keeps the SRV and TXT records of their services heard in the last
+/// seconds (describe()): a new service is then exported as the link describes it, when it
+/// announces itself, without waiting for avahi-daemon to list it or for a resolver.
 ///
 /// Each socket is bound to the mDNS group and joined to it on one interface, next to
 /// avahi-daemon's. A datagram from a port other than 5353 (RFC 6762 section 6) or that is not a
@@ -34,7 +33,11 @@ class EventLoop;
 class LinkWatch {
  public:
   /// A service `name` of `type` (e.g. "_daap._tcp") in domain "local" was seen with this TTL on
-  /// this interface and address family (AF_INET, AF_INET6); a TTL of 0 is a goodbye.
+  /// this interface and address family (AF_INET, AF_INET6); a TTL of 0 is a goodbye. Reported
+  /// for the types watched, and for the types described while they are; `type` is spelled as
+  /// watch() or describe() was given it. The message's SRV and TXT records are kept before
+  /// its PTR records are reported; a described service's PTR record heard before its SRV and
+  /// TXT is reported again when they have come.
   using Seen = std::function<void(const std::string& name, const std::string& type, int ifindex,
                                   int family, std::uint32_t ttl)>;
 
@@ -64,19 +67,22 @@ class LinkWatch {
     std::vector<std::string> txt;  // in wire order, empty strings left out as Avahi does
   };
 
-  /// Also keeps, for `window` from now, the SRV and TXT records of services of `type` heard on
-  /// the link, listening meanwhile even if no type is watched; a later call extends the window.
-  /// So that a burst of new services of an exported type need not wait for avahi-daemon's
-  /// resolver each (BENCHMARKS.md, "Exports described by the link, imports handed over after the
-  /// burst").
-  void describe(const std::string& type, std::chrono::milliseconds window);
+  /// From now on keeps the SRV and TXT records of services of `type` heard on the link (each for
+  /// a few seconds), and reports its services as watch() does; idempotent. So that new services
+  /// of an exported type, a burst of them too, need not wait for avahi-daemon to list them and
+  /// resolve each (BENCHMARKS.md, "Exports described by the link, imports handed over after the
+  /// burst", and "Exports heard on the link").
+  void describe(const std::string& type);
+  /// Stops describing `type`, and forgets what was heard of it.
+  void undescribe(const std::string& type);
   /// Reads now what waits in the sockets' buffers: the loop may have been held (a call that
   /// waits for avahi-daemon) while the daemon went on reading the same datagrams.
   void readPending();
-  /// The service `name` of `type` in domain "local" as last heard on this interface and family
-  /// while describing, if both its SRV and TXT records were heard and not said goodbye to.
+  /// The service `name` of `type` in domain "local" as last heard on this interface, over either
+  /// address family, if its type is described and both its SRV and TXT records were heard in
+  /// the last seconds and not said goodbye to.
   std::optional<Description> described(const std::string& name, const std::string& type,
-                                       int ifindex, int family) const;
+                                       int ifindex) const;
 
  private:
   struct Impl;

@@ -319,9 +319,11 @@ TEST_CASE("a response reads back: compressed PTR and SRV targets, TXT data, good
                 *txt));
   REQUIRE(r.add(wire::Labels{"hosta", "local"}, 1, true, 120, wire::Bytes{198, 18, 0, 1}));
 
-  auto records = wire::parseMessage(r.bytes().data(), r.bytes().size());
-  REQUIRE(records);
-  REQUIRE(records->size() == 5);
+  auto message = wire::parseMessage(r.bytes().data(), r.bytes().size());
+  REQUIRE(message);
+  CHECK(message->skipped == 0);
+  const auto* records = &message->records;
+  REQUIRE(records->size() == 4);
   CHECK((*records)[0].name == wire::Labels{"_daap", "_tcp", "local"});
   CHECK((*records)[0].ttl == 4500);
   CHECK((*records)[0].target == wire::Labels{"Toms Music", "_daap", "_tcp", "local"});
@@ -332,10 +334,7 @@ TEST_CASE("a response reads back: compressed PTR and SRV targets, TXT data, good
   CHECK((*records)[2].target == wire::Labels{"Gone", "_daap", "_tcp", "local"});
   CHECK((*records)[3].type == wire::kTypeTxt);
   CHECK((*records)[3].txt == *txt);
-  // Other types' data is not kept.
-  CHECK((*records)[4].type == 1);
-  CHECK((*records)[4].target.empty());
-  CHECK((*records)[4].txt.empty());
+  // Records of other types (the A record) are left out.
   // The PTR and SRV targets were compressed against the names written before them.
   CHECK(r.bytes().size() < 200);
 }
@@ -344,7 +343,7 @@ TEST_CASE("a query yields no records, questions are skipped in a response") {
   wire::Bytes query{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, '_', 'd', 'a', 'a', 'p', 0, 0, 12, 0, 1};
   auto none = wire::parseMessage(query.data(), query.size());
   REQUIRE(none);
-  CHECK(none->empty());
+  CHECK(none->records.empty());
 
   // A unicast response repeats the question; its answer's owner points back into it.
   wire::Bytes answer{0,    0,   0x84, 0,  0,  1, 0, 1, 0, 0,  0, 0,  // header
@@ -353,9 +352,9 @@ TEST_CASE("a query yields no records, questions are skipped in a response") {
                      1,    'y', 0xC0, 12};                           // y.x.
   auto one = wire::parseMessage(answer.data(), answer.size());
   REQUIRE(one);
-  REQUIRE(one->size() == 1);
-  CHECK((*one)[0].name == wire::Labels{"x"});
-  CHECK((*one)[0].target == wire::Labels{"y", "x"});
+  REQUIRE(one->records.size() == 1);
+  CHECK(one->records[0].name == wire::Labels{"x"});
+  CHECK(one->records[0].target == wire::Labels{"y", "x"});
 }
 
 TEST_CASE("malformed messages are rejected with where it went wrong") {
@@ -379,16 +378,6 @@ TEST_CASE("malformed messages are rejected with where it went wrong") {
   // Record data longer than the message.
   reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 9, 0},
          "record data at offset 23");
-  // A PTR whose target leaves its record data.
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 2, 3, 'a'},
-         "PTR record");
-  // An SRV record too short for its port, and one whose target leaves its record data.
-  reject(
-      {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 33, 0, 1, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 1},
-      "SRV record at offset 23 is too short");
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 33, 0,
-          1, 0, 0,    0, 1, 0, 8, 0, 0, 0, 0, 0, 1, 3, 'a'},
-         "SRV record");
   // A name of five 60-byte labels: more than 255 bytes.
   wire::Bytes longName{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0};
   for (int i = 0; i < 5; ++i) {
@@ -397,4 +386,35 @@ TEST_CASE("malformed messages are rejected with where it went wrong") {
   }
   longName.push_back(0);
   reject(longName, "longer than 255 bytes");
+}
+
+TEST_CASE(
+    "a PTR or SRV record whose data does not read is left out, the rest of its message kept") {
+  // Three answers: x. PTR "a" whose label leaves the record data, x. SRV too short for its port,
+  // x. SRV whose target leaves its record data; then x. PTR y.x.
+  wire::Bytes m{0,    0,   0x84, 0,  0,  0, 0, 4,   0, 0,  0, 0,     // header, 4 answers
+                1,    'x', 0,    0,  12, 0, 1, 0,   0, 0,  1, 0, 2,  // x. PTR, 2 bytes of data:
+                3,    'a',                                           //   a label of 3 in 2 bytes
+                0xC0, 12,  0,    33, 0,  1, 0, 0,   0, 1,  0, 6,     // x. SRV, 6 bytes:
+                0,    0,   0,    0,  0,  1,                          //   no room for a target
+                0xC0, 12,  0,    33, 0,  1, 0, 0,   0, 1,  0, 8,     // x. SRV, 8 bytes:
+                0,    0,   0,    0,  0,  1, 3, 'a',  //   a target label of 3 in 2 bytes
+                0xC0, 12,  0,    12, 0,  1, 0, 0,   0, 10, 0, 4,  // x. PTR, TTL 10, 4 bytes:
+                1,    'y', 0xC0, 12};                             //   y.x.
+  auto message = wire::parseMessage(m.data(), m.size());
+  REQUIRE(message);
+  CHECK(message->skipped == 3);
+  CHECK_MESSAGE(message->whySkipped.find("PTR record") != std::string::npos, message->whySkipped);
+  REQUIRE(message->records.size() == 1);
+  CHECK(message->records[0].ttl == 10);
+  CHECK(message->records[0].target == wire::Labels{"y", "x"});
+
+  // The SRV record alone: said why, and where.
+  wire::Bytes srv{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 33,
+                  0, 1, 0,    0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 1};
+  auto alone = wire::parseMessage(srv.data(), srv.size());
+  REQUIRE(alone);
+  CHECK(alone->records.empty());
+  CHECK(alone->skipped == 1);
+  CHECK(alone->whySkipped == "SRV record at offset 23 is too short");
 }
