@@ -644,11 +644,19 @@ struct Link::Impl {
 
   void awaitDescription(Browsed& b) {
     b.awaitingDescription = true;
-    describeQueue.emplace_back(std::chrono::steady_clock::now() + kDescribeWait, b.key);
-    if (!describeTimer)
-      describeTimer = loop.timer([this] { describeTimedOut(); });
-    if (!describeTimer->armed())
-      describeTimer->arm(kDescribeWait);
+    queueDue(describeQueue, describeTimer, kDescribeWait, b.key, [this] { describeTimedOut(); });
+  }
+
+  // `key` is due `delay` from now in `queue`, whose `timer` (calling `fire`) is armed if idle.
+  template <typename Fire>
+  void queueDue(std::deque<std::pair<std::chrono::steady_clock::time_point, ServiceKey>>& queue,
+                std::unique_ptr<EventLoop::Timer>& timer, std::chrono::milliseconds delay,
+                const ServiceKey& key, Fire fire) {
+    queue.emplace_back(std::chrono::steady_clock::now() + delay, key);
+    if (!timer)
+      timer = loop.timer(std::move(fire));
+    if (!timer->armed())
+      timer->arm(delay);
   }
 
   // The link has not described these in time: resolvers.
@@ -1067,11 +1075,7 @@ struct Link::Impl {
 
   void scheduleFollow(Browsed& b) {
     b.followQueued = true;
-    followQueue.emplace_back(std::chrono::steady_clock::now() + kFollowDelay, b.key);
-    if (!followTimer)
-      followTimer = loop.timer([this] { startFollowing(); });
-    if (!followTimer->armed())
-      followTimer->arm(kFollowDelay);
+    queueDue(followQueue, followTimer, kFollowDelay, b.key, [this] { startFollowing(); });
   }
 
   void startFollowing() {
