@@ -424,6 +424,8 @@ struct Link::Impl {
     // Closing the connections frees every service group in the daemon.
     pendingFrees.clear();
     followQueue.clear();
+    describeQueue.clear();
+    describeTimer.reset();
     entryGroups.reset();
     for (auto& [_, t] : types) {
       for (auto& [b, slot] : t.browsers)
@@ -447,6 +449,7 @@ struct Link::Impl {
       b.resolverSlot = -1;
       b.follower = 0;  // entryGroups.reset() ended it
       b.followQueued = false;
+      b.awaitingDescription = false;
       b.sightings.clear();
       b.retry.reset();
       b.retryDelay = std::chrono::milliseconds(0);
@@ -944,10 +947,16 @@ struct Link::Impl {
         continue;
       }
       if (t != types.end() && t->second.exported) {
-        log::info(kTag, describe(key), " was heard on the link but avahi-daemon has not listed it",
-                  " in ", kConfirmWait.count(), " s; not exported");
-        if (notListed.size() < kMaxBrowsedPerType)
-          notListed.insert_or_assign(key, now + kNotListedFor);
+        auto b = browsed.find(key);
+        if (b != browsed.end() && b->second.sightings.size() == 1 &&
+            b->second.sightings.contains(where)) {
+          // Heard only there, and the browser has listed it nowhere.
+          log::info(kTag, describe(key), " was heard on the link but avahi-daemon has not ",
+                    "listed it in ", kConfirmWait.count(), " s; not exported");
+          std::erase_if(notListed, [now](const auto& n) { return n.second <= now; });
+          if (notListed.size() < kMaxBrowsedPerType)
+            notListed.insert_or_assign(key, now + kNotListedFor);
+        }
       }
       unsighted(key, where);
     }

@@ -219,14 +219,18 @@ struct LinkWatch::Impl {
     }
     if (it != heard.end() && it->second.complete())
       return;
+    auto now = std::chrono::steady_clock::now();
     if (it == heard.end()) {
+      if (heard.size() >= kMaxDescribed)
+        forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
       if (heard.size() >= kMaxDescribed)
         return;
       it = heard.emplace(std::move(key), Heard{}).first;
       if (!sweep->armed())
         sweep->arm(kDescribedAge);
-      it->second.at = std::chrono::steady_clock::now();
     }
+    if (!it->second.srv && !it->second.txt)
+      it->second.at = now;  // nothing heard yet that could be stale
     it->second.ptr = Heard::Ptr{name, family, ttl};
   }
 
