@@ -232,6 +232,12 @@ Result<ReceivedMessage> parseMessage(const std::uint8_t* data, std::size_t size)
   ReceivedMessage message;
   if ((data[2] & 0x80) == 0)
     return message;  // a query
+  // RFC 6762 section 18.3 and 18.11: a non-zero OPCODE or RCODE is silently ignored (as
+  // avahi-daemon does), so nothing is taken from a message the daemon would not take.
+  if ((data[2] & 0x78) != 0)
+    return fail("OPCODE " + std::to_string((data[2] >> 3) & 0x0F) + " is not 0");
+  if ((data[3] & 0x0F) != 0)
+    return fail("RCODE " + std::to_string(data[3] & 0x0F) + " is not 0");
   std::size_t questions = read16(data + 4);
   std::size_t count = std::size_t{read16(data + 6)} + read16(data + 8) + read16(data + 10);
   std::size_t pos = 12;

@@ -78,8 +78,8 @@ struct ReceivedMessage {
 /// skipped). Names may be compressed
 /// (RFC 1035 section 4.1.4); a pointer must point before the name, or the part of it, that it ends,
 /// so pointers cannot loop. Fails, saying what and at which offset, on a message longer than
-/// kMaxMessage, a record or name running past the end, a label over 63 bytes, a name over 255 bytes
-/// or a bad pointer. A PTR or SRV record whose data alone is wrong (the record's length still
+/// kMaxMessage, a non-zero OPCODE or RCODE (RFC 6762 sections 18.3 and 18.11), a record or name
+/// running past the end, a label over 63 bytes, a name over 255 bytes or a bad pointer. A PTR or SRV record whose data alone is wrong (the record's length still
 /// says where the next one starts) is left out and counted; the others are kept: one host's bad
 /// record costs no other host's in the same datagram.
 Result<ReceivedMessage> parseMessage(const std::uint8_t* data, std::size_t size);

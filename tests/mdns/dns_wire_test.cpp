@@ -364,6 +364,9 @@ TEST_CASE("malformed messages are rejected with where it went wrong") {
     CHECK_MESSAGE(r.error().find(what) != std::string::npos, r.error());
   };
   reject({0, 0, 0x84, 0}, "shorter than its header");
+  // A response with OPCODE 1 (an inverse query), one with RCODE 3 (NXDOMAIN): ignored in mDNS.
+  reject({0, 0, 0x8C, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "OPCODE 1 is not 0");
+  reject({0, 0, 0x84, 3, 0, 0, 0, 0, 0, 0, 0, 0}, "RCODE 3 is not 0");
   reject(wire::Bytes(wire::kMaxMessage + 1, 0), "exceeds 9000");
   // One answer announced, none there.
   reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0}, "runs past the end");
