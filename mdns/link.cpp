@@ -869,8 +869,8 @@ struct Link::Impl {
     if (known) {
       // Listed by the browser before the link described it (kDescribeWait).
       Browsed& b = browsed.at(key);
-      if (b.awaitingDescription && describedByLink(b))
-        b.awaitingDescription = false;
+      if (b.awaitingDescription)
+        describedByLink(b);  // resolved() ends the wait
       return;
     }
     // One of our own imports (the browser tells those), or not described (yet: LinkWatch

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -148,13 +149,7 @@ struct LinkWatch::Impl {
   void keep(const wire::ReceivedRecord& r, int ifindex) {
     if (r.name.size() != 4 || !sameName(r.name[3], "local"))
       return;
-    auto type = describing.end();
-    for (auto d = describing.begin(); d != describing.end(); ++d) {
-      if (isType(d->first, r.name[1], r.name[2])) {
-        type = d;
-        break;
-      }
-    }
+    auto type = describedType(r.name[1], r.name[2]);
     if (type == describing.end() || !usableInstanceName(r.name[0]))
       return;
     DescribedKey key{ifindex, foldCase(r.name[0]), type->first};
@@ -174,23 +169,15 @@ struct LinkWatch::Impl {
                  " ignored: a string runs past its end (", rejected, " rejected so far)");
       return;
     }
-    if (it == heard.end() && heard.size() >= kMaxDescribed) {
-      forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
-      it = heard.find(key);
-    }
     std::size_t before = it != heard.end() && it->second.txt ? it->second.txt->size() : 0;
     std::size_t after = r.type == wire::kTypeTxt ? r.txt.size() : before;
-    if ((it == heard.end() && heard.size() >= kMaxDescribed) ||
-        heardBytes - before + after > kMaxDescribedBytes) {
+    if (heardBytes - before + after <= kMaxDescribedBytes && it == heard.end())
+      it = add(std::move(key), now);
+    if (it == heard.end() || heardBytes - before + after > kMaxDescribedBytes) {
       ++notKept;
       log::debug(kTag, "SRV/TXT of ", r.name[0], " not kept: ", heard.size(), " services and ",
                  heardBytes, " bytes of TXT described already (", notKept, " so far)");
       return;
-    }
-    if (it == heard.end()) {
-      it = heard.emplace(std::move(key), Heard{}).first;
-      if (!sweep->armed())
-        sweep->arm(kDescribedAge);
     }
     it->second.at = now;
     if (r.type == wire::kTypeSrv) {
@@ -206,11 +193,25 @@ struct LinkWatch::Impl {
     }
   }
 
+  // A new entry in `heard`, where there is room (stale entries make room), or heard.end().
+  std::map<DescribedKey, Heard>::iterator add(DescribedKey key,
+                                              std::chrono::steady_clock::time_point now) {
+    if (heard.size() >= kMaxDescribed)
+      forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
+    if (heard.size() >= kMaxDescribed)
+      return heard.end();
+    if (!sweep->armed())
+      sweep->arm(kDescribedAge);
+    auto it = heard.emplace(std::move(key), Heard{}).first;
+    it->second.at = now;
+    return it;
+  }
+
   // A PTR record of a described type's service whose SRV and TXT have not all been heard: they
   // may follow in the next datagram.
-  void awaitDescription(const std::string& name, const std::string& type, int ifindex, int family,
+  void awaitDescription(const std::string& name, const std::string& folded, int ifindex, int family,
                         std::uint32_t ttl) {
-    DescribedKey key{ifindex, foldCase(name), foldCase(type)};
+    DescribedKey key{ifindex, foldCase(name), folded};
     auto it = heard.find(key);
     if (ttl == 0) {
       if (it != heard.end())
@@ -220,15 +221,8 @@ struct LinkWatch::Impl {
     if (it != heard.end() && it->second.complete())
       return;
     auto now = std::chrono::steady_clock::now();
-    if (it == heard.end()) {
-      if (heard.size() >= kMaxDescribed)
-        forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
-      if (heard.size() >= kMaxDescribed)
-        return;
-      it = heard.emplace(std::move(key), Heard{}).first;
-      if (!sweep->armed())
-        sweep->arm(kDescribedAge);
-    }
+    if (it == heard.end() && (it = add(std::move(key), now)) == heard.end())
+      return;
     if (!it->second.srv && !it->second.txt)
       it->second.at = now;  // nothing heard yet that could be stale
     it->second.ptr = Heard::Ptr{name, family, ttl};
@@ -373,26 +367,29 @@ struct LinkWatch::Impl {
       }
       // A TTL with its top bit set counts as 0 (RFC 2181 section 8).
       std::uint32_t ttl = (r.ttl & 0x80000000U) != 0 ? 0 : r.ttl;
-      const std::string* type = reportedType(r.name[0], r.name[1]);
-      if (type == nullptr)
-        continue;
-      if (describing.contains(foldCase(*type)))
-        awaitDescription(r.target[0], *type, ifindex, family, ttl);
-      seen(r.target[0], *type, ifindex, family, ttl);
+      if (const std::string* type = watchedType(r.name[0], r.name[1])) {
+        seen(r.target[0], *type, ifindex, family, ttl);
+      } else if (auto d = describedType(r.name[0], r.name[1]); d != describing.end()) {
+        awaitDescription(r.target[0], d->first, ifindex, family, ttl);
+        seen(r.target[0], d->second, ifindex, family, ttl);
+      }
     }
   }
 
-  // The type "_daap._tcp" as watch() or describe() was given it, if its services are reported.
-  const std::string* reportedType(const std::string& service, const std::string& proto) const {
+  // The watched type "_daap._tcp" (as watch() was given it) of these labels, if any.
+  const std::string* watchedType(std::string_view service, std::string_view proto) const {
     for (const std::string& type : types) {
       if (isType(type, service, proto))
         return &type;
     }
-    for (const auto& [folded, type] : describing) {
-      if (isType(folded, service, proto))
-        return &type;
-    }
     return nullptr;
+  }
+
+  // The described type of these labels, if any: lower case, as describe() was given it.
+  std::map<std::string, std::string>::const_iterator describedType(std::string_view service,
+                                                                   std::string_view proto) const {
+    return std::find_if(describing.begin(), describing.end(),
+                        [&](const auto& d) { return isType(d.first, service, proto); });
   }
 
   // "_daap._tcp" is "_daap" and "_tcp" (RFC 6762 section 16: ASCII case does not count).
