@@ -79,12 +79,10 @@ std::optional<std::string> base64Decode(std::string_view text) {
   return out;
 }
 
-bool isCleanUtf8(std::string_view text) {
+bool isUtf8(std::string_view text, bool (*refused)(std::uint32_t codePoint)) {
   std::size_t i = 0;
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f)
-      return false;
     std::size_t len = c < 0x80           ? 1
                       : (c >> 5) == 0x6  ? 2
                       : (c >> 4) == 0xe  ? 3
@@ -101,12 +99,16 @@ bool isCleanUtf8(std::string_view text) {
     }
     // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
     if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || refused(cp)) {
       return false;
     }
     i += len;
   }
   return true;
+}
+
+bool isCleanUtf8(std::string_view text) {
+  return isUtf8(text, [](std::uint32_t cp) { return cp < 0x20 || cp == 0x7f; });
 }
 
 }  // namespace z2z

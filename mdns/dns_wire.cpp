@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <optional>
 
+#include "z2z/config/encoding.hpp"
+
 namespace z2z::mdns::wire {
 
 Result<Labels> splitPlain(std::string_view dotted) {
@@ -175,6 +177,17 @@ std::uint16_t read16(const std::uint8_t* p) {
   return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
 }
 
+// What avahi-daemon 0.8 takes from a response is what its browsers can list, so a name is read
+// as it reads one (avahi-core/dns.c, avahi-common/domain.c): at most 127 labels and pointers,
+// pointers past the header, each label UTF-8 without NUL or noncharacters. (Its limit of 1013
+// characters once escaped is not reached within 255 bytes: at most 1003, four labels of 250
+// bytes among them, each byte written "\DDD".)
+constexpr int kMaxNameSteps = 127;
+
+bool refusedByAvahi(std::uint32_t cp) {
+  return cp == 0 || (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
+}
+
 // Reads the name at `pos`; `next` is where the data after it starts. Each pointer must point
 // before where the name, or the part reached by the previous pointer, began: the places jumped
 // to only go down, so following them always ends.
@@ -187,7 +200,7 @@ Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t 
   std::size_t wire = 1;  // the closing zero
   bool jumped = false;
   std::size_t bound = pos;
-  for (;;) {
+  for (int step = 0; step < kMaxNameSteps; ++step) {
     if (pos >= size)
       return fail("name at offset " + std::to_string(pos) + " runs past the end");
     std::uint8_t len = data[pos];
@@ -195,7 +208,7 @@ Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t 
       if (pos + 1 >= size)
         return fail("pointer at offset " + std::to_string(pos) + " runs past the end");
       std::size_t to = static_cast<std::size_t>(read16(data + pos) & 0x3FFF);
-      if (to >= bound)
+      if (to >= bound || to < 12)
         return fail("pointer at offset " + std::to_string(pos) + " does not point back");
       if (!jumped)
         next = pos + 2;
@@ -215,10 +228,113 @@ Result<Labels> readName(const std::uint8_t* data, std::size_t size, std::size_t 
     wire += 1 + len;
     if (wire > 255)
       return fail("name at offset " + std::to_string(pos) + " is longer than 255 bytes");
+    std::string_view label(reinterpret_cast<const char*>(data + pos + 1), len);
+    if (!isUtf8(label, refusedByAvahi))
+      return fail("label at offset " + std::to_string(pos) + " is not UTF-8 or holds a NUL");
     if (keep)
-      labels.emplace_back(reinterpret_cast<const char*>(data + pos + 1), len);
+      labels.emplace_back(label);
     pos += 1 + len;
   }
+  return fail("name at offset " + std::to_string(pos) + " has more than " +
+              std::to_string(kMaxNameSteps) + " labels and pointers");
+}
+
+// Record types whose data avahi-daemon reads (and rejects the record if it cannot).
+constexpr std::uint16_t kTypeA = 1;
+constexpr std::uint16_t kTypeNs = 2;
+constexpr std::uint16_t kTypeCname = 5;
+constexpr std::uint16_t kTypeHinfo = 13;
+constexpr std::uint16_t kTypeAaaa = 28;
+constexpr std::uint16_t kClassIn = 1;
+
+// Reads the record at `pos` and moves `pos` past it. Checks what avahi-daemon checks of every
+// record (its names, the data of the types it reads); returns an empty record (type 0) for one
+// that is well-formed but not kept: any type but PTR, SRV and TXT, or a class other than IN,
+// which avahi-daemon's browsers never ask for.
+Result<ReceivedRecord> readRecord(const std::uint8_t* data, std::size_t size, std::size_t& pos) {
+  ReceivedRecord r;
+  std::size_t start = pos;
+  auto owner = readName(data, size, start, pos, false);
+  if (!owner)
+    return fail(owner.error());
+  if (pos + 10 > size)
+    return fail("record at offset " + std::to_string(pos) + " runs past the end");
+  std::uint16_t type = read16(data + pos);
+  std::uint16_t cls = read16(data + pos + 2) & 0x7FFF;  // without the cache-flush bit
+  r.ttl = (std::uint32_t{read16(data + pos + 4)} << 16) | read16(data + pos + 6);
+  std::size_t length = read16(data + pos + 8);
+  std::size_t rdata = pos + 10;
+  std::size_t end = rdata + length;
+  if (end > size)
+    return fail("record data at offset " + std::to_string(rdata) + " runs past the end");
+  pos = end;
+  auto what = [&](const char* kind) {
+    return std::string(kind) + " record at offset " + std::to_string(rdata);
+  };
+  // A name that must fill the record data from `at` on.
+  auto nameToEnd = [&](const char* kind, std::size_t at) -> Result<Labels> {
+    std::size_t after = 0;
+    auto name = readName(data, end, at, after);
+    if (!name)
+      return fail(std::string(kind) + " record: " + name.error());
+    if (after != end)
+      return fail(what(kind) + " has data after its name");
+    return name;
+  };
+  switch (type) {
+    case kTypePtr:
+    case kTypeNs:
+    case kTypeCname: {
+      auto target = nameToEnd(type == kTypePtr ? "PTR" : type == kTypeNs ? "NS" : "CNAME", rdata);
+      if (!target)
+        return fail(target.error());
+      r.target = std::move(*target);
+      break;
+    }
+    case kTypeSrv: {
+      // Priority and weight, then the port and the target (RFC 2782).
+      if (length < 7)
+        return fail(what("SRV") + " is too short");
+      r.port = read16(data + rdata + 4);
+      auto target = nameToEnd("SRV", rdata + 6);
+      if (!target)
+        return fail(target.error());
+      r.target = std::move(*target);
+      break;
+    }
+    case kTypeTxt: {
+      for (std::size_t i = rdata; i < end; i += 1 + data[i]) {
+        if (i + 1 + data[i] > end)
+          return fail(what("TXT") + ": a string runs past the end of the record");
+      }
+      r.txt.assign(data + rdata, data + end);
+      break;
+    }
+    case kTypeHinfo: {
+      std::size_t i = rdata;
+      for (int k = 0; k < 2 && i <= end; ++k)
+        i = i < end ? i + 1 + data[i] : end + 1;
+      if (i != end)
+        return fail(what("HINFO") + " is not two strings");
+      break;
+    }
+    case kTypeA:
+    case kTypeAaaa:
+      if (length != (type == kTypeA ? 4U : 16U))
+        return fail(what(type == kTypeA ? "A" : "AAAA") + " has " + std::to_string(length) +
+                    " bytes of data");
+      break;
+    default:
+      break;
+  }
+  if ((type != kTypePtr && type != kTypeSrv && type != kTypeTxt) || cls != kClassIn)
+    return ReceivedRecord{};
+  auto name = readName(data, size, start, start);  // checked above: now kept
+  if (!name)
+    return fail(name.error());
+  r.name = std::move(*name);
+  r.type = type;
+  return r;
 }
 
 }  // namespace
@@ -238,72 +354,31 @@ Result<ReceivedMessage> parseMessage(const std::uint8_t* data, std::size_t size)
     return fail("OPCODE " + std::to_string((data[2] >> 3) & 0x0F) + " is not 0");
   if ((data[3] & 0x0F) != 0)
     return fail("RCODE " + std::to_string(data[3] & 0x0F) + " is not 0");
+  // avahi-daemon also drops a response with questions (RFC 6762 section 6 has them ignored),
+  // without answers, or with authority records (avahi-core/server.c, dispatch_packet).
   std::size_t questions = read16(data + 4);
-  std::size_t count = std::size_t{read16(data + 6)} + read16(data + 8) + read16(data + 10);
+  std::size_t answers = read16(data + 6);
+  std::size_t authority = read16(data + 8);
+  if (questions != 0)
+    return fail("response with questions (QDCOUNT " + std::to_string(questions) + ")");
+  if (answers == 0)
+    return fail("response without answers (ANCOUNT 0)");
+  if (authority != 0)
+    return fail("response with authority records (NSCOUNT " + std::to_string(authority) + ")");
+  std::size_t count = answers + read16(data + 10);
   std::size_t pos = 12;
-  for (std::size_t i = 0; i < questions; ++i) {
-    auto name = readName(data, size, pos, pos);
-    if (!name)
-      return fail(name.error());
-    if (pos + 4 > size)
-      return fail("question at offset " + std::to_string(pos) + " runs past the end");
-    pos += 4;
-  }
   // Each record takes at least 11 bytes: a bound on what is reserved.
   message.records.reserve(std::min(count, (size - pos) / 11));
-  auto skip = [&message](std::string why) {
-    if (message.skipped++ == 0)
-      message.whySkipped = std::move(why);
-  };
   for (std::size_t i = 0; i < count; ++i) {
-    ReceivedRecord r;
-    // The owner's labels are kept for the types whose data is kept (the type follows the name).
-    std::size_t start = pos;
-    auto name = readName(data, size, pos, pos, false);
-    if (!name)
-      return fail(name.error());
-    if (pos + 10 > size)
-      return fail("record at offset " + std::to_string(pos) + " runs past the end");
-    r.type = read16(data + pos);
-    r.ttl = (std::uint32_t{read16(data + pos + 4)} << 16) | read16(data + pos + 6);
-    std::size_t length = read16(data + pos + 8);
-    std::size_t rdata = pos + 10;
-    if (rdata + length > size)
-      return fail("record data at offset " + std::to_string(rdata) + " runs past the end");
-    pos = rdata + length;
-    if (r.type != kTypePtr && r.type != kTypeSrv && r.type != kTypeTxt)
-      continue;
-    std::size_t after = 0;
-    auto owner = readName(data, size, start, after);  // checked above: now kept
-    if (!owner)
-      return fail(owner.error());
-    r.name = std::move(*owner);
-    if (r.type == kTypePtr) {
-      std::size_t end = 0;
-      auto target = readName(data, rdata + length, rdata, end);
-      if (!target) {
-        skip("PTR record: " + target.error());
-        continue;
-      }
-      r.target = std::move(*target);
-    } else if (r.type == kTypeSrv) {
-      // Priority and weight, then the port and the target (RFC 2782).
-      if (length < 7) {
-        skip("SRV record at offset " + std::to_string(rdata) + " is too short");
-        continue;
-      }
-      r.port = read16(data + rdata + 4);
-      std::size_t end = 0;
-      auto target = readName(data, rdata + length, rdata + 6, end);
-      if (!target) {
-        skip("SRV record: " + target.error());
-        continue;
-      }
-      r.target = std::move(*target);
-    } else if (r.type == kTypeTxt) {
-      r.txt.assign(data + rdata, data + rdata + length);
+    auto r = readRecord(data, size, pos);
+    if (!r) {
+      // avahi-daemon stops at a record it cannot read and keeps those before it.
+      message.skipped = count - i;
+      message.whySkipped = r.error();
+      break;
     }
-    message.records.push_back(std::move(r));
+    if (r->type != 0)
+      message.records.push_back(std::move(*r));
   }
   return message;
 }

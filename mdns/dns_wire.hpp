@@ -69,19 +69,25 @@ struct ReceivedRecord {
 /// A response's records that read, and those left out.
 struct ReceivedMessage {
   std::vector<ReceivedRecord> records;
-  std::size_t skipped = 0;  // PTR and SRV records whose data did not read
-  std::string whySkipped;   // what was wrong with the first of them, and where
+  std::size_t skipped = 0;  // records not read: the first that did not, and all after it
+  std::string whySkipped;   // what was wrong with it, and where
 };
 
-/// Reads the answer, authority and additional records of a DNS response message (QR set);
-/// a query yields none. Keeps PTR, SRV and TXT records only (the others are checked and
-/// skipped). Names may be compressed
-/// (RFC 1035 section 4.1.4); a pointer must point before the name, or the part of it, that it ends,
-/// so pointers cannot loop. Fails, saying what and at which offset, on a message longer than
-/// kMaxMessage, a non-zero OPCODE or RCODE (RFC 6762 sections 18.3 and 18.11), a record or name
-/// running past the end, a label over 63 bytes, a name over 255 bytes or a bad pointer. A PTR or SRV record whose data alone is wrong (the record's length still
-/// says where the next one starts) is left out and counted; the others are kept: one host's bad
-/// record costs no other host's in the same datagram.
+/// Reads the answer and additional records of a DNS response message (QR set); a query yields
+/// none. Takes from a message what avahi-daemon 0.8 takes, and nothing more, so that a service
+/// heard here is one the daemon's browser lists: the daemon is what confirms an export.
+/// Keeps the PTR, SRV and TXT records of class IN (the others are checked and skipped).
+/// Names may be compressed (RFC 1035 section 4.1.4); a pointer must point past the header and
+/// before the name, or the part of it, that it ends, so pointers cannot loop.
+/// Fails, saying what, on a message longer than kMaxMessage, a non-zero OPCODE or RCODE
+/// (RFC 6762 sections 18.3 and 18.11), and on a response with questions, authority records or
+/// no answers (the daemon drops such a response whole).
+/// Stops at the first record that does not read, as the daemon does, keeping those before it:
+/// one running past the end; a name with a label over 63 bytes, over 255 bytes, over 127 labels
+/// and pointers, with a bad pointer, or with a label that is not UTF-8 or holds a NUL (or a
+/// noncharacter); PTR, NS,
+/// CNAME or SRV data that is not a name filling the rest of the record; TXT or HINFO data whose
+/// strings do not fill it; A or AAAA data of another size.
 Result<ReceivedMessage> parseMessage(const std::uint8_t* data, std::size_t size);
 
 /// A Multicast DNS response message (RFC 6762 section 18) being filled with answers: ID 0, QR

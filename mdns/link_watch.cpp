@@ -46,7 +46,8 @@ using wire::sameName;
 
 // An instance name as DNS-SD has them (RFC 6763 section 4.1.1): UTF-8 without NUL. Older devices
 // send Latin-1; avahi-daemon cannot list such a service, and libdbus aborts the process that
-// passes one on.
+// passes one on. wire::parseMessage already stops at such a label, as avahi-daemon does; this
+// is the guard at the edge to D-Bus.
 bool usableInstanceName(const std::string& name) {
   return !name.empty() && name.find('\0') == std::string::npos &&
          dbus_validate_utf8(name.c_str(), nullptr);

@@ -339,23 +339,44 @@ TEST_CASE("a response reads back: compressed PTR and SRV targets, TXT data, good
   CHECK(r.bytes().size() < 200);
 }
 
-TEST_CASE("a query yields no records, questions are skipped in a response") {
+TEST_CASE("a query yields no records; a response with questions is rejected, as avahi does") {
   wire::Bytes query{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, '_', 'd', 'a', 'a', 'p', 0, 0, 12, 0, 1};
   auto none = wire::parseMessage(query.data(), query.size());
   REQUIRE(none);
   CHECK(none->records.empty());
 
-  // A unicast response repeats the question; its answer's owner points back into it.
+  // A unicast response repeats the question: avahi-daemon drops such a response whole.
   wire::Bytes answer{0,    0,   0x84, 0,  0,  1, 0, 1, 0, 0,  0, 0,  // header
                      1,    'x', 0,    0,  12, 0, 1,                  // question x. PTR
                      0xC0, 12,  0,    12, 0,  1, 0, 0, 0, 10, 0, 4,  // x. PTR TTL 10
                      1,    'y', 0xC0, 12};                           // y.x.
   auto one = wire::parseMessage(answer.data(), answer.size());
-  REQUIRE(one);
-  REQUIRE(one->records.size() == 1);
-  CHECK(one->records[0].name == wire::Labels{"x"});
-  CHECK(one->records[0].target == wire::Labels{"y", "x"});
+  REQUIRE_FALSE(one);
+  CHECK(one.error() == "response with questions (QDCOUNT 1)");
 }
+
+namespace {
+
+const wire::Bytes kResponseHeader{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+
+// A response of one answer, `record`.
+wire::Bytes response(const wire::Bytes& record) {
+  wire::Bytes m = kResponseHeader;
+  m.insert(m.end(), record.begin(), record.end());
+  return m;
+}
+
+// Parses `m`, which reads up to a record that stops it: none of its records kept, the first
+// `count` left out, the reason containing `what`.
+void stops(const wire::Bytes& m, std::size_t count, const std::string& what) {
+  auto r = wire::parseMessage(m.data(), m.size());
+  REQUIRE_MESSAGE(r, r.error());
+  CHECK(r->records.empty());
+  CHECK(r->skipped == count);
+  CHECK_MESSAGE(r->whySkipped.find(what) != std::string::npos, r->whySkipped);
+}
+
+}  // namespace
 
 TEST_CASE("malformed messages are rejected with where it went wrong") {
   auto reject = [](const wire::Bytes& m, const std::string& what) {
@@ -365,59 +386,115 @@ TEST_CASE("malformed messages are rejected with where it went wrong") {
   };
   reject({0, 0, 0x84, 0}, "shorter than its header");
   // A response with OPCODE 1 (an inverse query), one with RCODE 3 (NXDOMAIN): ignored in mDNS.
-  reject({0, 0, 0x8C, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "OPCODE 1 is not 0");
-  reject({0, 0, 0x84, 3, 0, 0, 0, 0, 0, 0, 0, 0}, "RCODE 3 is not 0");
+  reject({0, 0, 0x8C, 0, 0, 0, 0, 1, 0, 0, 0, 0}, "OPCODE 1 is not 0");
+  reject({0, 0, 0x84, 3, 0, 0, 0, 1, 0, 0, 0, 0}, "RCODE 3 is not 0");
   reject(wire::Bytes(wire::kMaxMessage + 1, 0), "exceeds 9000");
+  // Without answers (only additional records), or with authority records: avahi-daemon drops it.
+  reject({0, 0, 0x84, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 1, 0},
+         "without answers (ANCOUNT 0)");
+  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 1, 0, 0}, "authority records (NSCOUNT 1)");
+}
+
+TEST_CASE("a record that does not read stops the message, as it stops avahi-daemon") {
   // One answer announced, none there.
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0}, "runs past the end");
-  // A pointer to itself, and one pointing forward.
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xC0, 12}, "does not point back");
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xC0, 20, 0, 0}, "does not point back");
+  stops(kResponseHeader, 1, "runs past the end");
+  // A pointer to itself, one pointing forward, one into the header.
+  stops(response({0xC0, 12}), 1, "does not point back");
+  stops(response({0xC0, 20, 0, 0}), 1, "does not point back");
+  stops(response({0xC0, 2}), 1, "does not point back");
   // A label and then a pointer back to it: a loop.
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 'a', 0xC0, 12}, "does not point back");
+  stops(response({1, 'a', 0xC0, 12}), 1, "does not point back");
   // A label running past the end, and an unknown label type.
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 9, 'a'}, "label at offset 12");
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x41, 'a'}, "label type");
+  stops(response({9, 'a'}), 1, "label at offset 12");
+  stops(response({0x41, 'a'}), 1, "label type");
   // Record data longer than the message.
-  reject({0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 9, 0},
-         "record data at offset 23");
+  stops(response({0, 0, 12, 0, 1, 0, 0, 0, 1, 0, 9, 0}), 1, "record data at offset 23");
   // A name of five 60-byte labels: more than 255 bytes.
-  wire::Bytes longName{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+  wire::Bytes longName;
   for (int i = 0; i < 5; ++i) {
     longName.push_back(60);
     longName.insert(longName.end(), 60, 'x');
   }
   longName.push_back(0);
-  reject(longName, "longer than 255 bytes");
+  stops(response(longName), 1, "longer than 255 bytes");
+
+  // Labels avahi-daemon cannot unescape (avahi_unescape_label): Latin-1, a NUL, a noncharacter,
+  // an overlong form; in an A record's owner, which is not kept, too.
+  auto a = [](const wire::Bytes& label) {
+    wire::Bytes r{static_cast<std::uint8_t>(label.size())};
+    r.insert(r.end(), label.begin(), label.end());
+    r.insert(r.end(), {5, 'l', 'o', 'c', 'a', 'l', 0, 0, 1, 0, 1, 0, 0, 0, 120, 0, 4, 1, 2, 3, 4});
+    return r;
+  };
+  stops(response(a({'B', 0xFC, 'r', 'o'})), 1, "not UTF-8 or holds a NUL");
+  stops(response(a({'a', 0, 'b'})), 1, "not UTF-8 or holds a NUL");
+  stops(response(a({0xEF, 0xBF, 0xBE})), 1, "not UTF-8");  // U+FFFE
+  stops(response(a({0xEF, 0xB7, 0x90})), 1, "not UTF-8");  // U+FDD0
+  stops(response(a({0xC0, 0xAF})), 1, "not UTF-8");        // '/' written in two bytes
+  wire::Bytes accented = response(a({0xC3, 0xA9}));        // "é"
+  auto good = wire::parseMessage(accented.data(), accented.size());
+  REQUIRE(good);
+  CHECK(good->skipped == 0);
+
+  // At most 127 labels and pointers, the closing zero counted: 126 one-byte labels read.
+  auto labels = [](int n) {
+    wire::Bytes name;
+    for (int i = 0; i < n; ++i)
+      name.insert(name.end(), {1, 'x'});
+    name.insert(name.end(), {0, 0, 1, 0, 1, 0, 0, 0, 120, 0, 4, 1, 2, 3, 4});
+    return response(name);
+  };
+  stops(labels(127), 1, "more than 127 labels and pointers");
+  auto most = labels(126);
+  auto read = wire::parseMessage(most.data(), most.size());
+  REQUIRE(read);
+  CHECK(read->skipped == 0);
+
+  // Data of another size than its type has: A, AAAA; HINFO with one string of its two; TXT
+  // whose string runs past the record; a PTR name with a byte after it.
+  stops(response({0, 0, 1, 0, 1, 0, 0, 0, 120, 0, 5, 1, 2, 3, 4, 5}), 1,
+        "A record at offset 23 has 5");
+  stops(response({0, 0, 28, 0, 1, 0, 0, 0, 120, 0, 4, 1, 2, 3, 4}), 1, "AAAA record");
+  stops(response({0, 0, 13, 0, 1, 0, 0, 0, 120, 0, 4, 3, 'c', 'p', 'u'}), 1, "not two strings");
+  stops(response({0, 0, 16, 0, 1, 0, 0, 0, 120, 0, 3, 3, 'a', 'b'}), 1, "TXT record at offset 23");
+  stops(response({0, 0, 12, 0, 1, 0, 0, 0, 120, 0, 4, 1, 'y', 0, 7}), 1, "data after its name");
 }
 
-TEST_CASE(
-    "a PTR or SRV record whose data does not read is left out, the rest of its message kept") {
-  // Three answers: x. PTR "a" whose label leaves the record data, x. SRV too short for its port,
-  // x. SRV whose target leaves its record data; then x. PTR y.x.
-  wire::Bytes m{0,    0,   0x84, 0,  0,  0, 0, 4,   0, 0,  0, 0,     // header, 4 answers
-                1,    'x', 0,    0,  12, 0, 1, 0,   0, 0,  1, 0, 2,  // x. PTR, 2 bytes of data:
-                3,    'a',                                           //   a label of 3 in 2 bytes
-                0xC0, 12,  0,    33, 0,  1, 0, 0,   0, 1,  0, 6,     // x. SRV, 6 bytes:
-                0,    0,   0,    0,  0,  1,                          //   no room for a target
-                0xC0, 12,  0,    33, 0,  1, 0, 0,   0, 1,  0, 8,     // x. SRV, 8 bytes:
-                0,    0,   0,    0,  0,  1, 3, 'a',  //   a target label of 3 in 2 bytes
-                0xC0, 12,  0,    12, 0,  1, 0, 0,   0, 10, 0, 4,  // x. PTR, TTL 10, 4 bytes:
-                1,    'y', 0xC0, 12};                             //   y.x.
+TEST_CASE("records before one that does not read are kept, those after it are not") {
+  // Four answers: x. PTR y.x.; x. PTR "a" whose label leaves the record data; x. SRV; x. PTR z.x.
+  wire::Bytes m{0,    0,   0x84, 0,  0,  0, 0,    4,  0, 0,  0,  0,     // header, 4 answers
+                1,    'x', 0,    0,  12, 0, 1,    0,  0, 0,  10, 0, 4,  // x. PTR, TTL 10, 4 bytes:
+                1,    'y', 0xC0, 12,                                    //   y.x.
+                0xC0, 12,  0,    12, 0,  1, 0,    0,  0, 1,  0,  2,     // x. PTR, 2 bytes of data:
+                3,    'a',                                              //   a label of 3 in 2 bytes
+                0xC0, 12,  0,    33, 0,  1, 0,    0,  0, 1,  0,  8,     // x. SRV, 8 bytes:
+                0,    0,   0,    0,  0,  1, 0xC0, 12,                   //   port 1, target x.
+                0xC0, 12,  0,    12, 0,  1, 0,    0,  0, 10, 0,  4,     // x. PTR, TTL 10, 4 bytes:
+                1,    'z', 0xC0, 12};                                   //   z.x.
   auto message = wire::parseMessage(m.data(), m.size());
   REQUIRE(message);
-  CHECK(message->skipped == 3);
-  CHECK_MESSAGE(message->whySkipped.find("PTR record") != std::string::npos, message->whySkipped);
   REQUIRE(message->records.size() == 1);
-  CHECK(message->records[0].ttl == 10);
   CHECK(message->records[0].target == wire::Labels{"y", "x"});
+  CHECK(message->skipped == 3);
+  CHECK(message->whySkipped == "PTR record: label at offset 41 runs past the end");
 
-  // The SRV record alone: said why, and where.
-  wire::Bytes srv{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 33,
-                  0, 1, 0,    0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 1};
-  auto alone = wire::parseMessage(srv.data(), srv.size());
-  REQUIRE(alone);
-  CHECK(alone->records.empty());
-  CHECK(alone->skipped == 1);
-  CHECK(alone->whySkipped == "SRV record at offset 23 is too short");
+  // An SRV record too short for its target: said why, and where.
+  stops(response({0, 0, 33, 0, 1, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 1}), 1,
+        "SRV record at offset 23 is too short");
+}
+
+TEST_CASE("records of a class other than IN, or of other types, are skipped, not stopped at") {
+  // x. PTR y.x. in class CH (3) with the cache-flush bit, x. A, then x. PTR z.x. in class IN.
+  wire::Bytes m{0,    0,   0x84, 0,  0,  0,    0, 3, 0, 0,  0,  0,     // header, 3 answers
+                1,    'x', 0,    0,  12, 0x80, 3, 0, 0, 0,  10, 0, 4,  // x. PTR CH, 4 bytes:
+                1,    'y', 0xC0, 12,                                   //   y.x.
+                0xC0, 12,  0,    1,  0,  1,    0, 0, 0, 10, 0,  4,     // x. A
+                198,  18,  0,    1,                                    //   198.18.0.1
+                0xC0, 12,  0,    12, 0,  1,    0, 0, 0, 10, 0,  4,     // x. PTR IN, 4 bytes:
+                1,    'z', 0xC0, 12};                                  //   z.x.
+  auto message = wire::parseMessage(m.data(), m.size());
+  REQUIRE(message);
+  CHECK(message->skipped == 0);
+  REQUIRE(message->records.size() == 1);
+  CHECK(message->records[0].target == wire::Labels{"z", "x"});
 }
