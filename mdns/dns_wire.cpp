@@ -249,8 +249,8 @@ constexpr std::uint16_t kClassIn = 1;
 
 // Reads the record at `pos` and moves `pos` past it. Checks what avahi-daemon checks of every
 // record (its names, the data of the types it reads); returns an empty record (type 0) for one
-// that is well-formed but not kept: any type but PTR, SRV and TXT, or a class other than IN,
-// which avahi-daemon's browsers never ask for.
+// that is well-formed but not kept: any type but PTR, SRV and TXT, a class other than IN,
+// which avahi-daemon's browsers never ask for, and a PTR record that says to flush (below).
 Result<ReceivedRecord> readRecord(const std::uint8_t* data, std::size_t size, std::size_t& pos) {
   ReceivedRecord r;
   std::size_t start = pos;
@@ -261,6 +261,7 @@ Result<ReceivedRecord> readRecord(const std::uint8_t* data, std::size_t size, st
     return fail("record at offset " + std::to_string(pos) + " runs past the end");
   std::uint16_t type = read16(data + pos);
   std::uint16_t cls = read16(data + pos + 2) & 0x7FFF;  // without the cache-flush bit
+  bool cacheFlush = (read16(data + pos + 2) & 0x8000) != 0;
   r.ttl = (std::uint32_t{read16(data + pos + 4)} << 16) | read16(data + pos + 6);
   std::size_t length = read16(data + pos + 8);
   std::size_t rdata = pos + 10;
@@ -328,6 +329,11 @@ Result<ReceivedRecord> readRecord(const std::uint8_t* data, std::size_t size, st
       break;
   }
   if ((type != kTypePtr && type != kTypeSrv && type != kTypeTxt) || cls != kClassIn)
+    return ReceivedRecord{};
+  // A PTR record of DNS-SD is shared, never flushed (RFC 6762 section 10.2). One that says to
+  // flush is a conflict to avahi-daemon wherever it publishes a PTR record of that type
+  // itself (server.c, handle_conflict): not cached there, so not listed. Goodbyes are kept.
+  if (type == kTypePtr && cacheFlush && r.ttl != 0)
     return ReceivedRecord{};
   auto name = readName(data, size, start, start);  // checked above: now kept
   if (!name)

@@ -76,7 +76,8 @@ struct ReceivedMessage {
 /// Reads the answer and additional records of a DNS response message (QR set); a query yields
 /// none. Takes from a message what avahi-daemon 0.8 takes, and nothing more, so that a service
 /// heard here is one the daemon's browser lists: the daemon is what confirms an export.
-/// Keeps the PTR, SRV and TXT records of class IN (the others are checked and skipped).
+/// Keeps the PTR, SRV and TXT records of class IN (the others are checked and skipped), but
+/// not a PTR record with the cache-flush bit set, unless it is a goodbye (TTL 0).
 /// Names may be compressed (RFC 1035 section 4.1.4); a pointer must point past the header and
 /// before the name, or the part of it, that it ends, so pointers cannot loop.
 /// Fails, saying what, on a message longer than kMaxMessage, a non-zero OPCODE or RCODE

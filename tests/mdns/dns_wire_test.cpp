@@ -428,13 +428,20 @@ TEST_CASE("a record that does not read stops the message, as it stops avahi-daem
   };
   stops(response(a({'B', 0xFC, 'r', 'o'})), 1, "not UTF-8 or holds a NUL");
   stops(response(a({'a', 0, 'b'})), 1, "not UTF-8 or holds a NUL");
-  stops(response(a({0xEF, 0xBF, 0xBE})), 1, "not UTF-8");  // U+FFFE
-  stops(response(a({0xEF, 0xB7, 0x90})), 1, "not UTF-8");  // U+FDD0
-  stops(response(a({0xC0, 0xAF})), 1, "not UTF-8");        // '/' written in two bytes
-  wire::Bytes accented = response(a({0xC3, 0xA9}));        // "é"
-  auto good = wire::parseMessage(accented.data(), accented.size());
-  REQUIRE(good);
-  CHECK(good->skipped == 0);
+  stops(response(a({0xEF, 0xBF, 0xBE})), 1, "not UTF-8");        // U+FFFE
+  stops(response(a({0xEF, 0xB7, 0x90})), 1, "not UTF-8");        // U+FDD0
+  stops(response(a({0xC0, 0xAF})), 1, "not UTF-8");              // '/' written in two bytes
+  stops(response(a({0xED, 0xA0, 0x80})), 1, "not UTF-8");        // a surrogate, U+D800
+  stops(response(a({0xF0, 0x9F, 0xBF, 0xBF})), 1, "not UTF-8");  // U+1FFFF
+  stops(response(a({0xF4, 0x90, 0x80, 0x80})), 1, "not UTF-8");  // past U+10FFFF
+  stops(response(a({'a', 0xE2, 0x82})), 1, "not UTF-8");         // cut short
+  // "é", and a control character (avahi-daemon writes it "\\001" and takes it).
+  for (const wire::Bytes& label : {wire::Bytes{0xC3, 0xA9}, wire::Bytes{'a', 1}}) {
+    wire::Bytes m = response(a(label));
+    auto good = wire::parseMessage(m.data(), m.size());
+    REQUIRE(good);
+    CHECK(good->skipped == 0);
+  }
 
   // At most 127 labels and pointers, the closing zero counted: 126 one-byte labels read.
   auto labels = [](int n) {
@@ -445,6 +452,29 @@ TEST_CASE("a record that does not read stops the message, as it stops avahi-daem
     return response(name);
   };
   stops(labels(127), 1, "more than 127 labels and pointers");
+  // Pointers count too: an A record's owner of 120 labels, then a PTR record whose owner is 5
+  // labels and a pointer to those 120 (127 steps with the closing zero) read; 6 labels do not,
+  // though their 126 labels alone, 253 bytes, would.
+  auto chained = [&labels](int n) {
+    wire::Bytes m = labels(120);
+    m[7] = 2;  // two answers
+    for (int i = 0; i < n; ++i)
+      m.insert(m.end(), {1, 'y'});
+    m.insert(m.end(), {0xC0, 12, 0, 12, 0, 1, 0, 0, 0, 120, 0, 2, 0xC0, 12});
+    return m;
+  };
+  wire::Bytes five = chained(5);
+  auto fiveRead = wire::parseMessage(five.data(), five.size());
+  REQUIRE(fiveRead);
+  CHECK(fiveRead->records.size() == 1);
+  CHECK(fiveRead->skipped == 0);
+  wire::Bytes six = chained(6);
+  auto sixRead = wire::parseMessage(six.data(), six.size());
+  REQUIRE(sixRead);
+  CHECK(sixRead->records.empty());
+  CHECK(sixRead->skipped == 1);
+  CHECK_MESSAGE(sixRead->whySkipped.find("labels and pointers") != std::string::npos,
+                sixRead->whySkipped);
   auto most = labels(126);
   auto read = wire::parseMessage(most.data(), most.size());
   REQUIRE(read);
@@ -458,6 +488,9 @@ TEST_CASE("a record that does not read stops the message, as it stops avahi-daem
   stops(response({0, 0, 13, 0, 1, 0, 0, 0, 120, 0, 4, 3, 'c', 'p', 'u'}), 1, "not two strings");
   stops(response({0, 0, 16, 0, 1, 0, 0, 0, 120, 0, 3, 3, 'a', 'b'}), 1, "TXT record at offset 23");
   stops(response({0, 0, 12, 0, 1, 0, 0, 0, 120, 0, 4, 1, 'y', 0, 7}), 1, "data after its name");
+  stops(response({0, 0, 5, 0, 1, 0, 0, 0, 120, 0, 4, 1, 'y', 0, 7}), 1, "CNAME record at");
+  stops(response({0, 0, 33, 0, 1, 0, 0, 0, 120, 0, 10, 0, 0, 0, 0, 0, 1, 1, 'y', 0, 7}), 1,
+        "SRV record at offset 23 has data after its name");
 }
 
 TEST_CASE("records before one that does not read are kept, those after it are not") {
@@ -483,18 +516,30 @@ TEST_CASE("records before one that does not read are kept, those after it are no
         "SRV record at offset 23 is too short");
 }
 
-TEST_CASE("records of a class other than IN, or of other types, are skipped, not stopped at") {
-  // x. PTR y.x. in class CH (3) with the cache-flush bit, x. A, then x. PTR z.x. in class IN.
-  wire::Bytes m{0,    0,   0x84, 0,  0,  0,    0, 3, 0, 0,  0,  0,     // header, 3 answers
-                1,    'x', 0,    0,  12, 0x80, 3, 0, 0, 0,  10, 0, 4,  // x. PTR CH, 4 bytes:
-                1,    'y', 0xC0, 12,                                   //   y.x.
-                0xC0, 12,  0,    1,  0,  1,    0, 0, 0, 10, 0,  4,     // x. A
-                198,  18,  0,    1,                                    //   198.18.0.1
-                0xC0, 12,  0,    12, 0,  1,    0, 0, 0, 10, 0,  4,     // x. PTR IN, 4 bytes:
-                1,    'z', 0xC0, 12};                                  //   z.x.
+TEST_CASE(
+    "records of a class other than IN, of other types, or PTR records that flush, are skipped") {
+  // x. PTR y.x. in class CH (3), x. A, x. PTR w.x. with the cache-flush bit, the same as a
+  // goodbye, x. SRV with the cache-flush bit, then x. PTR z.x.
+  wire::Bytes m{0,    0,   0x84, 0,  0,    0, 0,    6,  0, 0,  0,  0,     // header, 6 answers
+                1,    'x', 0,    0,  12,   0, 3,    0,  0, 0,  10, 0, 4,  // x. PTR CH, 4 bytes:
+                1,    'y', 0xC0, 12,                                      //   y.x.
+                0xC0, 12,  0,    1,  0,    1, 0,    0,  0, 10, 0,  4,     // x. A
+                198,  18,  0,    1,                                       //   198.18.0.1
+                0xC0, 12,  0,    12, 0x80, 1, 0,    0,  0, 10, 0,  4,     // x. PTR, flush, TTL 10:
+                1,    'w', 0xC0, 12,                                      //   w.x.
+                0xC0, 12,  0,    12, 0x80, 1, 0,    0,  0, 0,  0,  4,     // x. PTR, flush, TTL 0:
+                1,    'w', 0xC0, 12,                                      //   w.x.
+                0xC0, 12,  0,    33, 0x80, 1, 0,    0,  0, 10, 0,  8,     // x. SRV, flush, 8 bytes:
+                0,    0,   0,    0,  0,    9, 0xC0, 12,                   //   port 9, target x.
+                0xC0, 12,  0,    12, 0,    1, 0,    0,  0, 10, 0,  4,     // x. PTR IN, 4 bytes:
+                1,    'z', 0xC0, 12};                                     //   z.x.
   auto message = wire::parseMessage(m.data(), m.size());
   REQUIRE(message);
   CHECK(message->skipped == 0);
-  REQUIRE(message->records.size() == 1);
-  CHECK(message->records[0].target == wire::Labels{"z", "x"});
+  REQUIRE(message->records.size() == 3);
+  CHECK(message->records[0].ttl == 0);
+  CHECK(message->records[0].target == wire::Labels{"w", "x"});
+  CHECK(message->records[1].type == wire::kTypeSrv);
+  CHECK(message->records[1].port == 9);
+  CHECK(message->records[2].target == wire::Labels{"z", "x"});
 }
