@@ -365,6 +365,13 @@ struct Announcer::Impl {
         targets.insert(t);
     }
     ::freeifaddrs(list);
+    // The socket of a target no longer listed (its interface down or gone) is closed; one that
+    // comes back gets a new socket with its next packet. A gone interface is forgotten.
+    std::erase_if(senders, [this](const auto& s) { return !targets.contains(s.first); });
+    std::erase_if(daemonUses, [](const Target& t) {
+      char name[IF_NAMESIZE];
+      return ::if_indextoname(static_cast<unsigned>(t.ifindex), name) == nullptr;
+    });
     // A target counts as new once it has been listed for kSettle (an IPv6 address is tentative
     // for a second or two after it appears, avahi-daemon ignores it meanwhile, and sending
     // from it fails), or at once where the daemon has just taken it up.

@@ -685,24 +685,40 @@ struct Link::Impl {
   // that a burst of them does not wait for a resolver each: avahi-client creates each with a
   // call that waits for a daemon busy with the burst, and each resolver's queries go to the
   // link, whose hosts are still announcing. The resolver that stays confirms it (scheduleFollow).
+  // True also if what was read meanwhile ended the service: `b` is gone then, and the caller
+  // must not use it.
   bool describedByLink(Browsed& b) {
     auto t = types.find(b.key.type);
     if (t == types.end() || !t->second.exported || b.key.domain != "local")
       return false;
-    const Sighting& s = *b.sightings.begin();
-    auto d = watch.described(b.key.name, b.key.type, s.iface);
+    auto d = heardOn(b);
     if (!d) {
       // The daemon has read the announcement; it waits in our socket still if our loop was held
-      // meanwhile, and then many services are listed at once.
+      // meanwhile, and then many services are listed at once. What is read reaches this Link:
+      // a goodbye may end the service (and its announcement, heard again, begin it anew).
+      ServiceKey key = b.key;
       watch.readPending();
-      d = watch.described(b.key.name, b.key.type, s.iface);
+      auto it = browsed.find(key);
+      if (it == browsed.end() || &it->second != &b)
+        return true;
+      d = heardOn(b);
     }
     if (!d)
       return false;
     log::debug(kTag, "described by the link: ", describe(b.key));
-    resolved(b, s.iface, d->host.c_str(), nullptr, d->port, std::move(d->txt));
+    resolved(b, d->first, d->second.host.c_str(), nullptr, d->second.port,
+             std::move(d->second.txt));
     scheduleFollow(b);
     return true;
+  }
+
+  // The description heard on the first interface the service is listed on that has one.
+  std::optional<std::pair<int, LinkWatch::Description>> heardOn(const Browsed& b) const {
+    for (const Sighting& where : b.sightings) {
+      if (auto d = watch.described(b.key.name, b.key.type, where.iface))
+        return std::make_pair(where.iface, std::move(*d));
+    }
+    return std::nullopt;
   }
 
   // It left the link there.
@@ -1272,6 +1288,8 @@ struct Link::Impl {
                                 [this](EntryGroups::Handle, const EntryGroups::RecordEvent& e) {
                                   if (e.kind == EntryGroups::RecordEvent::Kind::New)
                                     useDaemonInterface(e.iface, e.protocol);
+                                  else if (e.kind == EntryGroups::RecordEvent::Kind::Remove)
+                                    watch.forgetGoneInterfaces();  // one may have gone
                                   else if (e.kind == EntryGroups::RecordEvent::Kind::Failure)
                                     log::warning(kTag,
                                                  "cannot watch the daemon's interfaces: ", e.error);

@@ -126,6 +126,22 @@ struct LinkWatch::Impl {
     failed.clear();   // tried again at the next start
   }
 
+  // Interfaces that are gone: their sockets would wait for nothing until avahi-daemon restarts.
+  void forgetGone() {
+    char name[IF_NAMESIZE];
+    for (auto it = wanted.begin(); it != wanted.end();) {
+      if (::if_indextoname(static_cast<unsigned>(it->first), name) != nullptr) {
+        ++it;
+        continue;
+      }
+      if (sockets.erase(*it) > 0)
+        log::info(kTag, "not listening for mDNS on interface ", it->first, ": it is gone");
+      failed.erase(*it);
+      reported.erase(*it);
+      it = wanted.erase(it);
+    }
+  }
+
   // What was heard too long ago to describe anything is forgotten.
   void sweepHeard() {
     auto now = std::chrono::steady_clock::now();
@@ -219,9 +235,14 @@ struct LinkWatch::Impl {
         it->second.ptr.reset();
       return;
     }
+    auto now = std::chrono::steady_clock::now();
+    if (it != heard.end() && now - it->second.at > kDescribedAge) {
+      // Heard too long ago to describe anything (described()): only fresh SRV and TXT will.
+      forget([&](const DescribedKey& k, const Heard&) { return k == key; });
+      it = heard.end();
+    }
     if (it != heard.end() && it->second.complete())
       return;
-    auto now = std::chrono::steady_clock::now();
     if (it == heard.end() && (it = add(std::move(key), now)) == heard.end())
       return;
     if (!it->second.srv && !it->second.txt)
@@ -417,9 +438,14 @@ void LinkWatch::unwatch(const std::string& type) {
 }
 
 void LinkWatch::listen(int ifindex, int family) {
-  impl_->wanted.insert({ifindex, family});
+  if (impl_->wanted.insert({ifindex, family}).second)
+    impl_->forgetGone();  // a new interface may be what replaced one (a VPN, a USB adapter)
   if (impl_->active())
     impl_->open(ifindex, family);
+}
+
+void LinkWatch::forgetGoneInterfaces() {
+  impl_->forgetGone();
 }
 
 void LinkWatch::describe(const std::string& type) {

@@ -59,6 +59,8 @@ class LinkWatch {
   void listen(int ifindex, int family);
   /// True if it listens somewhere and nowhere failed to.
   bool listening() const;
+  /// Closes the sockets of interfaces that are gone (listen() does too, for a new interface).
+  void forgetGoneInterfaces();
 
   /// A service as its SRV and TXT records on the link describe it.
   struct Description {
