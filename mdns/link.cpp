@@ -662,6 +662,22 @@ struct Link::Impl {
       timer->arm(delay);
   }
 
+  // A service the daemon lists over IPv6 only, of which nothing was heard in kDescribeWait
+  // where LinkWatch listens over IPv4 only: its host announces over IPv6 only (a host on both
+  // families is heard over IPv4 by then). LinkWatch listens there over IPv6 from now on, so
+  // that the host's next services are not late too.
+  void hearIpv6OnlyHosts(const Browsed& b) {
+    for (const Sighting& s : b.sightings) {
+      int family = s.proto == AVAHI_PROTO_INET ? AF_INET : AF_INET6;
+      if (family == AF_INET || watch.listening(s.iface, AF_INET6) ||
+          !watch.listening(s.iface, AF_INET) || watch.heardOf(b.key.name, b.key.type, s.iface)) {
+        return;
+      }
+    }
+    for (const Sighting& s : b.sightings)
+      watch.listenIpv6Too(s.iface);
+  }
+
   // The link has not described these in time: resolvers.
   void describeTimedOut() {
     auto now = std::chrono::steady_clock::now();
@@ -671,8 +687,10 @@ struct Link::Impl {
       if (it == browsed.end() || !it->second.awaitingDescription)
         continue;
       it->second.awaitingDescription = false;
-      if (it->second.needsResolver() && !describedByLink(it->second))
+      if (it->second.needsResolver() && !describedByLink(it->second)) {
+        hearIpv6OnlyHosts(it->second);
         requestResolver(it->second);
+      }
     }
     if (!describeQueue.empty()) {
       describeTimer->arm(

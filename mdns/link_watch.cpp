@@ -94,6 +94,7 @@ struct LinkWatch::Impl {
   std::set<std::pair<int, int>> wanted;           // (ifindex, family)
   std::map<std::pair<int, int>, Socket> sockets;  // open while a type is watched or described
   std::set<std::pair<int, int>> failed;
+  std::set<int> ipv6Too;  // interfaces listened to over IPv6 as well (listenIpv6Too())
   std::array<std::uint8_t, wire::kMaxMessage + 1> buffer{};
   unsigned long rejected = 0;
   std::chrono::steady_clock::time_point lastLossReport{};
@@ -138,6 +139,7 @@ struct LinkWatch::Impl {
         log::info(kTag, "not listening for mDNS on interface ", it->first, ": it is gone");
       failed.erase(*it);
       reported.erase(*it);
+      ipv6Too.erase(it->first);
       it = wanted.erase(it);
     }
   }
@@ -257,9 +259,12 @@ struct LinkWatch::Impl {
     // Only describing, one address family is enough: hosts announce the same records over both
     // (DescribedKey), and each datagram heard costs a wake-up and a parse. IPv4 where the daemon
     // uses it; IPv6 as well once a type is watched (its services are followed per family).
+    // And IPv6 where a host announces over IPv6 only (listenIpv6Too()).
     auto v4 = std::make_pair(ifindex, AF_INET);
-    if (family == AF_INET6 && types.empty() && wanted.contains(v4) && !failed.contains(v4))
+    if (family == AF_INET6 && types.empty() && !ipv6Too.contains(ifindex) && wanted.contains(v4) &&
+        !failed.contains(v4)) {
       return;
+    }
     std::string why;
     Fd fd = openMdnsSocket(family, ifindex, true, why);
     if (fd.fd < 0) {
@@ -284,7 +289,7 @@ struct LinkWatch::Impl {
         raw, [this, where] { guarded(kTag, "mDNS listener", [&] { drain(where); }); });
     log::debug(kTag, "listening for mDNS on interface ", ifindex,
                family == AF_INET ? " (IPv4)" : " (IPv6)");
-    if (family == AF_INET && types.empty() && !draining)
+    if (family == AF_INET && types.empty() && !ipv6Too.contains(ifindex) && !draining)
       sockets.erase({ifindex, AF_INET6});  // opened first (above)
   }
 
@@ -485,6 +490,25 @@ std::optional<LinkWatch::Description> LinkWatch::described(const std::string& na
 
 bool LinkWatch::listening() const {
   return !impl_->sockets.empty() && impl_->failed.empty();
+}
+
+bool LinkWatch::listening(int ifindex, int family) const {
+  return impl_->sockets.contains({ifindex, family});
+}
+
+void LinkWatch::listenIpv6Too(int ifindex) {
+  if (!impl_->ipv6Too.insert(ifindex).second)
+    return;
+  log::info(kTag, "a host announces over IPv6 only on interface ", ifindex,
+            ": listening there over IPv6 as well");
+  if (impl_->active() && impl_->wanted.contains({ifindex, AF_INET6}))
+    impl_->open(ifindex, AF_INET6);
+}
+
+bool LinkWatch::heardOf(const std::string& name, const std::string& type, int ifindex) const {
+  auto it = impl_->heard.find(Impl::DescribedKey{ifindex, foldCase(name), foldCase(type)});
+  return it != impl_->heard.end() &&
+         std::chrono::steady_clock::now() - it->second.at <= kDescribedAge;
 }
 
 }  // namespace z2z::mdns

@@ -59,6 +59,14 @@ class LinkWatch {
   void listen(int ifindex, int family);
   /// True if it listens somewhere and nowhere failed to.
   bool listening() const;
+  /// True if it listens on this interface over this family (AF_INET, AF_INET6).
+  bool listening(int ifindex, int family) const;
+  /// Listens on this interface over IPv6 too, where only IPv4 would do (only describing): a
+  /// host there announces over IPv6 only.
+  void listenIpv6Too(int ifindex);
+  /// True if anything of the service `name` of described type `type` was heard on this
+  /// interface in the last seconds (its PTR, SRV or TXT record).
+  bool heardOf(const std::string& name, const std::string& type, int ifindex) const;
   /// Closes the sockets of interfaces that are gone (listen() does too, for a new interface).
   void forgetGoneInterfaces();
 

@@ -4,7 +4,8 @@
 # itself: one that announces its PTR record half a second before its SRV and TXT resolves on B
 # with its port, TXT and address, and its goodbye takes it off B within 3 s. One whose
 # announcement carries a question, which avahi-daemon drops whole, is listed by no browser on
-# link A and must not appear on B either; announced without the question, it crosses.
+# link A and must not appear on B either; announced without the question, it crosses. A host
+# that announces over IPv6 only is heard too.
 set -u
 source "$(dirname "$0")/lib.sh"
 z2z_init "$1"
@@ -41,5 +42,21 @@ check "then it resolves on B" tb_wait_service hb _ipp._tcp "Asking Printer" 3 >/
 
 check "the first device says goodbye" device "Split Printer" --goodbye
 check "it is gone on B within 3 s" tb_wait_gone hb _ipp._tcp "Split Printer" 3
+
+# A host without IPv4 on link A. Gateway A, which only exports, listens to link A over IPv4
+# only: its first service is resolved through avahi-daemon a second later, and from then on
+# gateway A listens there over IPv6 as well.
+device6() {
+  local name=$1
+  shift
+  tb_exec ha /usr/bin/python3 "$(dirname "$0")/mdns_device.py" "$(tb_if ha)" _ipp._tcp "$name" \
+    631 printer-six fd00:1::20 --ipv6 "$@" >/dev/null
+}
+check "a host without IPv4 announces a service" device6 "Six Printer" rp=six
+line=$(tb_wait_service hb _ipp._tcp "Six Printer" 5)
+check "it resolves on B, at its IPv6 address" test "$(field 8 "$line")" = fd00:1::20
+check "gateway A now listens there over IPv6 as well" wait_log gwa.log "announces over IPv6 only" 3
+check "the host announces a second service" device6 "Six Scanner" rp=scan
+check "it resolves on B too" tb_wait_service hb _ipp._tcp "Six Scanner" 3
 
 z2z_finish
