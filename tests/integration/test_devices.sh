@@ -16,13 +16,15 @@ z2z_start gb gwb.log --import --key devices --interface lan0 --bootstrap "$(tb_a
 tb_exec ha ip addr add 198.18.1.20/24 dev br0
 sleep 1
 
-# device NAME [OPTION...] [TXT...]: a device on link A at 198.18.1.20 announces NAME, port 631.
-device() {
-  local name=$1
-  shift
+# announce HOST ADDRESS NAME [OPTION...] [TXT...]: a device on link A, HOST.local at ADDRESS,
+# announces NAME, port 631 (tests/integration/mdns_device.py).
+announce() {
+  local host=$1 address=$2 name=$3
+  shift 3
   tb_exec ha /usr/bin/python3 "$(dirname "$0")/mdns_device.py" "$(tb_if ha)" _ipp._tcp "$name" \
-    631 printer-a 198.18.1.20 "$@" >/dev/null
+    631 "$host" "$address" "$@" >/dev/null
 }
+device() { announce printer-a 198.18.1.20 "$@"; }
 
 check "a device announces its PTR record 0.5 s before its SRV and TXT" \
   device "Split Printer" --ptr-first 0.5 rp=ipp/print "note=room 1=a"
@@ -46,12 +48,7 @@ check "it is gone on B within 3 s" tb_wait_gone hb _ipp._tcp "Split Printer" 3
 # A host without IPv4 on link A. Gateway A, which only exports, listens to link A over IPv4
 # only: its first service is resolved through avahi-daemon a second later, and from then on
 # gateway A listens there over IPv6 as well.
-device6() {
-  local name=$1
-  shift
-  tb_exec ha /usr/bin/python3 "$(dirname "$0")/mdns_device.py" "$(tb_if ha)" _ipp._tcp "$name" \
-    631 printer-six fd00:1::20 --ipv6 "$@" >/dev/null
-}
+device6() { announce printer-six fd00:1::20 "$@" --ipv6; }
 check "a host without IPv4 announces a service" device6 "Six Printer" rp=six
 line=$(tb_wait_service hb _ipp._tcp "Six Printer" 5)
 check "it resolves on B, at its IPv6 address" test "$(field 8 "$line")" = fd00:1::20

@@ -13,7 +13,7 @@ gwa=$(z2z_start ga gwa.log --export _ipp._tcp --key interfaces --log-level debug
 z2z_start gb gwb.log --import --key interfaces --interface lan0 --bootstrap "$(tb_addr ga wan)" >/dev/null
 sleep 2
 ns=$(tb_ns ga)
-fds() { ls "/proc/$gwa/fd" | wc -l; }
+fds() { find "/proc/$gwa/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 before=$(fds)
 
 # listens N: whether gateway A has opened a socket on interface vxN within 5 s.
