@@ -260,8 +260,9 @@ Result<ReceivedRecord> readRecord(const std::uint8_t* data, std::size_t size, st
   if (pos + 10 > size)
     return fail("record at offset " + std::to_string(pos) + " runs past the end");
   std::uint16_t type = read16(data + pos);
-  std::uint16_t cls = read16(data + pos + 2) & 0x7FFF;  // without the cache-flush bit
-  bool cacheFlush = (read16(data + pos + 2) & 0x8000) != 0;
+  std::uint16_t classField = read16(data + pos + 2);
+  std::uint16_t cls = classField & 0x7FFF;  // without the cache-flush bit
+  bool cacheFlush = (classField & 0x8000) != 0;
   r.ttl = (std::uint32_t{read16(data + pos + 4)} << 16) | read16(data + pos + 6);
   std::size_t length = read16(data + pos + 8);
   std::size_t rdata = pos + 10;

@@ -668,8 +668,7 @@ struct Link::Impl {
   // that the host's next services are not late too.
   void hearIpv6OnlyHosts(const Browsed& b) {
     for (const Sighting& s : b.sightings) {
-      int family = s.proto == AVAHI_PROTO_INET ? AF_INET : AF_INET6;
-      if (family == AF_INET || watch.listening(s.iface, AF_INET6) ||
+      if (s.proto != AVAHI_PROTO_INET6 || watch.listening(s.iface, AF_INET6) ||
           !watch.listening(s.iface, AF_INET) || watch.heardOf(b.key.name, b.key.type, s.iface)) {
         return;
       }

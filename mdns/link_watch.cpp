@@ -147,7 +147,7 @@ struct LinkWatch::Impl {
   // What was heard too long ago to describe anything is forgotten.
   void sweepHeard() {
     auto now = std::chrono::steady_clock::now();
-    forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
+    forget([&](const DescribedKey&, const Heard& h) { return stale(h, now); });
     if (!heard.empty())
       sweep->arm(kDescribedAge);
   }
@@ -216,7 +216,7 @@ struct LinkWatch::Impl {
   std::map<DescribedKey, Heard>::iterator add(DescribedKey key,
                                               std::chrono::steady_clock::time_point now) {
     if (heard.size() >= kMaxDescribed)
-      forget([&](const DescribedKey&, const Heard& h) { return now - h.at > kDescribedAge; });
+      forget([&](const DescribedKey&, const Heard& h) { return stale(h, now); });
     if (heard.size() >= kMaxDescribed)
       return heard.end();
     if (!sweep->armed())
@@ -238,7 +238,7 @@ struct LinkWatch::Impl {
       return;
     }
     auto now = std::chrono::steady_clock::now();
-    if (it != heard.end() && now - it->second.at > kDescribedAge) {
+    if (it != heard.end() && stale(it->second, now)) {
       // Heard too long ago to describe anything (described()): only fresh SRV and TXT will.
       forget([&](const DescribedKey& k, const Heard&) { return k == key; });
       it = heard.end();
@@ -419,6 +419,18 @@ struct LinkWatch::Impl {
                         [&](const auto& d) { return isType(d.first, service, proto); });
   }
 
+  // What was heard of a service, if it was heard recently enough to describe it.
+  const Heard* fresh(const std::string& name, const std::string& type, int ifindex) const {
+    auto it = heard.find(DescribedKey{ifindex, foldCase(name), foldCase(type)});
+    if (it == heard.end() || stale(it->second, std::chrono::steady_clock::now()))
+      return nullptr;
+    return &it->second;
+  }
+
+  static bool stale(const Heard& h, std::chrono::steady_clock::time_point now) {
+    return now - h.at > kDescribedAge;
+  }
+
   // "_daap._tcp" is "_daap" and "_tcp" (RFC 6762 section 16: ASCII case does not count).
   static bool isType(std::string_view type, std::string_view service, std::string_view proto) {
     std::size_t dot = type.find('.');
@@ -477,15 +489,13 @@ void LinkWatch::readPending() {
 std::optional<LinkWatch::Description> LinkWatch::described(const std::string& name,
                                                            const std::string& type,
                                                            int ifindex) const {
-  auto it = impl_->heard.find(Impl::DescribedKey{ifindex, foldCase(name), foldCase(type)});
-  if (it == impl_->heard.end() || !it->second.srv || !it->second.txt ||
-      std::chrono::steady_clock::now() - it->second.at > kDescribedAge) {
+  const Impl::Heard* h = impl_->fresh(name, type, ifindex);
+  if (h == nullptr || !h->complete())
     return std::nullopt;
-  }
-  auto txt = wire::parseTxtRdata(*it->second.txt);  // checked when kept
+  auto txt = wire::parseTxtRdata(*h->txt);  // checked when kept
   if (!txt)
     return std::nullopt;
-  return Description{it->second.srv->first, it->second.srv->second, std::move(*txt)};
+  return Description{h->srv->first, h->srv->second, std::move(*txt)};
 }
 
 bool LinkWatch::listening() const {
@@ -506,9 +516,7 @@ void LinkWatch::listenIpv6Too(int ifindex) {
 }
 
 bool LinkWatch::heardOf(const std::string& name, const std::string& type, int ifindex) const {
-  auto it = impl_->heard.find(Impl::DescribedKey{ifindex, foldCase(name), foldCase(type)});
-  return it != impl_->heard.end() &&
-         std::chrono::steady_clock::now() - it->second.at <= kDescribedAge;
+  return impl_->fresh(name, type, ifindex) != nullptr;
 }
 
 }  // namespace z2z::mdns
